@@ -1,0 +1,245 @@
+"""Typed configuration: TOML files under ``configs/`` plus ``MM_`` environment overrides.
+
+Layers, lowest first: ``configs/base.toml``, ``configs/<profile>.toml``, the file named by
+``MM_CONFIG_FILE`` (a local overlay, never committed), then environment variables such as
+``MM_GATEWAY__METRICS_PORT=9204``. Every model is frozen and rejects unknown keys. A bad value
+raises :class:`ConfigError` naming the key and the value. Secrets (``MM_API_KEY``,
+``MM_API_SECRET``, ``MM_BUS_SECRET``) come from the environment only; a config file that holds
+one is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from common.config_sections import (
+    ConsoleConfig,
+    GatewayConfig,
+    MarketDataConfig,
+    RecorderConfig,
+    RiskConfig,
+    Section,
+    SimVenueConfig,
+    StrategyConfig,
+    VenueEndpoints,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "configs"
+SERVICES = ("venue", "marketdata", "strategy", "risk", "gateway", "recorder", "console")
+SECRET_KEYS = ("api_key", "api_secret", "bus_secret", "apiKey", "apiSecret", "busSecret")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used, with one line per offending key."""
+
+
+class BusConfig(Section):
+    """Where the bus lives. ``ipc`` endpoints sit in ``run_dir``; ``tcp`` ones on ``host:base_port+n``."""
+
+    transport: Literal["ipc", "tcp"] = "ipc"
+    host: str = "127.0.0.1"
+    base_port: int = Field(default=7100, ge=1024, le=65000)
+    endpoints: dict[str, str] = Field(default_factory=dict)
+    request_timeout_s: float = Field(default=3.0, gt=0)
+    send_hwm: int = Field(default=200_000, gt=0)
+    recv_hwm: int = Field(default=200_000, gt=0)
+
+
+class Settings(BaseSettings):
+    """The whole system's configuration; each service reads its own section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    profile: Literal["paper", "demo", "live"] = "paper"
+    run_dir: Path = Path("run")
+    symbols: list[str] = Field(default_factory=lambda: ["ETHUSDC", "BTCUSDC"], min_length=1)
+    log_json: bool = False
+    log_level: str = "INFO"
+    heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
+    bus: BusConfig = Field(default_factory=BusConfig)
+    venue: VenueEndpoints = Field(default_factory=VenueEndpoints)
+    simvenue: SimVenueConfig = Field(default_factory=SimVenueConfig)
+    marketdata: MarketDataConfig = Field(default_factory=MarketDataConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    recorder: RecorderConfig = Field(default_factory=RecorderConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+
+    # Secrets: environment only (MM_API_KEY, MM_API_SECRET, MM_BUS_SECRET).
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    bus_secret: SecretStr | None = None
+
+    files: ClassVar[tuple[Path, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        for sym in self.symbols:
+            if not sym.isalnum() or not sym.isupper():
+                raise ValueError(f"symbols: {sym!r} is not an upper-case symbol like ETHUSDC")
+        if self.profile != "paper":
+            missing = [
+                n for n, v in (("MM_API_KEY", self.api_key), ("MM_API_SECRET", self.api_secret)) if v is None
+            ]
+            if missing:
+                raise ValueError(f"profile {self.profile} needs {', '.join(missing)} in the environment")
+        if self.bus.transport == "tcp" and self.bus_secret is None:
+            raise ValueError("bus.transport = 'tcp' needs MM_BUS_SECRET: commands over tcp are authenticated")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlFiles(settings_cls, cls.files))
+
+    # ---- derived ---------------------------------------------------------------------------
+
+    @property
+    def run_path(self) -> Path:
+        """The run directory, absolute (relative paths are under the project root)."""
+        return self.run_dir if self.run_dir.is_absolute() else PROJECT_ROOT / self.run_dir
+
+    def pub_endpoint(self, service: str) -> str:
+        """The endpoint where ``service`` binds its PUB socket."""
+        return self._endpoint(service, "pub", 0)
+
+    def cmd_endpoint(self, service: str) -> str:
+        """The endpoint where ``service`` binds its command (ROUTER) socket."""
+        return self._endpoint(service, "cmd", 1)
+
+    def _endpoint(self, service: str, kind: str, offset: int) -> str:
+        if service not in SERVICES:
+            raise ConfigError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+        override = self.bus.endpoints.get(f"{service}.{kind}")
+        if override:
+            return override
+        if self.bus.transport == "ipc":
+            return f"ipc://{self.run_path / f'{service}.{kind}'}"
+        return f"tcp://{self.bus.host}:{self.bus.base_port + 2 * SERVICES.index(service) + offset}"
+
+    def service_section(self, service: str) -> Any:
+        """The config section of one service (``venue`` reads ``simvenue``)."""
+        return getattr(self, "simvenue" if service == "venue" else service)
+
+    def secret_values(self) -> list[str]:
+        """Every secret value, for log redaction."""
+        vals = [s.get_secret_value() for s in (self.api_key, self.api_secret, self.bus_secret) if s]
+        return [v for v in vals if v]
+
+
+class _TomlFiles(PydanticBaseSettingsSource):
+    """Merged TOML files, lowest priority; refuses secrets in files."""
+
+    def __init__(self, settings_cls: type[BaseSettings], files: tuple[Path, ...]) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        for path in files:
+            layer = _read_toml(path)
+            found = [k for k in SECRET_KEYS if k in layer]
+            if found:
+                raise ConfigError(
+                    f"{path}: {found[0]} must not be in a config file; secrets come from the environment "
+                    f"(MM_API_KEY, MM_API_SECRET, MM_BUS_SECRET)"
+                )
+            _deep_merge(self._data, _snake_keys(layer))
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _snake_keys(d: dict[str, Any]) -> dict[str, Any]:
+    """``netMax`` -> ``net_max`` so layers that spell a key differently merge into one key.
+
+    Only camelCase keys change; upper-case data keys such as symbols (``ETHUSDC``) stay as they are.
+    """
+    out: dict[str, Any] = {}
+    for key, v in d.items():
+        k = key
+        if k[:1].islower() and any(c.isupper() for c in k):
+            k = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", k).lower()
+        out[k] = _snake_keys(v) if isinstance(v, dict) else v
+    return out
+
+
+def _deep_merge(into: dict[str, Any], layer: dict[str, Any]) -> None:
+    for key, val in layer.items():
+        if isinstance(val, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], val)
+        else:
+            into[key] = val
+
+
+def config_files(profile: str | None = None, config_dir: Path | None = None) -> tuple[Path, ...]:
+    """The files that make up a profile, lowest priority first."""
+    cdir = config_dir or Path(os.environ.get("MM_CONFIG_DIR", CONFIG_DIR))
+    prof = profile or os.environ.get("MM_PROFILE", "paper")
+    files = [cdir / "base.toml", cdir / f"{prof}.toml"]
+    for f in files:
+        if not f.exists():
+            raise ConfigError(f"config file {f} does not exist (profile {prof!r})")
+    extra = os.environ.get("MM_CONFIG_FILE")
+    if extra:
+        p = Path(extra)
+        if not p.exists():
+            raise ConfigError(f"MM_CONFIG_FILE={extra} does not exist")
+        files.append(p)
+    return tuple(files)
+
+
+def load_settings(profile: str | None = None, config_dir: Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate the configuration; raises :class:`ConfigError` naming every bad key."""
+    files = config_files(profile, config_dir)
+    if profile:
+        overrides.setdefault("profile", profile)
+    cls = type("LoadedSettings", (Settings,), {"files": files})
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, files)) from None
+
+
+def format_validation_error(exc: ValidationError, files: tuple[Path, ...] = ()) -> str:
+    """One line per error: ``key.path = value: what is wrong``."""
+    where = f" (from {', '.join(str(f) for f in files)} and MM_* environment)" if files else ""
+    lines = [f"invalid configuration{where}:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        val = err.get("input")
+        shown = "<secret>" if any(s in key.lower() for s in ("secret", "api_key", "apikey")) else repr(val)
+        if err["type"] == "value_error" and key == "<root>":
+            lines.append(f"  {err['msg'].removeprefix('Value error, ')}")
+        else:
+            lines.append(f"  {key} = {shown}: {err['msg']}")
+    return "\n".join(lines)

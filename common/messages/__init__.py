@@ -1,0 +1,111 @@
+"""The bus's message catalogue: one tagged union, decoded with ``match`` on the class.
+
+Example::
+
+    match msg:
+        case BookLevels(symbol=s): ...
+        case Fill(): ...
+"""
+
+from common.messages.base import Envelope, Message, now_ns
+from common.messages.control import (
+    AnyCommand,
+    CancelAll,
+    Command,
+    CommandAudit,
+    Flatten,
+    GetSnapshot,
+    GetStatus,
+    Heartbeat,
+    Kill,
+    Pause,
+    Query,
+    ReducePosition,
+    ReloadConfig,
+    Reply,
+    Request,
+    Resume,
+    ServiceStatus,
+    Shutdown,
+    StateSnapshot,
+)
+from common.messages.market import BookLevels, Features, FeedStatus, Instrument, MarkPrice, Trade
+from common.messages.risk import MODE_ORDER, RiskEvent, RiskMode, RiskState, SymbolRisk
+from common.messages.trading import (
+    Account,
+    Balance,
+    DecisionRecord,
+    Fill,
+    OrderState,
+    OrderUpdate,
+    Position,
+    Quote,
+    Side,
+    TargetQuotes,
+)
+
+AnyMessage = (
+    Heartbeat
+    | ServiceStatus
+    | CommandAudit
+    | StateSnapshot
+    | Instrument
+    | BookLevels
+    | Trade
+    | MarkPrice
+    | Features
+    | FeedStatus
+    | TargetQuotes
+    | OrderUpdate
+    | Fill
+    | Position
+    | Account
+    | RiskState
+    | RiskEvent
+)
+
+__all__ = [
+    "MODE_ORDER",
+    "Account",
+    "AnyCommand",
+    "AnyMessage",
+    "Balance",
+    "BookLevels",
+    "CancelAll",
+    "Command",
+    "CommandAudit",
+    "DecisionRecord",
+    "Envelope",
+    "Features",
+    "FeedStatus",
+    "Fill",
+    "Flatten",
+    "GetSnapshot",
+    "GetStatus",
+    "Heartbeat",
+    "Instrument",
+    "Kill",
+    "MarkPrice",
+    "Message",
+    "OrderState",
+    "OrderUpdate",
+    "Pause",
+    "Position",
+    "Query",
+    "Quote",
+    "ReducePosition",
+    "ReloadConfig",
+    "Reply",
+    "Request",
+    "Resume",
+    "RiskEvent",
+    "RiskMode",
+    "RiskState",
+    "ServiceStatus",
+    "Shutdown",
+    "Side",
+    "StateSnapshot",
+    "SymbolRisk",
+    "Trade",
+    "now_ns",
+]

@@ -1,0 +1,50 @@
+"""Prometheus metrics shared by every service (names prefixed ``mm_``, units in full words).
+
+Each service serves its registry on its own configured port, bound to loopback.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+BUS_DECODE_ERRORS = Counter(
+    "mm_bus_decode_errors_total",
+    "Bus messages that failed to decode and were dropped",
+    ["service", "kind"],
+)
+BUS_GAPS = Counter(
+    "mm_bus_gaps_total",
+    "Messages missed on the bus, detected by per-topic sequence numbers",
+    ["service", "topic_family"],
+)
+# mm_bus_messages_published_total / mm_bus_messages_received_total are collected from the
+# publishers' and subscribers' own counts at scrape time (common.bus), off the hot path.
+BUS_HANDLER_ERRORS = Counter(
+    "mm_bus_handler_errors_total",
+    "Bus messages whose handler raised; the message is dropped, the subscriber keeps running",
+    ["service", "kind"],
+)
+COMMANDS = Counter(
+    "mm_commands_total",
+    "Commands received over the command channel",
+    ["service", "command", "outcome"],
+)
+REQUEST_TIMEOUTS = Counter(
+    "mm_bus_request_timeouts_total",
+    "Requests that timed out; the client socket was rebuilt",
+    ["service", "target"],
+)
+SERVICE_UP = Gauge("mm_service_up", "1 while the service runs", ["service"])
+SERVICE_START_TIME = Gauge("mm_service_start_time_seconds", "Unix time the service started", ["service"])
+LOOP_LAG = Histogram(
+    "mm_event_loop_lag_seconds",
+    "How late the event loop ran a periodic tick",
+    ["service"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
+)
+
+
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Expose the default registry on ``host:port`` (no-op when port is 0)."""
+    if port:
+        start_http_server(port, addr=host)

@@ -1,0 +1,370 @@
+"""The one base every service stands on: start, heartbeat, commands, graceful stop.
+
+A service subclasses :class:`Service`, fills in ``on_start`` / ``on_stop`` / ``on_command``, and its
+``__main__`` calls :func:`main`. SIGTERM, SIGINT and the ``Shutdown`` command share one stop
+path. A second copy refuses to start (:mod:`common.lock`). A background task that dies
+unexpectedly stops the service with a non-zero exit so supervisord restarts it clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, ClassVar
+
+import msgspec
+import zmq
+import zmq.asyncio
+
+from common import __version__, metrics, topics
+from common.bus import CommandClient, CommandServer, Handler, Publisher, Subscriber
+from common.config import SERVICES, ConfigError, Settings, load_settings
+from common.lock import AlreadyRunning, SingleInstanceLock
+from common.logging import log, setup_logging
+from common.messages import (
+    AnyCommand,
+    CommandAudit,
+    GetStatus,
+    Heartbeat,
+    Message,
+    ReloadConfig,
+    Reply,
+    Request,
+    ServiceStatus,
+    Shutdown,
+)
+from common.messages.control import ServiceStateName
+
+EXIT_CONFIG = 2
+EXIT_LOCKED = 3
+EXIT_CRASH = 1
+
+
+class CommandError(RuntimeError):
+    """A command this service refuses or cannot carry out; the text goes back in the reply."""
+
+
+class Service:
+    """Base class of every long-running service."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, settings: Settings) -> None:
+        if self.name not in SERVICES:
+            raise ValueError(f"service name {self.name!r} is not one of {SERVICES}")
+        self.settings = settings
+        self.section = settings.service_section(self.name)
+        self.state: ServiceStateName = "starting"
+        self.started_ns = time.time_ns()
+        self.exit_code = 0
+        self.ctx = zmq.asyncio.Context()
+        self.sync_ctx: zmq.Context[Any] = zmq.Context.shadow(self.ctx.underlying)
+        self.pub: Publisher | None = None
+        self._server: CommandServer | None = None
+        self._subs: list[Subscriber] = []
+        self._clients: dict[str, CommandClient] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop = asyncio.Event()
+        self._stop_reason = ""
+        secret = settings.bus_secret.get_secret_value().encode() if settings.bus_secret else None
+        self._bus_secret = secret
+
+    # ---- to override ------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Open connections, subscribe, start tasks. Runs after the bus is up."""
+
+    async def on_stop(self) -> None:
+        """Release what ``on_start`` took. Runs once, on every stop path."""
+
+    async def on_command(self, cmd: AnyCommand, req: Request) -> Any:
+        """Carry out a service-specific command; return plain data for the reply."""
+        raise CommandError(f"{self.name} does not handle {type(cmd).__name__}")
+
+    async def on_reload(self, new: Settings) -> None:
+        """Apply reloaded settings (already validated). Default: keep them."""
+        self.settings = new
+
+    def status_detail(self) -> dict[str, str]:
+        """A few key figures for ``mmctl status`` and the heartbeat."""
+        return {}
+
+    # ---- helpers for subclasses ------------------------------------------------------------
+
+    def publish(self, topic: str, msg: Message) -> None:
+        assert self.pub is not None, "publish before start"
+        self.pub.publish(topic, msg)
+
+    def subscribe(
+        self,
+        topic_list: Iterable[str],
+        handler: Handler,
+        on_gap: Callable[[str, str, int], None] | None = None,
+        services: Iterable[str] | None = None,
+        decode: bool = True,
+    ) -> Subscriber:
+        """Subscribe to topics from the publishers of ``services`` (default: every other service)."""
+        sources = [s for s in (services or SERVICES) if s != self.name or services is not None]
+        endpoints = [self.settings.pub_endpoint(s) for s in sources]
+        sub = Subscriber(
+            self.sync_ctx,
+            endpoints,
+            topic_list,
+            handler,
+            self.name,
+            on_gap=on_gap,
+            hwm=self.settings.bus.recv_hwm,
+            decode=decode,
+        )
+        self._subs.append(sub)
+        sub.start()
+        return sub
+
+    def client(self, service: str) -> CommandClient:
+        """A lazy-pirate command client to ``service``, reused."""
+        c = self._clients.get(service)
+        if c is None:
+            c = CommandClient(
+                self.ctx,
+                self.settings.cmd_endpoint(service),
+                sender=self.name,
+                secret=self._bus_secret,
+                timeout_s=self.settings.bus.request_timeout_s,
+            )
+            self._clients[service] = c
+        return c
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str, critical: bool = True) -> asyncio.Task[Any]:
+        """Run a background task; if a critical one dies, the service stops with exit code 1."""
+        task = asyncio.create_task(coro, name=f"{self.name}:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._task_done(t, critical))
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any], critical: bool) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.opt(exception=exc).error("task_crashed", task=task.get_name())
+            if critical and not self._stop.is_set():
+                self.exit_code = EXIT_CRASH
+                self.request_stop(f"task {task.get_name()} crashed: {exc!r}")
+
+    def set_state(self, state: ServiceStateName, reason: str = "") -> None:
+        if state != self.state:
+            self.state = state
+            log.info("service_state", state=state, reason=reason)
+            if self.pub is not None:
+                self.publish(
+                    topics.sys_status(self.name), ServiceStatus(service=self.name, state=state, reason=reason)
+                )
+
+    def request_stop(self, reason: str) -> None:
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, f"signal {sig.name}")
+        metrics.SERVICE_START_TIME.labels(self.name).set(self.started_ns / 1e9)
+        self.pub = Publisher(
+            self.sync_ctx, self.settings.pub_endpoint(self.name), self.name, self.settings.bus.send_hwm
+        )
+        self._server = CommandServer(
+            self.ctx, self.settings.cmd_endpoint(self.name), self.name, self._handle_request, self._bus_secret
+        )
+        self._server.start()
+        try:
+            await self.on_start()
+        except Exception as exc:  # noqa: BLE001 - report the start failure and exit for a clean restart
+            log.opt(exception=exc).error("start_failed")
+            await self._shutdown()
+            return EXIT_CRASH
+        if self.state == "starting":
+            self.set_state("running")
+        metrics.SERVICE_UP.labels(self.name).set(1)
+        hb = self.spawn(self._heartbeat(), "heartbeat")
+        log.info("service_started", pid=os.getpid(), version=__version__)
+        await self._stop.wait()
+        log.info("service_stopping", reason=self._stop_reason)
+        self.set_state("stopping", self._stop_reason)
+        hb.cancel()
+        await self._shutdown()
+        metrics.SERVICE_UP.labels(self.name).set(0)
+        return self.exit_code
+
+    async def _shutdown(self) -> None:
+        try:
+            await self.on_stop()
+        except Exception as exc:  # noqa: BLE001 - stop must finish whatever on_stop did
+            log.opt(exception=exc).error("stop_failed")
+        for t in list(self._tasks):
+            t.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sub in self._subs:
+            sub.close()
+        for c in self._clients.values():
+            c.close()
+        if self._server is not None:
+            await self._server.close()
+        if self.pub is not None:
+            self.pub.close()
+        self.ctx.destroy(linger=0)
+
+    async def _heartbeat(self) -> None:
+        interval = self.settings.heartbeat_interval_s
+        topic = topics.sys_heartbeat(self.name)
+        lag = metrics.LOOP_LAG.labels(self.name)
+        pid = os.getpid()
+        next_at = time.monotonic()
+        while True:
+            now = time.monotonic()
+            lag.observe(max(0.0, now - next_at))
+            self.publish(
+                topic,
+                Heartbeat(
+                    service=self.name,
+                    pid=pid,
+                    version=__version__,
+                    started_ns=self.started_ns,
+                    state=self.state,
+                    detail=self.status_detail(),
+                ),
+            )
+            next_at += interval
+            if next_at < now:
+                next_at = now + interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "service": self.name,
+            "state": self.state,
+            "pid": os.getpid(),
+            "version": __version__,
+            "started_ns": self.started_ns,
+            "uptime_s": round((time.time_ns() - self.started_ns) / 1e9, 3),
+            "detail": self.status_detail(),
+        }
+
+    async def _handle_request(self, req: Request) -> Reply:
+        cmd = req.cmd
+        try:
+            match cmd:
+                case GetStatus():
+                    result: Any = self.status()
+                case Shutdown(reason=reason):
+                    asyncio.get_running_loop().call_soon(
+                        self.request_stop, f"Shutdown from {req.sender}: {reason}"
+                    )
+                    result = {"stopping": True}
+                case ReloadConfig():
+                    result = await self._reload()
+                case _:
+                    result = await self.on_command(cmd, req)
+            reply = Reply(id=req.id, ok=True, service=self.name, result=result)
+        except (CommandError, ConfigError) as exc:
+            reply = Reply(id=req.id, ok=False, service=self.name, error=str(exc))
+        self._audit(req, reply)
+        return reply
+
+    async def _reload(self) -> dict[str, Any]:
+        new = load_settings(self.settings.profile)
+        await self.on_reload(new)
+        log.info("config_reloaded")
+        return {"reloaded": True}
+
+    def _audit(self, req: Request, reply: Reply) -> None:
+        if self.pub is None:
+            return
+        args = {k: str(v) for k, v in msgspec.structs.asdict(req.cmd).items()}
+        self.publish(
+            topics.sys_command(self.name),
+            CommandAudit(
+                service=self.name,
+                request_id=req.id,
+                sender=req.sender,
+                command=type(req.cmd).__name__,
+                ok=reply.ok,
+                error=reply.error,
+                args=args,
+            ),
+        )
+
+
+def pin_cpus(service: str, cpus: list[int]) -> list[int]:
+    """Pin this process to ``cpus``; with none given, the gateway gets the last core when one is spare.
+
+    "Spare" means three or more cores: the gateway takes the last one and every other service
+    stays off it. On one or two cores nothing is pinned (the hot path would starve the venue).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return []
+    n = os.cpu_count() or 1
+    chosen = list(cpus)
+    if not chosen and n >= 3:
+        chosen = [n - 1] if service == "gateway" else list(range(n - 1))
+    if chosen:
+        os.sched_setaffinity(0, set(chosen))
+    return chosen
+
+
+def _install_uvloop() -> bool:
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+def main(service_cls: type[Service], argv: list[str] | None = None) -> None:
+    """Entry point of a service process: config, logging, lock, pinning, loop, run, exit code."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service_cls.name}")
+    parser.add_argument("--profile", help="config profile (default: $MM_PROFILE or paper)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.profile)
+    except ConfigError as exc:
+        print(f"{service_cls.name}: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    section = settings.service_section(service_cls.name)
+    setup_logging(
+        service_cls.name,
+        level=section.log_level or settings.log_level,
+        json=settings.log_json,
+        secrets=settings.secret_values(),
+    )
+    lock = SingleInstanceLock(settings.run_path / f"{service_cls.name}.lock", service_cls.name)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        log.error("second_instance_refused", detail=str(exc))
+        print(f"{service_cls.name}: {exc}", file=sys.stderr)
+        sys.exit(EXIT_LOCKED)
+    pinned = pin_cpus(service_cls.name, section.cpus)
+    uv = _install_uvloop()
+    metrics.serve_metrics(section.metrics_port)
+    log.info("service_boot", pid=os.getpid(), cpus=pinned, uvloop=uv, profile=settings.profile)
+    try:
+        code = asyncio.run(service_cls(settings).run())
+    finally:
+        lock.release()
+    sys.exit(code)

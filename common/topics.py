@@ -1,0 +1,120 @@
+"""Every bus topic is built here and nowhere else.
+
+Topics are dotted, general to specific (``md.book.ETHUSDC``). A subscription to a *family* ends
+with a dot (``md.book.``), so ``md.book.ETH`` can never match ``md.book.ETHUSDC``: ZeroMQ
+matches prefixes, and the trailing dot makes the prefix end on a boundary.
+"""
+
+from __future__ import annotations
+
+
+def _leaf(family: str, name: str) -> str:
+    if not name or "." in name:
+        raise ValueError(f"topic leaf must be a non-empty name without dots, got {name!r}")
+    return f"{family}.{name}"
+
+
+def family(*parts: str) -> str:
+    """A family subscription: ``family("md", "book")`` is ``"md.book."``."""
+    return ".".join(parts) + "."
+
+
+# market data
+def md_book(symbol: str) -> str:
+    return _leaf("md.book", symbol)
+
+
+def md_trade(symbol: str) -> str:
+    return _leaf("md.trade", symbol)
+
+
+def md_mark(symbol: str) -> str:
+    return _leaf("md.mark", symbol)
+
+
+def md_features(symbol: str) -> str:
+    return _leaf("md.features", symbol)
+
+
+def md_status(symbol: str) -> str:
+    return _leaf("md.status", symbol)
+
+
+def md_instrument(symbol: str) -> str:
+    return _leaf("md.instrument", symbol)
+
+
+# strategy and risk
+def strategy_target(symbol: str) -> str:
+    return _leaf("strategy.target", symbol)
+
+
+def risk_target(symbol: str) -> str:
+    return _leaf("risk.target", symbol)
+
+
+RISK_STATE = "risk.state"
+RISK_EVENT = "risk.event"
+
+# order management
+OMS_ACCOUNT = "oms.account"
+
+
+def oms_order(symbol: str) -> str:
+    return _leaf("oms.order", symbol)
+
+
+def oms_fill(symbol: str) -> str:
+    return _leaf("oms.fill", symbol)
+
+
+def oms_position(symbol: str) -> str:
+    return _leaf("oms.position", symbol)
+
+
+# system
+def sys_heartbeat(service: str) -> str:
+    return _leaf("sys.heartbeat", service)
+
+
+def sys_status(service: str) -> str:
+    return _leaf("sys.status", service)
+
+
+def sys_command(service: str) -> str:
+    return _leaf("sys.command", service)
+
+
+def state(service: str) -> str:
+    return _leaf("state", service)
+
+
+ALL = ""
+"""The empty prefix: every topic (the recorder and ``mmctl tap`` of everything)."""
+
+
+def topic_family(topic: str) -> str:
+    """The family of a concrete topic, for metric labels: ``md.book.ETHUSDC`` -> ``md.book``."""
+    head, _, _ = topic.rpartition(".")
+    return head or topic
+
+
+_LEAF_DEPTH = {"md": 3, "strategy": 3, "risk": 3, "oms": 3, "sys": 3, "state": 2}
+_FIXED = {RISK_STATE, RISK_EVENT, OMS_ACCOUNT}
+
+
+def normalize_subscription(pattern: str) -> str:
+    """Accept what an operator types: ``md.book`` and ``md.book.`` both mean the family.
+
+    A pattern that names one concrete topic (``md.book.ETHUSDC``, ``risk.state``) is kept as is;
+    ``""`` or ``"*"`` mean every topic.
+    """
+    if pattern in ("", "*"):
+        return ALL
+    if pattern.endswith(".") or pattern in _FIXED:
+        return pattern
+    parts = pattern.split(".")
+    depth = _LEAF_DEPTH.get(parts[0])
+    if depth is not None and len(parts) < depth:
+        return pattern + "."
+    return pattern

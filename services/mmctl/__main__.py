@@ -1,0 +1,3 @@
+from services.mmctl.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""mmctl entry point: parses the command line and runs one command module."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from types import ModuleType
+
+from common.config import ConfigError, load_settings
+from services.mmctl.commands import control, events, status, tap
+from services.mmctl.context import Ctl
+
+MODULES: dict[str, ModuleType] = {
+    "status": status,
+    "tap": tap,
+    "events": events,
+    **{name: control for name in control.TARGETS},
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mmctl", description="Operate the market maker.")
+    p.add_argument("--profile", help="config profile (default: $MM_PROFILE or paper)")
+    p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for each reply")
+    sub = p.add_subparsers(dest="command", required=True)
+    added: set[int] = set()
+    for mod in MODULES.values():
+        if id(mod) not in added:
+            mod.add_parser(sub)
+            added.add(id(mod))
+    return p
+
+
+async def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.profile)
+    except ConfigError as exc:
+        print(f"mmctl: {exc}", file=sys.stderr)
+        return 2
+    ctl = Ctl(settings, args.timeout)
+    try:
+        return int(await MODULES[args.command].run(ctl, args))
+    finally:
+        ctl.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        code = asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

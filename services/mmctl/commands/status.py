@@ -1,0 +1,85 @@
+"""``mmctl status``: every service's state, pid, heartbeat age, version and uptime."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from common import topics
+from common.bus import RequestTimeout, Subscriber
+from common.config import SERVICES
+from common.messages import Envelope, GetStatus, Heartbeat
+from services.mmctl.context import Ctl, fmt_age, print_json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="state of every service")
+    p.add_argument("--json", action="store_true", help="one JSON object per service")
+    p.add_argument(
+        "--listen", type=float, default=0.0, help="seconds to listen for heartbeats (default: 1.5 x interval)"
+    )
+
+
+async def collect(ctl: Ctl, listen_s: float) -> list[dict[str, Any]]:
+    """Ask every service for its status while listening to heartbeats."""
+    beats: dict[str, Heartbeat] = {}
+
+    def on_beat(topic: str, msg: Any, env: Envelope) -> None:
+        if isinstance(msg, Heartbeat):
+            beats[msg.service] = msg
+
+    sub = Subscriber(
+        ctl.sync_ctx,
+        [ctl.settings.pub_endpoint(s) for s in SERVICES],
+        [topics.family("sys", "heartbeat")],
+        on_beat,
+        "mmctl",
+    )
+    sub.start()
+
+    async def ask(service: str) -> dict[str, Any] | None:
+        try:
+            reply = await ctl.client(service).request(GetStatus(), timeout_s=min(ctl.timeout_s, listen_s))
+        except RequestTimeout:
+            return None
+        return reply.result if reply.ok else None
+
+    answers = await asyncio.gather(*(ask(s) for s in SERVICES))
+    await asyncio.sleep(max(0.0, listen_s - 0.05))
+    sub.close()
+    now = time.time_ns()
+    rows = []
+    for service, ans in zip(SERVICES, answers, strict=True):
+        hb = beats.get(service)
+        row: dict[str, Any] = {"service": service, "up": ans is not None or hb is not None}
+        if ans:
+            row.update(state=ans["state"], pid=ans["pid"], version=ans["version"], uptime_s=ans["uptime_s"])
+            row["detail"] = ans.get("detail", {})
+        elif hb:
+            row.update(state=hb.state, pid=hb.pid, version=hb.version, uptime_s=(now - hb.started_ns) / 1e9)
+            row["detail"] = hb.detail
+        row["heartbeat_age_s"] = (now - hb.ts_event) / 1e9 if hb else None
+        rows.append(row)
+    return rows
+
+
+async def run(ctl: Ctl, args: argparse.Namespace) -> int:
+    listen = args.listen or ctl.settings.heartbeat_interval_s * 1.5
+    rows = await collect(ctl, listen)
+    if args.json:
+        for r in rows:
+            print_json(r)
+        return 0
+    print(f"{'SERVICE':<11} {'STATE':<10} {'PID':>7} {'HEARTBEAT':>9} {'UPTIME':>8} {'VERSION':<8} DETAIL")
+    for r in rows:
+        if not r["up"]:
+            print(f"{r['service']:<11} {'down':<10} {'-':>7} {'-':>9} {'-':>8} {'-':<8}")
+            continue
+        detail = " ".join(f"{k}={v}" for k, v in sorted(r.get("detail", {}).items()))
+        print(
+            f"{r['service']:<11} {r['state']:<10} {r['pid']:>7} {fmt_age(r['heartbeat_age_s']):>9} "
+            f"{fmt_age(r['uptime_s']):>8} {r['version']:<8} {detail}"
+        )
+    return 0

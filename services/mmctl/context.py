@@ -1,0 +1,71 @@
+"""What every mmctl command needs: settings, a ZeroMQ context, command clients, output helpers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import Any
+
+import msgspec
+import zmq
+import zmq.asyncio
+
+from common.bus import CommandClient
+from common.config import Settings
+
+
+class Ctl:
+    """Shared state of one mmctl invocation."""
+
+    def __init__(self, settings: Settings, timeout_s: float) -> None:
+        self.settings = settings
+        self.timeout_s = timeout_s
+        self.ctx = zmq.asyncio.Context()
+        self.sync_ctx: zmq.Context[Any] = zmq.Context.shadow(self.ctx.underlying)
+        self.sender = f"mmctl@{socket.gethostname()}:{os.getpid()}"
+        self._secret = settings.bus_secret.get_secret_value().encode() if settings.bus_secret else None
+        self._clients: dict[str, CommandClient] = {}
+
+    def client(self, service: str) -> CommandClient:
+        c = self._clients.get(service)
+        if c is None:
+            c = CommandClient(
+                self.ctx, self.settings.cmd_endpoint(service), self.sender, self._secret, self.timeout_s
+            )
+            self._clients[service] = c
+        return c
+
+    def close(self) -> None:
+        for c in self._clients.values():
+            c.close()
+        self.ctx.destroy(linger=0)
+
+
+_json = msgspec.json.Encoder()
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(_json.encode(msgspec.to_builtins(obj)).decode() + "\n")
+    sys.stdout.flush()
+
+
+def fmt_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``10m``, ``4h``, ``2d`` or plain seconds, to seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    if text and text[-1] in units:
+        return float(text[:-1]) * units[text[-1]]
+    return float(text)

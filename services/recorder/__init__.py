@@ -1,0 +1,1 @@
+"""The recorder: the durable record of everything on the bus (persistence service)."""

@@ -1,0 +1,79 @@
+"""The whole stack under a real supervisord, in a temporary run directory, for system tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import PROJECT, wait_until
+
+BIN = Path(sys.executable).parent
+
+
+class Stack:
+    """supervisord with the project's ``supervisord.conf``; every path under ``run_dir``."""
+
+    def __init__(self, run_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.run_dir = run_dir
+        (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "MM_RUN_DIR": str(run_dir), "MM_VENUE_AUTOSTART": "true", **(env or {})}
+
+    def start(self) -> None:
+        subprocess.run(
+            [str(BIN / "supervisord"), "-c", str(PROJECT / "supervisord.conf")],
+            cwd=PROJECT,
+            env=self.env,
+            check=True,
+            timeout=30,
+        )
+        wait_until(lambda: (self.run_dir / "supervisor.sock").exists(), 15, what="supervisord socket")
+
+    def ctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "supervisorctl"), "-c", str(PROJECT / "supervisord.conf"), *args],
+            cwd=PROJECT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
+        )
+
+    def mmctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "mmctl"), *args],
+            cwd=PROJECT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def pid(self, program: str) -> int:
+        out = self.ctl("pid", f"mm:{program}").stdout.strip()
+        return int(out) if out.isdigit() else 0
+
+    def running(self, program: str) -> bool:
+        return "RUNNING" in self.ctl("status", f"mm:{program}").stdout
+
+    def stop(self) -> None:
+        self.ctl("shutdown")
+        pidfile = self.run_dir / "supervisord.pid"
+        deadline = time.monotonic() + 30
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def log(self, program: str) -> str:
+        p = self.run_dir / "logs" / f"{program}.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

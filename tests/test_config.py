@@ -1,0 +1,91 @@
+"""Config: layered files, environment overrides, and refusals that name the key and the value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.config import ConfigError, load_settings
+
+
+def test_paper_is_the_default_profile_with_ipc_endpoints_under_the_run_dir(run_env: Path) -> None:
+    s = load_settings()
+    assert s.profile == "paper"
+    assert s.pub_endpoint("gateway") == f"ipc://{run_env / 'gateway.pub'}"
+    assert s.venue.rest_url.startswith("http://127.0.0.1")
+
+
+def test_an_environment_variable_overrides_a_file(run_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MM_RECORDER__BATCH_MAX", "17")
+    assert load_settings().recorder.batch_max == 17
+
+
+def test_a_bad_value_is_refused_naming_the_key_and_value(
+    run_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MM_RECORDER__FLUSH_INTERVAL_MS", "-5")
+    with pytest.raises(ConfigError) as exc:
+        load_settings()
+    assert "recorder.flush_interval_ms = '-5'" in str(exc.value)
+
+
+def test_an_unknown_key_in_a_file_is_refused(
+    run_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[gateway]\nmetrics_prot = 9999\n")
+    monkeypatch.setenv("MM_CONFIG_FILE", str(bad))
+    with pytest.raises(ConfigError, match=r"gateway\.metrics_prot = 9999: Extra inputs are not permitted"):
+        load_settings()
+
+
+def test_seed_camel_case_names_are_accepted(
+    run_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "camel.toml"
+    f.write_text("[recorder]\nbatchMax = 33\nflushIntervalMs = 50\n")
+    monkeypatch.setenv("MM_CONFIG_FILE", str(f))
+    s = load_settings()
+    assert (s.recorder.batch_max, s.recorder.flush_interval_ms) == (33, 50)
+
+
+def test_a_secret_in_a_config_file_is_refused(
+    run_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "leak.toml"
+    f.write_text('api_secret = "abcd1234"\n')
+    monkeypatch.setenv("MM_CONFIG_FILE", str(f))
+    with pytest.raises(ConfigError, match="secrets come from the environment") as exc:
+        load_settings()
+    assert "abcd1234" not in str(exc.value)
+
+
+def test_live_needs_keys_from_the_environment(run_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="MM_API_KEY, MM_API_SECRET"):
+        load_settings("live")
+    monkeypatch.setenv("MM_API_KEY", "k" * 16)
+    monkeypatch.setenv("MM_API_SECRET", "s" * 16)
+    s = load_settings("live")
+    assert s.venue.rest_url == "https://fapi.binance.com"
+    assert "s" * 16 not in repr(s)  # SecretStr hides the value
+    assert s.secret_values() == ["k" * 16, "s" * 16]
+
+
+def test_settings_are_frozen(run_env: Path) -> None:
+    s = load_settings()
+    with pytest.raises(ValueError):
+        s.recorder.batch_max = 5  # type: ignore[misc]
+
+
+def test_tcp_transport_requires_a_bus_secret(run_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MM_BUS__TRANSPORT", "tcp")
+    with pytest.raises(ConfigError, match="MM_BUS_SECRET"):
+        load_settings()
+    monkeypatch.setenv("MM_BUS_SECRET", "x" * 32)
+    assert load_settings().cmd_endpoint("risk").startswith("tcp://127.0.0.1:")
+
+
+def test_a_missing_profile_file_is_reported(run_env: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings("nosuch")

@@ -1,0 +1,144 @@
+"""The service runtime: heartbeat, status, single instance, and the shared stop path."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from common import topics
+from common.bus import CommandClient, Subscriber
+from common.config import Settings
+from common.messages import Envelope, GetStatus, Heartbeat, Shutdown
+from tests.helpers import PROJECT, run
+
+
+class _Proc:
+    """A service process whose output goes to a file (no pipes to leak or fill)."""
+
+    def __init__(self, service: str, log: Path) -> None:
+        self.log = log
+        with log.open("wb") as fh:
+            self.p = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"],
+                cwd=PROJECT,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            )
+        self.pid = self.p.pid
+
+    def wait(self, timeout: float = 15) -> int:
+        return self.p.wait(timeout=timeout)
+
+    def output(self) -> bytes:
+        return self.log.read_bytes()
+
+    def stop(self) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        return self.wait()
+
+
+def _start(service: str, run_dir: Path, n: int = 0) -> _Proc:
+    return _Proc(service, run_dir / f"{service}-{n}.out")
+
+
+async def _first_heartbeat(settings: Settings, service: str, timeout: float = 10.0) -> Heartbeat:
+    ctx = zmq.Context()
+    got: list[Heartbeat] = []
+
+    def on(t: str, m: Any, e: Envelope) -> None:
+        got.append(m)
+
+    sub = Subscriber(ctx, [settings.pub_endpoint(service)], [topics.sys_heartbeat(service)], on, "test")
+    sub.start()
+    try:
+        for _ in range(int(timeout / 0.02)):
+            if got:
+                return got[0]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no heartbeat from {service}")
+    finally:
+        sub.close()
+        ctx.term()
+
+
+def test_a_second_instance_refuses_to_start(settings: Settings, run_env: Path) -> None:
+    first = _start("recorder", run_env, 1)
+    try:
+        hb = run(_first_heartbeat(settings, "recorder"))
+        assert hb.pid == first.pid
+        second = _start("recorder", run_env, 2)
+        assert second.wait(20) == 3
+        out = second.output()
+        assert b"refusing to start a second copy" in out
+        assert str(first.pid).encode() in out
+        assert first.p.poll() is None
+    finally:
+        assert first.stop() == 0
+
+
+def test_sigterm_and_the_shutdown_command_share_one_stop_path(settings: Settings, run_env: Path) -> None:
+    proc = _start("recorder", run_env, 1)
+    try:
+        run(_first_heartbeat(settings, "recorder"))
+
+        async def ask() -> tuple[Any, Any]:
+            import zmq.asyncio
+
+            ctx = zmq.asyncio.Context()
+            c = CommandClient(ctx, settings.cmd_endpoint("recorder"), "test", timeout_s=5)
+            status = await c.call(GetStatus())
+            bye = await c.call(Shutdown(reason="test"))
+            c.close()
+            ctx.destroy()
+            return status, bye
+
+        status, bye = run(ask())
+        assert status["service"] == "recorder" and status["pid"] == proc.pid and status["state"] == "running"
+        assert bye == {"stopping": True}
+        assert proc.wait() == 0
+        out = proc.output()
+        assert b"service_stopping" in out and b"Shutdown from test" in out
+    finally:
+        proc.stop()
+
+    proc = _start("recorder", run_env, 2)
+    run(_first_heartbeat(settings, "recorder"))
+    assert proc.stop() == 0
+    assert b"signal SIGTERM" in proc.output()
+    # The lock died with the process: a new copy starts at once.
+    proc = _start("recorder", run_env, 3)
+    try:
+        assert run(_first_heartbeat(settings, "recorder")).pid == proc.pid
+    finally:
+        proc.stop()
+
+
+def test_a_bad_config_value_stops_a_service_at_start_with_the_key_named(
+    run_env: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("MM_RECORDER__BATCH_MAX", "zero")
+    proc = _start("recorder", run_env)
+    assert proc.wait(20) == 2
+    assert b"recorder.batch_max = 'zero'" in proc.output()
+
+
+def test_pin_cpus_leaves_two_core_machines_unpinned() -> None:
+    from common.runtime import pin_cpus
+
+    before = os.sched_getaffinity(0)
+    try:
+        chosen = pin_cpus("gateway", [])
+        n = os.cpu_count() or 1
+        assert chosen == ([n - 1] if n >= 3 else [])
+        assert pin_cpus("risk", [0]) == [0]
+        assert os.sched_getaffinity(0) == {0}
+    finally:
+        os.sched_setaffinity(0, before)
