@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -36,11 +39,126 @@ class VenueEndpoints(Section):
     http_timeout_s: float = Field(default=5.0, gt=0)
 
 
+class VenueSymbolConfig(Section):
+    """One symbol of the simulated venue: Binance's filters plus the synthetic market's shape."""
+
+    symbol: str = Field(pattern=r"^[A-Z0-9]{2,20}$")
+    base_asset: str
+    quote_asset: str
+    price_tick: Decimal = Field(gt=0)
+    qty_step: Decimal = Field(gt=0)
+    min_price: Decimal = Decimal("0.01")
+    max_price: Decimal = Decimal("1000000")
+    min_qty: Decimal = Field(gt=0)
+    max_qty: Decimal = Field(gt=0)
+    market_max_qty: Decimal = Field(gt=0)
+    min_notional: Decimal = Field(ge=0)
+    percent_up: Decimal = Decimal("1.05")
+    percent_down: Decimal = Decimal("0.95")
+    max_num_orders: int = Field(default=200, ge=1)
+    start_price: Decimal = Field(gt=0)
+    # Defaults calibrated from the recorded ETHUSDT feed (python -m services.venue.calibrate).
+    sigma: float = Field(default=1.14e-4, ge=0, description="mid volatility per sqrt(second), relative")
+    jumps_per_hour: float = Field(default=0.5, ge=0)
+    jump_sigma: float = Field(default=0.002, ge=0, description="relative size of a jump (std)")
+    book_levels: int = Field(default=150, ge=5, le=1000, description="levels per side of the synthetic book")
+    level_qty: Decimal = Field(gt=0, description="typical resting size per level of the synthetic book")
+    spread_ticks: int = Field(default=1, ge=1)
+    intensity_a: float = Field(default=0.63, ge=0, description="market orders per second reaching the touch")
+    intensity_k: float = Field(default=0.058, gt=0, description="decay of arrival depth, per tick")
+    funding_rate: Decimal = Decimal("0.0001")
+    replay_file: str = ""
+
+
+class VenueAccountConfig(Section):
+    """An account of the simulated venue; its key pair is read from the named environment variables."""
+
+    name: str
+    api_key_env: str = "MM_API_KEY"
+    api_secret_env: str = "MM_API_SECRET"
+    balances: dict[str, Decimal] = Field(
+        default_factory=lambda: {"USDC": Decimal(10000), "USDT": Decimal(10000)}
+    )
+    leverage: int = Field(default=20, ge=1, le=125)
+
+
+class FeeConfig(Section):
+    """Commission rates of one margin asset's symbols."""
+
+    maker: Decimal = Decimal(0)
+    taker: Decimal = Decimal("0.0004")
+
+
+def _default_symbols() -> list[VenueSymbolConfig]:
+    common: dict[str, Any] = {"min_price": Decimal("0.01"), "max_qty": Decimal(10000), "market_max_qty": Decimal(2000)}
+    return [
+        VenueSymbolConfig(
+            symbol=f"ETH{q}",
+            base_asset="ETH",
+            quote_asset=q,
+            price_tick=Decimal("0.01"),
+            qty_step=Decimal("0.001"),
+            min_qty=Decimal("0.001"),
+            min_notional=Decimal(10 if q == "USDC" else 20),
+            start_price=Decimal("2680"),
+            level_qty=Decimal("2.0"),
+            **common,
+        )
+        for q in ("USDC", "USDT")
+    ] + [
+        VenueSymbolConfig(
+            symbol=f"BTC{q}",
+            base_asset="BTC",
+            quote_asset=q,
+            price_tick=Decimal("0.1"),
+            qty_step=Decimal("0.001"),
+            min_qty=Decimal("0.001"),
+            min_notional=Decimal(50 if q == "USDC" else 100),
+            start_price=Decimal("61000"),
+            level_qty=Decimal("0.3"),
+            min_price=Decimal("0.1"),
+            max_qty=Decimal(1000),
+            market_max_qty=Decimal(120),
+            intensity_k=0.025,
+        )
+        for q in ("USDC", "USDT")
+    ]
+
+
 class SimVenueConfig(ServiceSection):
-    """The simulated venue (grown by the venue issue)."""
+    """The simulated Binance venue: its symbols, accounts, market model, limits and timers."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=1, le=65535)
+    model: Literal["synthetic", "replay"] = "synthetic"
+    seed: int = 7
+    step_ms: int = Field(default=100, ge=5, le=5000, description="synthetic market time step")
+    replay_speed: float = Field(default=1.0, gt=0, description="1 = real time; 0 < x: accelerated")
+    symbols: list[VenueSymbolConfig] = Field(default_factory=_default_symbols, min_length=1)
+    accounts: list[VenueAccountConfig] = Field(default_factory=lambda: [VenueAccountConfig(name="paper")])
+    fees: dict[str, FeeConfig] = Field(
+        default_factory=lambda: {
+            "USDC": FeeConfig(),
+            "USDT": FeeConfig(maker=Decimal("0.0002"), taker=Decimal("0.0005")),
+        }
+    )
+    queue_model: Literal["risk_averse", "power_prob"] = "power_prob"
+    queue_power: float = Field(default=2.0, gt=0)
+    funding_interval_s: float = Field(default=28800.0, gt=0)
+    maintenance_margin_rate: Decimal = Decimal("0.004")
+    stp_default: Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"] = "EXPIRE_MAKER"
+    weight_per_minute: int = Field(default=2400, ge=1)
+    orders_per_10s: int = Field(default=300, ge=1)
+    orders_per_minute: int = Field(default=1200, ge=1)
+    ban_after_violations: int = Field(default=10, ge=1, description="429s answered before a 418 ban")
+    ban_base_s: float = Field(default=120.0, gt=0)
+    ban_max_s: float = Field(default=259200.0, gt=0)
+    listen_key_ttl_s: float = Field(default=3600.0, gt=0)
+    ws_ping_interval_s: float = Field(default=180.0, gt=0)
+    ws_max_lifetime_s: float = Field(default=86400.0, gt=0)
+    ws_max_incoming_per_s: int = Field(default=10, ge=1)
+    recv_window_max_ms: int = 60000
+    admin: bool = Field(default=True, description="fault-injection endpoints under /_admin (loopback only)")
 
 
 class MarketDataConfig(ServiceSection):

@@ -1,0 +1,167 @@
+"""The simulated Binance venue as a service: HTTP + WebSocket on loopback, the market model's loop,
+the timed streams, and the exchange's timers (funding, dead-man's switches, listenKey expiry)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import Counter, Gauge
+
+from common.logging import log
+from common.runtime import Service
+from services.venue import admin, rest, ws
+from services.venue.market import MarketStep
+from services.venue.market.replay import ReplayMarket
+from services.venue.market.synthetic import SyntheticMarket
+from services.venue.state import VenueState, account_keys
+from services.venue.streams import SPEEDS_MS
+
+ORDERS_OPEN = Gauge("mm_venue_open_orders", "Open orders at the simulated venue")
+WS_CONNECTIONS = Gauge("mm_venue_ws_connections", "WebSocket connections to the simulated venue")
+MARKET_STEPS = Counter("mm_venue_market_steps_total", "Market model steps applied")
+
+
+class VenueService(Service):
+    """Serves the venue and drives its market."""
+
+    name = "venue"
+
+    async def on_start(self) -> None:
+        cfg = self.settings.simvenue
+        self.v = VenueState(cfg, account_keys(cfg))
+        self.markets: dict[str, Any] = {}
+        for s in cfg.symbols:
+            if cfg.model == "replay" or s.replay_file:
+                path = s.replay_file or _default_replay()
+                self.markets[s.symbol] = ReplayMarket(
+                    path, float(s.price_tick), float(s.qty_step), cfg.replay_speed
+                )
+            else:
+                self.markets[s.symbol] = SyntheticMarket(s, cfg.seed)
+        self.marks: dict[str, tuple[float, float]] = {}
+        self._t0 = time.monotonic()
+        self._last = self._t0
+        self._step_market()  # a book exists before the first client arrives
+        self.runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, cfg.host, cfg.port, reuse_address=True)
+        await site.start()
+        log.info("venue_listening", host=cfg.host, port=cfg.port, model=cfg.model, symbols=len(self.markets))
+        self.spawn(self._market_loop(), "market")
+        for speed, ms in SPEEDS_MS.items():
+            self.spawn(self._every(ms / 1000, lambda s=speed: self.v.flush_timed(s)), f"depth-{speed}")
+        self.spawn(self._every(1.0, lambda: self.v.mark_events("1s")), "mark-1s")
+        self.spawn(self._every(3.0, lambda: self.v.mark_events("3s")), "mark-3s")
+        self.spawn(self._every(0.02, self._tick), "timers")
+
+    def _app(self) -> web.Application:
+        v = self.v
+        app = web.Application(client_max_size=1 << 20)
+        handler = rest.make_handler(v)
+        for method, path in rest.ROUTES:
+            app.router.add_route(method, path, handler)
+        for route in ("public", "market"):
+            app.router.add_get(f"/{{route:{route}}}/ws", lambda r: ws.market_stream(v, r))
+            app.router.add_get(f"/{{route:{route}}}/ws/{{streams:.*}}", lambda r: ws.market_stream(v, r))
+            app.router.add_get(f"/{{route:{route}}}/stream", lambda r: ws.market_stream(v, r))
+        app.router.add_get("/ws", lambda r: ws.market_stream(v, r))
+        app.router.add_get("/ws/{streams:.*}", lambda r: ws.market_stream(v, r))
+        app.router.add_get("/stream", lambda r: ws.market_stream(v, r))
+        app.router.add_get("/private/ws", lambda r: ws.user_stream(v, r))
+        app.router.add_get("/private/ws/{key}", lambda r: ws.user_stream(v, r))
+        app.router.add_get("/ws-fapi/v1", lambda r: ws.ws_api(v, r))
+        if self.settings.simvenue.admin:
+            app.router.add_post("/_admin/fault", lambda r: admin.fault(v, r, self.shock))
+            app.router.add_get("/_admin/book", lambda r: admin.book(v, r))
+            app.router.add_get("/_admin/state", lambda r: admin.state(v, r))
+        app.router.add_route("*", "/{tail:.*}", handler)  # unknown paths answer Binance-style 404
+        return app
+
+    # ---- loops ------------------------------------------------------------------------------
+
+    async def _every(self, interval: float, fn: Any) -> None:
+        next_at = time.monotonic()
+        while True:
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            fn()
+
+    async def _market_loop(self) -> None:
+        step = self.settings.simvenue.step_ms / 1000
+        while True:
+            await asyncio.sleep(step)
+            self._step_market()
+
+    def _step_market(self) -> None:
+        now = time.monotonic()
+        dt, self._last = max(1e-3, now - self._last), now
+        for symbol, m in self.markets.items():
+            steps = m.step(now - self._t0) if isinstance(m, ReplayMarket) else [m.step(dt)]
+            for s in steps:
+                self._apply(symbol, s)
+            if steps:
+                self._update_mark(symbol, steps[-1].mid, dt)
+        MARKET_STEPS.inc()
+        self.v.dispatch()
+
+    def _apply(self, symbol: str, s: MarketStep) -> None:
+        ex = self.v.exchange
+        if s.pre:
+            ex.market_levels(symbol, s.pre)
+        for aggressor, price, qty in s.trades:
+            ex.market_trade(symbol, aggressor, price, qty)
+        if s.post:
+            ex.market_levels(symbol, s.post)
+
+    def _update_mark(self, symbol: str, mid: float, dt: float) -> None:
+        """Mark: the mid smoothed over about a second; index: over about three."""
+        if mid <= 0:
+            return
+        mark, index = self.marks.get(symbol, (mid, mid))
+        mark += (mid - mark) * (1 - math.exp(-dt / 1.0))
+        index += (mid - index) * (1 - math.exp(-dt / 3.0))
+        self.marks[symbol] = (mark, index)
+        tick = self.v.exchange.symbols[symbol].sym.tick
+        self.v.exchange.set_mark(
+            symbol, Decimal(repr(round(mark / float(tick)))) * tick, Decimal(repr(index))
+        )
+
+    def _tick(self) -> None:
+        self.v.exchange.tick()
+        ws.expire_listen_keys(self.v)
+        self.v.dispatch()
+        ORDERS_OPEN.set(self.v.exchange.open_count())
+        WS_CONNECTIONS.set(len(self.v.hub.conns))
+
+    def shock(self, symbol: str, pct: float) -> None:
+        """The fault control's price shock: the market jumps by ``pct``."""
+        m = self.markets[symbol]
+        if isinstance(m, ReplayMarket):
+            self._apply(symbol, m.shock(pct))
+            self.v.dispatch()
+        else:
+            m.shock(pct)
+
+    def status_detail(self) -> dict[str, str]:
+        if not hasattr(self, "v"):
+            return {}
+        return {
+            "open_orders": str(self.v.exchange.open_count()),
+            "ws": str(len(self.v.hub.conns)),
+        }
+
+    async def on_stop(self) -> None:
+        if hasattr(self, "runner"):
+            await self.v.hub.close_all()
+            await self.runner.cleanup()
+
+
+def _default_replay() -> str:
+    from common.config import PROJECT_ROOT
+
+    return str(PROJECT_ROOT.parent / "shared" / "data" / "binance" / "usdm_ethusdt_20240808.gz")

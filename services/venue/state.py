@@ -1,0 +1,147 @@
+"""Everything the venue's handlers share: the exchange, limits, keys, streams, connections, faults.
+
+``dispatch()`` turns the exchange's events into stream messages and user-stream pushes; every
+handler calls it after it changed something, so messages leave in the order things happened.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import Any
+
+import msgspec
+
+from common.config_sections import SimVenueConfig
+from common.logging import log
+from services.venue.exchange import DepthBatch, Exchange, PublicTrade, UserEvent
+from services.venue.faults import Faults
+from services.venue.hub import Hub
+from services.venue.listenkeys import ListenKeys
+from services.venue.ratelimit import RateLimiter
+from services.venue.streams import SymbolStreams
+
+_json = msgspec.json.Encoder()
+
+
+def dumps(obj: Any) -> str:
+    return _json.encode(obj).decode()
+
+
+class MissingKeys(RuntimeError):
+    """An account's key or secret is missing from the environment."""
+
+
+def account_keys(cfg: SimVenueConfig) -> dict[str, tuple[str, str]]:
+    """Each account's (api key, secret) from the environment variables its config names."""
+    keys = {}
+    for a in cfg.accounts:
+        key, secret = os.environ.get(a.api_key_env, ""), os.environ.get(a.api_secret_env, "")
+        if not key or not secret:
+            raise MissingKeys(
+                f"simvenue account {a.name!r} needs {a.api_key_env} and {a.api_secret_env} in the "
+                "environment (make run writes them to run/paper.env)"
+            )
+        keys[a.name] = (key, secret)
+    return keys
+
+
+class VenueState:
+    """The shared state of one venue process."""
+
+    def __init__(self, cfg: SimVenueConfig, keys: dict[str, tuple[str, str]]) -> None:
+        self.cfg = cfg
+        self.faults = Faults()
+        self.exchange = Exchange(cfg, keys, self.now_ms)
+        self.limiter = RateLimiter(
+            cfg.weight_per_minute,
+            cfg.orders_per_10s,
+            cfg.orders_per_minute,
+            cfg.ban_after_violations,
+            cfg.ban_base_s,
+            cfg.ban_max_s,
+        )
+        self.listen_keys = ListenKeys(int(cfg.listen_key_ttl_s * 1000))
+        self.streams = {name: SymbolStreams(st.sym) for name, st in self.exchange.symbols.items()}
+        self.hub = Hub()
+        self.agg_ids = itertools.count(900_000_001)
+        self.started_ms = self.now_ms()
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.faults.clock_skew_ms
+
+    def dispatch(self) -> None:
+        """Send what the exchange produced since the last call."""
+        events = self.exchange.drain()
+        if not events:
+            return
+        trades: dict[str, list[PublicTrade]] = {}
+        for ev in events:
+            if isinstance(ev, DepthBatch):
+                self._depth(ev)
+            elif isinstance(ev, PublicTrade):
+                trades.setdefault(ev.symbol, []).append(ev)
+                self._publish(f"{self.streams[ev.symbol].lower}@trade", self.streams[ev.symbol].trade(ev))
+            elif isinstance(ev, UserEvent):
+                self.hub.publish_user(ev.account, dumps(ev.payload))
+        for symbol, ts in trades.items():
+            ss = self.streams[symbol]
+            for agg in ss.agg_trades(ts, self.agg_ids):
+                self._publish(f"{ss.lower}@aggTrade", agg)
+
+    def _publish(self, stream: str, payload: dict[str, Any]) -> None:
+        if self.hub.has_listeners(stream):
+            self.hub.publish(stream, dumps(payload))
+
+    def _depth(self, batch: DepthBatch) -> None:
+        ss = self.streams[batch.symbol]
+        ev = ss.on_batch(batch)
+        now = self.now_ms()
+        if self.faults.stalled(batch.symbol, now):
+            return
+        if ev is not None and not self._gap(batch.symbol):
+            self._publish(f"{ss.lower}@depth@0ms", ev)
+        st = self.exchange.symbols[batch.symbol]
+        tick = ss.ticker(st.book, batch.last_id, now)
+        if tick is not None:
+            self._publish(f"{ss.lower}@bookTicker", tick)
+
+    def _gap(self, symbol: str) -> bool:
+        if self.faults.take_gap(symbol):
+            log.info("fault_depth_gap", symbol=symbol)
+            return True
+        return False
+
+    def flush_timed(self, speed: str) -> None:
+        """Send the merged diffs of one timed depth stream (100 ms, 250 ms or 500 ms)."""
+        now = self.now_ms()
+        for symbol, ss in self.streams.items():
+            if self.faults.stalled(symbol, now):
+                continue
+            ev = ss.flush(speed, now)
+            if ev is not None and not self._gap(symbol):
+                self._publish(f"{ss.lower}@{speed}", ev)
+
+    def mark_events(self, speed: str) -> None:
+        """``markPriceUpdate`` on ``<s>@markPrice`` (3 s) or ``<s>@markPrice@1s``."""
+        now = self.now_ms()
+        for symbol in self.exchange.symbols:
+            ss = self.streams[symbol]
+            stream = f"{ss.lower}@markPrice" + ("@1s" if speed == "1s" else "")
+            self._publish(stream, self.mark_payload(symbol, now))
+
+    def mark_payload(self, symbol: str, now: int) -> dict[str, Any]:
+        st = self.exchange.symbols[symbol]
+        mark = st.sym.price_str(round(st.mark / st.sym.tick)) if st.mark else "0"
+        return {
+            "e": "markPriceUpdate",
+            "E": now,
+            "s": symbol,
+            "p": mark,
+            "ap": mark,
+            "i": str(st.index.quantize(st.sym.tick)),
+            "P": mark,
+            "r": str(st.funding_rate),
+            "T": self.exchange.next_funding_ms,
+        }

@@ -1,0 +1,281 @@
+"""The venue's WebSocket endpoints: market streams, the user data stream and the WS-API.
+
+* ``/public`` (depth, bookTicker) and ``/market`` (trade, aggTrade, markPrice), raw
+  (``/ws/<s1>/<s2>``) or combined (``/stream?streams=a/b``), with SUBSCRIBE, UNSUBSCRIBE,
+  LIST_SUBSCRIPTIONS and SET_PROPERTY; legacy unrouted ``/ws`` and ``/stream`` serve public
+  streams only, as Binance does since 2026.
+* ``/private/ws/<listenKey>``: the account's user data events.
+* ``/ws-fapi/v1``: ``order.place``, ``order.cancel``, ``order.modify``, ``order.status`` and the
+  ``userDataStream.*`` methods, signed over the params sorted by name with ``apiKey`` included.
+
+Servers ping every ``ws_ping_interval_s``; a client sending more than ``ws_max_incoming_per_s``
+messages in a second is disconnected; every connection is closed after ``ws_max_lifetime_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from common.binance.signing import verify_hmac, ws_api_payload
+from common.logging import log
+from services.venue import rest
+from services.venue.accounts import Account
+from services.venue.errors import UNKNOWN_503, VenueError
+from services.venue.hub import Conn
+from services.venue.state import VenueState, dumps
+
+PUBLIC_KINDS = ("depth", "bookTicker")
+MARKET_KINDS = ("trade", "aggTrade", "markPrice")
+
+
+def stream_allowed(v: VenueState, route: str, stream: str) -> bool:
+    """Is ``stream`` a known stream of a known symbol, served on ``route``?"""
+    sym, _, rest_ = stream.partition("@")
+    if sym.upper() not in v.exchange.symbols or not rest_:
+        return False
+    kind = rest_.split("@")[0]
+    valid = rest_ in (
+        "depth",
+        "depth@0ms",
+        "depth@100ms",
+        "depth@500ms",
+        "bookTicker",
+        "trade",
+        "aggTrade",
+        "markPrice",
+        "markPrice@1s",
+    )
+    if not valid:
+        return False
+    return kind in (PUBLIC_KINDS if route == "public" else MARKET_KINDS)
+
+
+class _Budget:
+    """Incoming messages per second of one connection."""
+
+    def __init__(self, per_s: int) -> None:
+        self.per_s, self.window, self.count = per_s, 0, 0
+
+    def ok(self) -> bool:
+        now = int(time.monotonic())
+        if now != self.window:
+            self.window, self.count = now, 0
+        self.count += 1
+        return self.count <= self.per_s
+
+
+async def _open(v: VenueState, req: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=v.cfg.ws_ping_interval_s, max_msg_size=1 << 20)
+    await ws.prepare(req)
+    return ws
+
+
+async def _lifetime(v: VenueState, ws: web.WebSocketResponse) -> None:
+    await asyncio.sleep(v.cfg.ws_max_lifetime_s)
+    await ws.close(code=1000, message=b"connection lifetime reached")
+
+
+async def market_stream(v: VenueState, req: web.Request) -> web.StreamResponse:
+    """``/<route>/ws/<streams>`` and ``/<route>/stream?streams=...``."""
+    route = req.match_info.get("route", "public") or "public"
+    combined = req.path.rstrip("/").endswith("/stream")
+    names = req.query.get("streams", "") if combined else req.match_info.get("streams", "")
+    streams = [s for s in names.split("/") if s]
+    bad = [s for s in streams if not stream_allowed(v, route, s)]
+    if bad:
+        return web.json_response({"code": -1121, "msg": f"Invalid stream for /{route}: {bad[0]}"}, status=400)
+    ws = await _open(v, req)
+    conn = v.hub.open(ws, route, combined)
+    v.hub.subscribe(conn, streams)
+    life = asyncio.create_task(_lifetime(v, ws))
+    budget = _Budget(v.cfg.ws_max_incoming_per_s)
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            if not budget.ok():
+                await ws.close(code=1008, message=b"too many incoming messages")
+                break
+            conn.push(dumps(_control(v, conn, msg.data)))
+    finally:
+        life.cancel()
+        v.hub.close(conn)
+    return ws
+
+
+def _control(v: VenueState, conn: Conn, text: str) -> dict[str, Any]:
+    try:
+        req = json.loads(text)
+        method, params, rid = req["method"], req.get("params", []), req.get("id")
+    except (ValueError, KeyError, TypeError):
+        return {"error": {"code": 3, "msg": "Invalid JSON: expected an object with method"}, "id": None}
+    if method == "SUBSCRIBE":
+        bad = [s for s in params if not stream_allowed(v, conn.route, s)]
+        if bad:
+            return {"error": {"code": 2, "msg": f"Invalid request: unknown stream {bad[0]}"}, "id": rid}
+        v.hub.subscribe(conn, list(params))
+        return {"result": None, "id": rid}
+    if method == "UNSUBSCRIBE":
+        v.hub.unsubscribe(conn, list(params))
+        return {"result": None, "id": rid}
+    if method == "LIST_SUBSCRIPTIONS":
+        return {"result": sorted(conn.streams), "id": rid}
+    if method == "SET_PROPERTY" and params and params[0] == "combined":
+        conn.combined = bool(params[1])
+        return {"result": None, "id": rid}
+    if method == "GET_PROPERTY" and params and params[0] == "combined":
+        return {"result": conn.combined, "id": rid}
+    return {"error": {"code": 2, "msg": f"Invalid request: unknown method {method}"}, "id": rid}
+
+
+async def user_stream(v: VenueState, req: web.Request) -> web.StreamResponse:
+    """``/private/ws/<listenKey>`` (or ``?listenKey=``): the account's events until the key expires."""
+    key = req.match_info.get("key") or req.query.get("listenKey", "")
+    account = v.listen_keys.account_of(key, v.now_ms())
+    if account is None:
+        return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
+    ws = await _open(v, req)
+    conn = v.hub.open(ws, "private", False)
+    v.hub.attach_account(conn, account, key)
+    life = asyncio.create_task(_lifetime(v, ws))
+    try:
+        async for _ in ws:
+            pass
+    finally:
+        life.cancel()
+        v.hub.close(conn)
+    return ws
+
+
+def expire_listen_keys(v: VenueState) -> None:
+    """Push ``listenKeyExpired`` to the connections of keys whose time ran out; they then go quiet."""
+    now = v.now_ms()
+    for key, account in v.listen_keys.expire_due(now):
+        for c in list(v.hub.by_account.get(account, ())):
+            if c.listen_key == key and not c.muted:
+                c.push(dumps({"e": "listenKeyExpired", "E": now, "listenKey": key}))
+                c.muted = True
+        log.info("listen_key_expired", account=account)
+
+
+# ---- WS-API ---------------------------------------------------------------------------------
+
+WS_METHODS = {
+    "order.place": ("POST", "/fapi/v1/order"),
+    "order.cancel": ("DELETE", "/fapi/v1/order"),
+    "order.modify": ("PUT", "/fapi/v1/order"),
+    "order.status": ("GET", "/fapi/v1/order"),
+    "userDataStream.start": ("POST", "/fapi/v1/listenKey"),
+    "userDataStream.ping": ("PUT", "/fapi/v1/listenKey"),
+    "userDataStream.stop": ("DELETE", "/fapi/v1/listenKey"),
+}
+
+
+async def ws_api(v: VenueState, req: web.Request) -> web.StreamResponse:
+    ip = rest.client_ip(req)
+    try:
+        v.limiter.admit(ip, 5, v.now_ms())  # the handshake costs 5 weight
+    except VenueError as e:
+        return web.json_response(e.payload(), status=e.status, headers=e.headers)
+    ws = await _open(v, req)
+    life = asyncio.create_task(_lifetime(v, ws))
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                answer = await _api_call(v, ip, msg.data)
+                await ws.send_str(dumps(answer))
+    finally:
+        life.cancel()
+    return ws
+
+
+async def _api_call(v: VenueState, ip: str, text: str) -> dict[str, Any]:
+    rid: Any = None
+    acct: Account | None = None
+    try:
+        req = json.loads(text)
+        rid, method = req.get("id"), req.get("method", "")
+        params = {k: rest._s(x) for k, x in (req.get("params") or {}).items()}
+        if v.faults.delay_ms:
+            await asyncio.sleep(v.faults.delay_ms / 1000)
+        result, acct = _api_dispatch(v, ip, method, params)
+        status, body = 200, {"result": result}
+    except VenueError as e:
+        status, body = e.status, {"error": e.payload()}
+    except (ValueError, TypeError, AttributeError):
+        status, body = 400, {"error": {"code": -1102, "msg": "Malformed request."}}
+    v.dispatch()
+    return {"id": rid, "status": status, **body, "rateLimits": _rate_limits(v, ip, acct)}
+
+
+def _api_dispatch(v: VenueState, ip: str, method: str, p: dict[str, str]) -> tuple[Any, Account | None]:
+    if method == "ping":
+        return {}, None
+    if method == "time":
+        return {"serverTime": v.now_ms()}, None
+    if method == "session.logon":
+        raise VenueError(-4056, "session.logon needs an Ed25519 key; sign each request instead.")
+    route = WS_METHODS.get(method)
+    if route is None:
+        raise VenueError(-1000, f"Unknown method {method!r}.")
+    ep = rest.ROUTES[route]
+    now = v.now_ms()
+    v.limiter.admit(ip, 1 if ep.weight == 0 else (ep.weight if isinstance(ep.weight, int) else 1), now)
+    acct = v.exchange.by_key.get(p.get("apiKey", ""))
+    if acct is None:
+        raise VenueError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+    if ep.security == rest.SIGNED:
+        if not verify_hmac(acct.secret, ws_api_payload(p), p.get("signature", "")):
+            raise VenueError(-1022, "Signature for this request is not valid.")
+        rest.check_timestamp(v, p)
+    if ep.orders:
+        v.limiter.count_orders(acct.name, ep.orders, now, ip)
+    if method == "order.place" and v.faults.unknown_503 > 0:
+        v.faults.unknown_503 -= 1
+        v.exchange.place(acct, p)
+        raise VenueError(-1006, UNKNOWN_503, 503)
+    return ep.handler(v, acct, p), acct
+
+
+def _rate_limits(v: VenueState, ip: str, acct: Account | None) -> list[dict[str, Any]]:
+    h = v.limiter.headers(ip, acct.name if acct else None, v.now_ms())
+    out = [
+        {
+            "rateLimitType": "REQUEST_WEIGHT",
+            "interval": "MINUTE",
+            "intervalNum": 1,
+            "limit": v.cfg.weight_per_minute,
+            "count": int(h["X-MBX-USED-WEIGHT-1M"]),
+        }
+    ]
+    if "X-MBX-ORDER-COUNT-10S" in h:
+        out.append(
+            {
+                "rateLimitType": "ORDERS",
+                "interval": "SECOND",
+                "intervalNum": 10,
+                "limit": v.cfg.orders_per_10s,
+                "count": int(h["X-MBX-ORDER-COUNT-10S"]),
+            }
+        )
+        out.append(
+            {
+                "rateLimitType": "ORDERS",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": v.cfg.orders_per_minute,
+                "count": int(h["X-MBX-ORDER-COUNT-1M"]),
+            }
+        )
+    return out
+
+
+async def close_quietly(ws: web.WebSocketResponse) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await ws.close()
