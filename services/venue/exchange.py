@@ -61,6 +61,8 @@ class DepthBatch:
     last_id: int
     changes: list[tuple[int, int, int]]
     time_ms: int
+    best_bid: tuple[int, int] | None = None
+    best_ask: tuple[int, int] | None = None
 
 
 Event = UserEvent | PublicTrade | DepthBatch
@@ -506,7 +508,10 @@ class Exchange:
             return
         first = st.update_id + 1
         st.update_id += len(changes)
-        self.outbox.append(DepthBatch(st.sym.name, first, st.update_id, changes, self.clock()))
+        book = st.book
+        self.outbox.append(
+            DepthBatch(st.sym.name, first, st.update_id, changes, self.clock(), book.top(BUY), book.top(-BUY))
+        )
 
     def drain(self) -> list[Event]:
         out, self.outbox = self.outbox, []

@@ -424,7 +424,7 @@ async def handle(v: VenueState, req: web.Request) -> web.Response:
         if v.faults.storm_429_until_ms > now:
             v.limiter._violation(v.limiter._ip(ip), now)  # a storm still counts toward a ban
             raise VenueError(-1003, "Too many requests; please back off.", 429, {"Retry-After": "1"})
-        query = req.query_string
+        query = req.rel_url.raw_query_string  # the bytes as sent: that is what was signed
         body = await req.text() if req.method != "GET" else ""
         p = parse_params(query, body)
         weight = ep.weight(p) if callable(ep.weight) else ep.weight

@@ -99,17 +99,20 @@ class VenueState:
         ev = ss.on_batch(batch)
         now = self.now_ms()
         if self.faults.stalled(batch.symbol, now):
+            ss.deferred.append(ev)  # a stall delays the stream; it resumes without a gap
             return
-        if ev is not None and not self._gap(batch.symbol):
+        for held in ss.deferred:
+            self._publish(f"{ss.lower}@depth@0ms", held)
+        ss.deferred.clear()
+        if not self._gap(batch.symbol, "depth@0ms"):
             self._publish(f"{ss.lower}@depth@0ms", ev)
-        st = self.exchange.symbols[batch.symbol]
-        tick = ss.ticker(st.book, batch.last_id, now)
+        tick = ss.ticker(batch, now)
         if tick is not None:
             self._publish(f"{ss.lower}@bookTicker", tick)
 
-    def _gap(self, symbol: str) -> bool:
-        if self.faults.take_gap(symbol):
-            log.info("fault_depth_gap", symbol=symbol)
+    def _gap(self, symbol: str, stream: str) -> bool:
+        if self.faults.take_gap(symbol, stream):
+            log.info("fault_depth_gap", symbol=symbol, stream=stream)
             return True
         return False
 
@@ -120,7 +123,7 @@ class VenueState:
             if self.faults.stalled(symbol, now):
                 continue
             ev = ss.flush(speed, now)
-            if ev is not None and not self._gap(symbol):
+            if ev is not None and not self._gap(symbol, speed):
                 self._publish(f"{ss.lower}@{speed}", ev)
 
     def mark_events(self, speed: str) -> None:

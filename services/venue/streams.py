@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.venue.exchange import DepthBatch, PublicTrade
-from services.venue.orderbook import BUY, OrderBook
+from services.venue.orderbook import BUY
 from services.venue.symbols import VenueSymbol
 
 SPEEDS_MS = {"depth@100ms": 100, "depth": 250, "depth@500ms": 500}
@@ -37,7 +37,7 @@ class SymbolStreams:
         self.pending: dict[str, _Pending] = {k: _Pending() for k in SPEEDS_MS}
         self.last_u: dict[str, int] = {}
         self.last_ticker: tuple[int, int, int, int] | None = None
-        self.drop_next = 0  # fault: drop this many depth events per stream (a pu gap)
+        self.deferred: list[dict[str, Any]] = []  # @depth@0ms events held back by a stall
 
     def _levels(self, d: dict[int, int]) -> list[list[str]]:
         return [[self.sym.price_str(p), self.sym.qty_str(q)] for p, q in d.items()]
@@ -59,7 +59,7 @@ class SymbolStreams:
             "a": self._levels(asks),
         }
 
-    def on_batch(self, batch: DepthBatch) -> dict[str, Any] | None:
+    def on_batch(self, batch: DepthBatch) -> dict[str, Any]:
         """Merge a batch into the timed streams; returns the ``@depth@0ms`` event for it."""
         bids = {p: q for s, p, q in batch.changes if s == BUY}
         asks = {p: q for s, p, q in batch.changes if s != BUY}
@@ -79,9 +79,9 @@ class SymbolStreams:
         self.pending[speed] = _Pending()
         return self._event(speed, pend.first, pend.last, pend.bids, pend.asks, now)
 
-    def ticker(self, book: OrderBook, update_id: int, now: int) -> dict[str, Any] | None:
-        """A bookTicker event when the top of book changed since the last one."""
-        b, a = book.top(BUY), book.top(-BUY)
+    def ticker(self, batch: DepthBatch, now: int) -> dict[str, Any] | None:
+        """A bookTicker event when the top of book changed with this batch (the top as of the batch)."""
+        b, a, update_id = batch.best_bid, batch.best_ask, batch.last_id
         if b is None or a is None:
             return None
         key = (b[0], b[1], a[0], a[1])

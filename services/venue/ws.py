@@ -135,22 +135,46 @@ def _control(v: VenueState, conn: Conn, text: str) -> dict[str, Any]:
 
 
 async def user_stream(v: VenueState, req: web.Request) -> web.StreamResponse:
-    """``/private/ws/<listenKey>`` (or ``?listenKey=``): the account's events until the key expires."""
+    """``/private/ws/<listenKey>``, ``/private/ws?listenKey=``, or ``/private/ws`` then SUBSCRIBE a key."""
     key = req.match_info.get("key") or req.query.get("listenKey", "")
-    account = v.listen_keys.account_of(key, v.now_ms())
-    if account is None:
+    account = v.listen_keys.account_of(key, v.now_ms()) if key else None
+    if key and account is None:
         return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
     ws = await _open(v, req)
     conn = v.hub.open(ws, "private", False)
-    v.hub.attach_account(conn, account, key)
+    if account is not None:
+        v.hub.attach_account(conn, account, key)
     life = asyncio.create_task(_lifetime(v, ws))
+    budget = _Budget(v.cfg.ws_max_incoming_per_s)
     try:
-        async for _ in ws:
-            pass
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            if not budget.ok():
+                await ws.close(code=1008, message=b"too many incoming messages")
+                break
+            conn.push(dumps(_subscribe_key(v, conn, msg.data)))
     finally:
         life.cancel()
         v.hub.close(conn)
     return ws
+
+
+def _subscribe_key(v: VenueState, conn: Conn, text: str) -> dict[str, Any]:
+    """SUBSCRIBE with listenKeys as params attaches the connection to their account."""
+    try:
+        req = json.loads(text)
+        method, params, rid = req["method"], req.get("params", []), req.get("id")
+    except (ValueError, KeyError, TypeError):
+        return {"error": {"code": 3, "msg": "Invalid JSON: expected an object with method"}, "id": None}
+    if method != "SUBSCRIBE":
+        return {"error": {"code": 2, "msg": f"Invalid request: {method} on the user data stream"}, "id": rid}
+    for key in params if isinstance(params, list) else [params]:
+        account = v.listen_keys.account_of(str(key), v.now_ms())
+        if account is None:
+            return {"error": {"code": -1125, "msg": "This listenKey does not exist."}, "id": rid}
+        v.hub.attach_account(conn, account, str(key))
+    return {"result": None, "id": rid}
 
 
 def expire_listen_keys(v: VenueState) -> None:
