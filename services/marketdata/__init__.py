@@ -1,0 +1,1 @@
+"""Market data: the local L2 book, its sync with the venue stream, and derived features."""
