@@ -90,7 +90,11 @@ class FeeConfig(Section):
 
 
 def _default_symbols() -> list[VenueSymbolConfig]:
-    common: dict[str, Any] = {"min_price": Decimal("0.01"), "max_qty": Decimal(10000), "market_max_qty": Decimal(2000)}
+    common: dict[str, Any] = {
+        "min_price": Decimal("0.01"),
+        "max_qty": Decimal(10000),
+        "market_max_qty": Decimal(2000),
+    }
     return [
         VenueSymbolConfig(
             symbol=f"ETH{q}",
@@ -162,7 +166,27 @@ class SimVenueConfig(ServiceSection):
 
 
 class MarketDataConfig(ServiceSection):
-    """The market data service (grown by the market data issue)."""
+    """The market data service: streams, book sync, freshness, publishing, capture, features."""
+
+    depth_speed: Literal["100ms", "0ms", "250ms", "500ms"] = "100ms"
+    trade_stream: Literal["trade", "aggTrade"] = "aggTrade"
+    book_levels: int = Field(default=20, ge=1, le=1000, description="levels per side in md.book")
+    publish_interval_ms: int = Field(default=0, ge=0, le=10_000, description="0 = every change")
+    features_interval_ms: int = Field(default=100, ge=0, le=60_000, description="0 = with every book")
+    snapshot_limit: Literal[5, 10, 20, 50, 100, 500, 1000] = 1000
+    stale_after_ms: int = Field(default=3000, ge=100, description="no depth update for this long = stale")
+    max_exchange_lag_ms: int = Field(default=2000, ge=10, description="event time older than this = stale")
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    rotate_after_s: float = Field(
+        default=23.5 * 3600, gt=0, description="planned reconnect before the 24 h cut"
+    )
+    time_sync_interval_s: float = Field(default=60.0, gt=0)
+    max_buffer: int = Field(default=5000, ge=10)
+    vpin_bucket_qty: dict[str, float] = Field(default_factory=lambda: {"ETHUSDC": 50.0, "BTCUSDC": 2.0})
+    capture: bool = False
+    capture_dir: str = "capture"
+    capture_rotate_mb: int = Field(default=256, ge=1)
 
 
 class StrategyConfig(ServiceSection):

@@ -120,7 +120,7 @@ def stream_kind(stream: str) -> str:
 
 
 def decode_stream_data(stream: str, data: bytes | msgspec.Raw) -> MarketEvent:
-    """Decode one stream's payload by the stream's name; raises ``msgspec.DecodeError``/``ValidationError``."""
+    """Decode one stream's payload by the stream's name; raises msgspec DecodeError or ValidationError."""
     dec = _decoders.get(stream_kind(stream))
     if dec is None:
         raise msgspec.ValidationError(f"unsupported stream {stream!r}")

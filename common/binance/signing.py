@@ -31,11 +31,7 @@ def rest_payload(query: str, body: str) -> str:
 def encode_params(params: Iterable[tuple[str, Any]] | Mapping[str, Any]) -> str:
     """URL-encode parameters in the order given, as they will be sent (lists/dicts become compact JSON)."""
     items = params.items() if isinstance(params, Mapping) else params
-    out = []
-    for k, v in items:
-        if isinstance(v, bool):
-            v = "true" if v else "false"
-        out.append((k, v))
+    out = [(k, ("true" if v else "false") if isinstance(v, bool) else v) for k, v in items]
     return urlencode(out)
 
 

@@ -29,7 +29,7 @@ from common.messages.control import (
     Shutdown,
     StateSnapshot,
 )
-from common.messages.market import BookLevels, Features, FeedStatus, Instrument, MarkPrice, Trade
+from common.messages.market import BookLevels, Features, FeedState, FeedStatus, Instrument, MarkPrice, Trade
 from common.messages.risk import MODE_ORDER, RiskEvent, RiskMode, RiskState, SymbolRisk
 from common.messages.trading import (
     Account,
@@ -77,6 +77,7 @@ __all__ = [
     "DecisionRecord",
     "Envelope",
     "Features",
+    "FeedState",
     "FeedStatus",
     "Fill",
     "Flatten",

@@ -18,6 +18,7 @@ class Faults:
     unknown_503: int = 0  # next N new orders are placed, then answered 503 "unknown"
     reject_1008: int = 0  # next N new orders are refused with -1008 (system throttled)
     stall_until_ms: dict[str, int] = field(default_factory=dict)  # symbol -> depth/bookTicker silent until
+    malformed: int = 0  # next N market-stream messages are sent as broken JSON payloads
     gap: dict[tuple[str, str], int] = field(default_factory=dict)  # (symbol, stream) -> events to drop
 
     def apply(self, spec: dict[str, Any], now_ms: int) -> list[str]:
@@ -34,7 +35,7 @@ class Faults:
         if "storm_429_s" in spec:
             self.storm_429_until_ms = now_ms + int(float(spec["storm_429_s"]) * 1000)
             done.append("storm_429")
-        for name in ("unknown_503", "reject_1008"):
+        for name in ("unknown_503", "reject_1008", "malformed"):
             if name in spec:
                 setattr(self, name, int(spec[name]))
                 done.append(f"{name}={spec[name]}")

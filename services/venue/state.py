@@ -91,8 +91,12 @@ class VenueState:
                 self._publish(f"{ss.lower}@aggTrade", agg)
 
     def _publish(self, stream: str, payload: dict[str, Any]) -> None:
-        if self.hub.has_listeners(stream):
-            self.hub.publish(stream, dumps(payload))
+        if not self.hub.has_listeners(stream):
+            return
+        if self.faults.malformed > 0:
+            self.faults.malformed -= 1
+            self.hub.publish(stream, '{"e":"depthUpdate","E":"not a time","b":[["1"]]}')  # a broken payload
+        self.hub.publish(stream, dumps(payload))
 
     def _depth(self, batch: DepthBatch) -> None:
         ss = self.streams[batch.symbol]

@@ -1,0 +1,254 @@
+"""A typed Binance USDⓈ-M REST client over httpx: signing, clock offset, rate limits, error tree.
+
+* Keep-alive connection pool; a timeout on every request.
+* SIGNED requests carry ``timestamp`` (local clock + the measured server offset) and
+  ``recvWindow``; the HMAC covers the exact query string sent, signature last. A ``-1021`` answer
+  resyncs the clock and retries once (the request was certainly not executed).
+* Rate limits: the weight and order counts the venue reports in ``X-MBX-USED-WEIGHT-1M`` and
+  ``X-MBX-ORDER-COUNT-*`` plus what is in flight predict the next request's cost; a request that
+  would cross ``safety`` of a limit waits for the window to roll (or raises :class:`LocalRateLimit`
+  if that is too long). 429 and 418 stop *all* sending until their ``Retry-After`` has passed.
+* Errors are raised as the :mod:`common.binance.errors` tree; a timeout or dropped connection on a
+  request that changes state is :class:`OutcomeUnknown`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from prometheus_client import Counter, Gauge, Histogram
+
+from common.binance.errors import (
+    BinanceError,
+    InvalidTimestamp,
+    LocalRateLimit,
+    RateLimited,
+    TransportError,
+    classify,
+)
+from common.binance.signing import encode_params, hmac_hex
+
+REST_REQUESTS = Counter("mm_rest_requests_total", "REST requests sent", ["endpoint", "status"])
+REST_ERRORS = Counter("mm_rest_errors_total", "REST requests answered with an error", ["endpoint", "code"])
+REST_LATENCY = Histogram(
+    "mm_rest_latency_seconds",
+    "REST round-trip time",
+    ["endpoint"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+REST_WEIGHT = Gauge("mm_rest_weight_used", "Request weight used in the current minute (venue's figure)")
+ORDER_COUNT = Gauge("mm_rest_order_count", "Orders counted by the venue in the current window", ["window"])
+
+
+@dataclass
+class _Window:
+    """One rate-limit window as the venue reports it, plus what we have in flight."""
+
+    limit: int
+    length_ms: int
+    used: int = 0
+    start: int = 0
+    inflight: int = 0
+
+    def roll(self, now_ms: int) -> None:
+        start = now_ms - now_ms % self.length_ms
+        if start != self.start:
+            self.start, self.used = start, 0
+
+    def wait_ms(self, now_ms: int) -> int:
+        return self.start + self.length_ms - now_ms
+
+
+@dataclass
+class Limits:
+    """Rate-limit state shared by every request of one client (one IP, one account)."""
+
+    weight: _Window = field(default_factory=lambda: _Window(2400, 60_000))
+    orders_10s: _Window = field(default_factory=lambda: _Window(300, 10_000))
+    orders_1m: _Window = field(default_factory=lambda: _Window(1200, 60_000))
+    blocked_until_ms: int = 0
+    safety: float = 0.8
+
+    def set_from_exchange_info(self, rate_limits: list[dict[str, Any]]) -> None:
+        for r in rate_limits:
+            secs = {"SECOND": 1, "MINUTE": 60, "DAY": 86400}.get(r["interval"], 60) * int(r["intervalNum"])
+            if r["rateLimitType"] == "REQUEST_WEIGHT" and secs == 60:
+                self.weight.limit = int(r["limit"])
+            elif r["rateLimitType"] == "ORDERS" and secs == 10:
+                self.orders_10s.limit = int(r["limit"])
+            elif r["rateLimitType"] == "ORDERS" and secs == 60:
+                self.orders_1m.limit = int(r["limit"])
+
+
+class RestClient:
+    """One connection pool, one key, one set of limits."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str = "",
+        api_secret: str = "",
+        timeout_s: float = 5.0,
+        recv_window_ms: int = 5000,
+        max_wait_s: float = 2.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._key = api_key
+        self._secret = api_secret
+        self.recv_window_ms = recv_window_ms
+        self.max_wait_s = max_wait_s
+        self.limits = Limits()
+        self.offset_ms = 0
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=60),
+            headers={"X-MBX-APIKEY": api_key} if api_key else {},
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    def now_ms(self) -> int:
+        """The venue's clock as we estimate it."""
+        return time.time_ns() // 1_000_000 + self.offset_ms
+
+    async def sync_time(self) -> int:
+        """Measure the offset to the server clock (midpoint of the round trip); returns it in ms."""
+        t0 = time.time_ns()
+        data = await self.request("GET", "/fapi/v1/time", weight=1)
+        t1 = time.time_ns()
+        self.offset_ms = int(data["serverTime"]) - (t0 + t1) // 2_000_000
+        return self.offset_ms
+
+    # ---- requests -------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, Any]] | dict[str, Any] | None = None,
+        weight: int = 1,
+        signed: bool = False,
+        orders: int = 0,
+    ) -> Any:
+        """Send one request; returns the decoded JSON or raises a :class:`BinanceError`."""
+        items = list(params.items()) if isinstance(params, dict) else list(params or [])
+        for attempt in (0, 1):
+            try:
+                return await self._send(method, path, items, weight, signed, orders)
+            except InvalidTimestamp:
+                if attempt or not signed:
+                    raise
+                await self.sync_time()  # -1021 means not executed: resync and try once more
+        raise AssertionError("unreachable")
+
+    async def _send(
+        self, method: str, path: str, items: list[tuple[str, Any]], weight: int, signed: bool, orders: int
+    ) -> Any:
+        await self._admit(weight, orders)
+        query = encode_params(items)
+        if signed:
+            extra = encode_params([("recvWindow", self.recv_window_ms), ("timestamp", self.now_ms())])
+            query = f"{query}&{extra}" if query else extra
+            query += "&signature=" + hmac_hex(self._secret, query)
+        url = f"{path}?{query}" if query else path
+        w = self.limits
+        w.weight.inflight += weight
+        t0 = time.perf_counter()
+        try:
+            resp = await self._http.request(method, url)
+        except httpx.HTTPError as exc:
+            REST_REQUESTS.labels(path, "transport").inc()
+            raise TransportError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            w.weight.inflight -= weight
+        REST_LATENCY.labels(path).observe(time.perf_counter() - t0)
+        REST_REQUESTS.labels(path, str(resp.status_code)).inc()
+        self._account(resp)
+        if resp.status_code >= 400:
+            raise self._error(path, resp)
+        return resp.json()
+
+    async def _admit(self, weight: int, orders: int) -> None:
+        """Wait for room under every limit, or refuse before sending."""
+        lim = self.limits
+        while True:
+            now = self.now_ms()
+            if lim.blocked_until_ms > now:
+                raise LocalRateLimit(
+                    "sending is stopped after a 429/418 until Retry-After",
+                    (lim.blocked_until_ms - now) / 1000,
+                )
+            wait = 0
+            for win, cost in (
+                (lim.weight, weight),
+                (lim.orders_10s, orders),
+                (lim.orders_1m, 1 if orders else 0),
+            ):
+                win.roll(now)
+                if cost and win.used + win.inflight + cost > win.limit * lim.safety:
+                    wait = max(wait, win.wait_ms(now))
+            if not wait:
+                return
+            if wait > self.max_wait_s * 1000:
+                raise LocalRateLimit(f"rate limit would be crossed; room again in {wait} ms", wait / 1000)
+            await asyncio.sleep(wait / 1000 + 0.005)
+
+    def _account(self, resp: httpx.Response) -> None:
+        now = self.now_ms()
+        lim = self.limits
+        for header, win in (
+            ("X-MBX-USED-WEIGHT-1M", lim.weight),
+            ("X-MBX-ORDER-COUNT-10S", lim.orders_10s),
+            ("X-MBX-ORDER-COUNT-1M", lim.orders_1m),
+        ):
+            val = resp.headers.get(header)
+            if val is not None and val.isdigit():
+                win.roll(now)
+                win.used = max(win.used, int(val))  # out-of-order answers never lower the count
+        REST_WEIGHT.set(lim.weight.used)
+        ORDER_COUNT.labels("10s").set(lim.orders_10s.used)
+        ORDER_COUNT.labels("1m").set(lim.orders_1m.used)
+
+    def _error(self, path: str, resp: httpx.Response) -> BinanceError:
+        try:
+            body = resp.json()
+            code, msg = int(body.get("code", 0)), str(body.get("msg", ""))
+        except (ValueError, AttributeError):
+            code, msg = 0, resp.text[:200]
+        retry = float(resp.headers.get("Retry-After", "0") or 0)
+        err = classify(resp.status_code, code, msg, retry)
+        REST_ERRORS.labels(path, str(code or resp.status_code)).inc()
+        if isinstance(err, RateLimited):
+            self.limits.blocked_until_ms = max(
+                self.limits.blocked_until_ms, self.now_ms() + int(err.retry_after * 1000)
+            )
+        return err
+
+    # ---- conveniences ----------------------------------------------------------------------
+
+    async def exchange_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = await self.request("GET", "/fapi/v1/exchangeInfo", weight=1)
+        self.limits.set_from_exchange_info(info.get("rateLimits", []))
+        return info
+
+    async def depth(self, symbol: str, limit: int = 1000) -> bytes:
+        """The raw snapshot bytes (the caller decodes them with its own Struct)."""
+        weight = 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+        await self._admit(weight, 0)
+        t0 = time.perf_counter()
+        try:
+            resp = await self._http.get("/fapi/v1/depth", params={"symbol": symbol, "limit": limit})
+        except httpx.HTTPError as exc:
+            raise TransportError(f"depth {symbol}: {exc}") from exc
+        REST_LATENCY.labels("/fapi/v1/depth").observe(time.perf_counter() - t0)
+        REST_REQUESTS.labels("/fapi/v1/depth", str(resp.status_code)).inc()
+        self._account(resp)
+        if resp.status_code >= 400:
+            raise self._error("/fapi/v1/depth", resp)
+        return resp.content

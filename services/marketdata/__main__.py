@@ -1,0 +1,4 @@
+from common.runtime import main
+from services.marketdata.service import MarketDataService
+
+main(MarketDataService)

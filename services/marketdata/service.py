@@ -1,0 +1,342 @@
+"""The market data service: venue streams in, local books and features out on ``md.*``.
+
+Two combined-stream connections per venue: ``/public`` for diff depth, ``/market`` for trades
+and mark price. Each symbol's book syncs on its own (a resync fetches one snapshot and leaves the
+other symbols alone). Publishing: ``md.book.<S>`` on every applied diff (or coalesced to
+``publish_interval_ms``), ``md.features.<S>`` every ``features_interval_ms``, ``md.trade``,
+``md.mark``, and ``md.status.<S>`` on every change and once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import statistics
+import time
+from collections import deque
+from typing import Any
+
+import msgspec
+from prometheus_client import Counter, Gauge, Histogram
+
+from common import topics
+from common.binance.errors import BinanceError, LocalRateLimit, RateLimited
+from common.binance.exchange_info import instruments
+from common.binance.market import (
+    AggTradeEvent,
+    DepthUpdate,
+    MarkPriceEvent,
+    TradeEvent,
+    decode_combined,
+    snapshot_decoder,
+)
+from common.binance.rest import RestClient
+from common.logging import log
+from common.messages import AnyCommand, GetSnapshot, Request
+from common.runtime import CommandError, Service
+from services.marketdata.capture import Capture
+from services.marketdata.connection import StreamConnection
+from services.marketdata.features import FeatureConfig
+from services.marketdata.feed import Freshness, SymbolFeed
+
+MD_BAD = Counter(
+    "mm_md_bad_messages_total", "Venue stream frames that failed to decode and were skipped", ["kind"]
+)
+MD_RESYNCS = Counter("mm_md_resyncs_total", "Book resyncs", ["symbol", "reason"])
+MD_STATE = Gauge("mm_md_feed_live", "1 while a symbol's feed is live", ["symbol"])
+MD_LATENCY = Histogram(
+    "mm_md_frame_to_publish_seconds",
+    "From a depth frame's arrival to its md.book leaving the socket",
+    buckets=(2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.05),
+)
+MD_MID = Gauge("mm_mid_price", "Mid price", ["symbol"])
+MD_BID = Gauge("mm_bid_price", "Best bid", ["symbol"])
+MD_ASK = Gauge("mm_ask_price", "Best ask", ["symbol"])
+
+
+class MarketDataService(Service):
+    """Streams, books, features, status."""
+
+    name = "marketdata"
+
+    async def on_start(self) -> None:
+        cfg = self.settings.marketdata
+        venue = self.settings.venue
+        self.rest = RestClient(venue.rest_url, timeout_s=venue.http_timeout_s)
+        info = await self._retry(self.rest.exchange_info)
+        await self._retry(self.rest.sync_time)
+        self.instruments = instruments(info, self.settings.symbols, venue.market)
+        fresh = Freshness(cfg.stale_after_ms, cfg.max_exchange_lag_ms)
+        self.feeds = {
+            s: SymbolFeed(
+                inst,
+                venue.market,
+                cfg.book_levels,
+                fresh,
+                FeatureConfig(vpin_bucket_qty=cfg.vpin_bucket_qty.get(s, 100.0)),
+                cfg.max_buffer,
+            )
+            for s, inst in self.instruments.items()
+        }
+        for s, inst in self.instruments.items():
+            self.publish(topics.md_instrument(s), inst)
+        self.by_lower = {s.lower(): s for s in self.feeds}
+        self.snapshot_tasks: dict[str, asyncio.Task[None]] = {}
+        self.latency_ns: deque[int] = deque(maxlen=200_000)
+        self.capture = (
+            Capture(self.settings.run_path / cfg.capture_dir, cfg.capture_rotate_mb) if cfg.capture else None
+        )
+        self._bad_logged: set[str] = set()
+        self.bad_counts: dict[str, int] = {}
+        self._last_trade: dict[str, int] = {}
+        lows = [s.lower() for s in self.feeds]
+        depth = "depth" if cfg.depth_speed == "250ms" else f"depth@{cfg.depth_speed}"
+        public = "/".join(f"{s}@{depth}" for s in lows)
+        market = "/".join(f"{s}@{cfg.trade_stream}/{s}@markPrice@1s" for s in lows)
+        for name, base, streams in (
+            ("public", venue.ws_public_url, public),
+            ("market", venue.ws_market_url, market),
+        ):
+            conn = StreamConnection(
+                name,
+                f"{base}/stream?streams={streams}",
+                self._on_frame,
+                functools.partial(self._on_conn, name),
+                cfg.reconnect_min_s,
+                cfg.reconnect_max_s,
+                cfg.rotate_after_s,
+                idle_s=max(10.0, cfg.stale_after_ms / 500),
+            )
+            self.spawn(conn.run(), f"ws-{name}")
+        self.spawn(self._status_loop(), "status")
+        self.spawn(self._time_loop(), "time-sync")
+        if cfg.publish_interval_ms:
+            self.spawn(self._every(cfg.publish_interval_ms / 1000, self._publish_books), "book-coalesce")
+        if cfg.features_interval_ms:
+            self.spawn(self._every(cfg.features_interval_ms / 1000, self._publish_features), "features")
+
+    async def _retry(self, fn: Any) -> Any:
+        """Start-up calls to the venue: retry until it answers (it may still be starting)."""
+        delay = 0.2
+        while True:
+            try:
+                return await fn()
+            except BinanceError as exc:
+                log.warning("venue_not_ready", error=str(exc), retry_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # ---- stream frames -----------------------------------------------------------------------
+
+    def _on_conn(self, name: str, up: bool) -> None:
+        if name != "public":
+            return
+        for s, feed in self.feeds.items():
+            if up:
+                feed.connected = True
+                self._want_snapshot(s)
+            else:
+                feed.disconnected()
+                self._emit_status(s)
+
+    def _on_frame(self, raw: str | bytes, recv_ns: int) -> None:
+        data = raw.encode() if isinstance(raw, str) else raw
+        try:
+            stream, ev = decode_combined(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self._bad("frame", str(exc))
+            return
+        symbol = self.by_lower.get(stream.partition("@")[0])
+        if symbol is None:
+            self._bad("symbol", stream)
+            return
+        if self.capture is not None:
+            self.capture.write(symbol, recv_ns, data)
+        feed = self.feeds[symbol]
+        match ev:
+            case DepthUpdate():
+                self._on_depth(feed, ev, recv_ns)
+            case TradeEvent(t=tid, p=p, q=q, m=m, T=t_ms) | AggTradeEvent(a=tid, p=p, q=q, m=m, T=t_ms):
+                if tid > self._last_trade.get(symbol, -1):  # overlapping connections repeat trades
+                    self._last_trade[symbol] = tid
+                    self.publish(topics.md_trade(symbol), feed.on_trade(p, q, m, tid, t_ms))
+            case MarkPriceEvent():
+                self.publish(topics.md_mark(symbol), feed.on_mark(ev))
+
+    def _on_depth(self, feed: SymbolFeed, ev: DepthUpdate, recv_ns: int) -> None:
+        try:
+            out = feed.on_depth(ev, recv_ns, self.rest.offset_ms)
+        except ValueError as exc:  # an off-tick level: the sync already marked the book broken
+            self._bad("level", str(exc))
+            out = None
+        if out is not None and out.applied and self.settings.marketdata.publish_interval_ms == 0:
+            self._publish_book(feed, recv_ns)
+        if out is None or out.needs_snapshot:
+            reason = feed.sync.last_reason or "invalid"
+            MD_RESYNCS.labels(feed.symbol, reason).inc()
+            self._emit_status(feed.symbol)
+            self._want_snapshot(feed.symbol)
+
+    def _publish_book(self, feed: SymbolFeed, recv_ns: int) -> None:
+        if feed.state != "live":
+            self._emit_status(feed.symbol)  # the recovery is announced before the first good book
+        msg = feed.book_message(recv_ns or time.time_ns())
+        if msg is None:
+            return
+        self.publish(topics.md_book(feed.symbol), msg)
+        if recv_ns:
+            lat = time.time_ns() - recv_ns
+            self.latency_ns.append(lat)
+            MD_LATENCY.observe(lat / 1e9)
+        if self.settings.marketdata.features_interval_ms == 0:
+            self._publish_feature(feed)
+
+    def _publish_books(self) -> None:
+        for feed in self.feeds.values():
+            if feed.dirty:
+                self._publish_book(feed, 0)
+
+    def _publish_features(self) -> None:
+        for feed in self.feeds.values():
+            if feed.features_dirty:
+                self._publish_feature(feed)
+
+    def _publish_feature(self, feed: SymbolFeed) -> None:
+        msg = feed.features_message(time.time_ns())
+        if msg is None:
+            return
+        self.publish(topics.md_features(feed.symbol), msg)
+        MD_MID.labels(feed.symbol).set(msg.mid)
+        MD_BID.labels(feed.symbol).set(msg.best_bid)
+        MD_ASK.labels(feed.symbol).set(msg.best_ask)
+
+    def _bad(self, kind: str, detail: str) -> None:
+        MD_BAD.labels(kind).inc()
+        self.bad_counts[kind] = self.bad_counts.get(kind, 0) + 1
+        if kind not in self._bad_logged:
+            self._bad_logged.add(kind)
+            log.warning("md_bad_message", kind=kind, detail=detail[:300])
+
+    # ---- snapshots ---------------------------------------------------------------------------
+
+    def _want_snapshot(self, symbol: str) -> None:
+        task = self.snapshot_tasks.get(symbol)
+        if task is None or task.done():
+            self.snapshot_tasks[symbol] = self.spawn(
+                self._snapshot(symbol), f"snapshot-{symbol}", critical=False
+            )
+
+    async def _snapshot(self, symbol: str) -> None:
+        """Fetch snapshots until one bridges the buffered stream; back off on errors and limits."""
+        feed = self.feeds[symbol]
+        delay = 0.2
+        await asyncio.sleep(0.05)  # let the first diffs arrive: the snapshot must not predate them
+        while feed.connected and not feed.sync.book_valid:
+            try:
+                raw = await self.rest.depth(symbol, self.settings.marketdata.snapshot_limit)
+                snap = snapshot_decoder.decode(raw)
+            except (LocalRateLimit, RateLimited) as exc:
+                await asyncio.sleep(max(getattr(exc, "wait_s", 0), getattr(exc, "retry_after", 0), delay))
+                continue
+            except (BinanceError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+                log.warning("snapshot_failed", symbol=symbol, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            if self.capture is not None:
+                self.capture.write(symbol, time.time_ns(), raw)
+            out = feed.on_snapshot(snap, time.time_ns())
+            if feed.sync.book_valid:
+                log.info(
+                    "book_synced", symbol=symbol, last_update_id=feed.sync.last_update_id, applied=out.applied
+                )
+                self._publish_book(feed, 0)
+                self._emit_status(symbol)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    # ---- status and timers -------------------------------------------------------------------
+
+    def _emit_status(self, symbol: str) -> None:
+        st = self.feeds[symbol].evaluate(time.time_ns())
+        if st is not None:
+            log.info("feed_status", symbol=symbol, state=st.state, reason=st.reason)
+            self.publish(topics.md_status(symbol), st)
+            MD_STATE.labels(symbol).set(1 if st.state == "live" else 0)
+
+    async def _status_loop(self) -> None:
+        n = 0
+        while True:
+            await asyncio.sleep(0.1)
+            n += 1
+            now = time.time_ns()
+            for s, feed in self.feeds.items():
+                self._emit_status(s)
+                if n % 10 == 0:
+                    self.publish(topics.md_status(s), feed.status(now))
+
+    async def _time_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.marketdata.time_sync_interval_s)
+            try:
+                await self.rest.sync_time()
+            except BinanceError as exc:
+                log.warning("time_sync_failed", error=str(exc))
+
+    async def _every(self, interval: float, fn: Any) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            fn()
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    async def on_command(self, cmd: AnyCommand, req: Request) -> Any:
+        match cmd:
+            case GetSnapshot(what=what, symbol=symbol):
+                return self._snapshot_reply(what, symbol)
+        raise CommandError(f"marketdata does not handle {type(cmd).__name__}")
+
+    def _snapshot_reply(self, what: str, symbol: str) -> dict[str, Any]:
+        if what == "stats":
+            return {
+                "bad": dict(self.bad_counts),
+                "resyncs": {s: dict(f.sync.resync_reasons) for s, f in self.feeds.items()},
+                "published_books": len(self.latency_ns),
+            }
+        if what == "latency":
+            xs = sorted(self.latency_ns)
+            if not xs:
+                return {"count": 0}
+            return {
+                "count": len(xs),
+                "p50_us": xs[len(xs) // 2] / 1e3,
+                "p99_us": xs[int(len(xs) * 0.99)] / 1e3,
+                "mean_us": statistics.fmean(xs) / 1e3,
+            }
+        syms = [symbol] if symbol else list(self.feeds)
+        unknown = [s for s in syms if s not in self.feeds]
+        if unknown:
+            raise CommandError(f"unknown symbol {unknown[0]}")
+        now = time.time_ns()
+        out: dict[str, Any] = {}
+        for s in syms:
+            feed = self.feeds[s]
+            out[s] = {
+                "instrument": msgspec.to_builtins(feed.inst),
+                "status": msgspec.to_builtins(feed.status(now)),
+                "book": msgspec.to_builtins(feed.book_message(now)) if feed.sync.book_valid else None,
+                "features": msgspec.to_builtins(feed.features_message(now)) if feed.sync.book_valid else None,
+            }
+        return out
+
+    def status_detail(self) -> dict[str, str]:
+        feeds = getattr(self, "feeds", {})
+        return {s: f.state for s, f in feeds.items()}
+
+    async def on_stop(self) -> None:
+        capture = getattr(self, "capture", None)
+        if capture is not None:
+            capture.close()
+        if hasattr(self, "rest"):
+            await self.rest.close()

@@ -1,0 +1,201 @@
+"""Several services as real processes on one isolated run directory, for end-to-end tests.
+
+One config overlay (free ports, the venue's URLs, fast timers) is shared by every process, so
+they find each other on the bus and the venue the way they do under supervisord. A background
+thread listens to bus topics and keeps what it heard; commands go over the real command channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import zmq
+import zmq.asyncio
+
+from common.bus import CommandClient, Subscriber
+from common.config import SERVICES, Settings, load_settings
+from common.messages import AnyCommand, Envelope, Reply
+from tests.helpers import PROJECT, free_port, wait_until
+from tests.venue_proc import KEY, SECRET
+
+
+class Heard:
+    """Messages received on the bus, in order, with their topics and receive times."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, Any, float]] = []
+        self.lock = threading.Lock()
+
+    def add(self, topic: str, msg: Any) -> None:
+        with self.lock:
+            self.items.append((topic, msg, time.monotonic()))
+
+    def of(self, prefix: str, kind: type | None = None) -> list[Any]:
+        with self.lock:
+            return [
+                m for t, m, _ in self.items if t.startswith(prefix) and (kind is None or isinstance(m, kind))
+            ]
+
+    def since(self, t0: float, prefix: str = "") -> list[tuple[str, Any]]:
+        with self.lock:
+            return [(t, m) for t, m, ts in self.items if ts >= t0 and t.startswith(prefix)]
+
+
+class Cluster:
+    """Start services with :meth:`start`; listen with :meth:`listen`; stop everything at the end."""
+
+    def __init__(self, tmp: Path, overlay: str = "", env: dict[str, str] | None = None) -> None:
+        self.tmp = tmp
+        self.run_dir = tmp / "run"
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.venue_port = free_port()
+        base = f"http://127.0.0.1:{self.venue_port}"
+        ws = f"ws://127.0.0.1:{self.venue_port}"
+        cfg = tmp / "cluster.toml"
+        cfg.write_text(
+            f"heartbeat_interval_s = 0.5\n"
+            f'[venue]\nrest_url = "{base}"\nws_public_url = "{ws}/public"\nws_market_url = "{ws}/market"\n'
+            f'ws_private_url = "{ws}/private"\nws_api_url = "{ws}/ws-fapi/v1"\n'
+            f"[simvenue]\nport = {self.venue_port}\nmetrics_port = 0\n{overlay}\n"
+        )
+        self.env = {
+            **os.environ,
+            "MM_RUN_DIR": str(self.run_dir),
+            "MM_CONFIG_FILE": str(cfg),
+            "MM_PROFILE": "paper",
+            "MM_API_KEY": KEY,
+            "MM_API_SECRET": SECRET,
+            **{f"MM_{s.upper()}__METRICS_PORT": "0" for s in SERVICES if s != "venue"},
+            **(env or {}),
+        }
+        self.venue_url = base
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.heard = Heard()
+        self._listener: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._saved_env: dict[str, str | None] = {}
+
+    @property
+    def settings(self) -> Settings:
+        saved = {k: os.environ.get(k) for k in ("MM_RUN_DIR", "MM_CONFIG_FILE", "MM_PROFILE")}
+        os.environ.update({k: self.env[k] for k in saved})
+        try:
+            return load_settings()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def start(self, *services: str) -> None:
+        for s in services:
+            log = (self.run_dir / "logs" / f"{s}.log").open("ab")
+            self.procs[s] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{s}"],
+                cwd=PROJECT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            log.close()
+            if s == "venue":
+                wait_until(self._venue_up, 20, what="venue up")
+
+    def _venue_up(self) -> bool:
+        self.check_alive("venue")
+        try:
+            return httpx.get(self.venue_url + "/fapi/v1/ping", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def check_alive(self, service: str) -> None:
+        p = self.procs[service]
+        if p.poll() is not None:
+            raise AssertionError(f"{service} exited with {p.returncode}:\n{self.log(service)[-3000:]}")
+
+    def log(self, service: str) -> str:
+        return (self.run_dir / "logs" / f"{service}.log").read_text(errors="replace")
+
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
+        self.procs[service].send_signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            self.procs[service].wait(15)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if self._listener is not None:
+            self._listener.join(5)
+
+    # ---- bus ----------------------------------------------------------------------------
+
+    def listen(self, *topic_list: str) -> Heard:
+        """Start a background subscriber for ``topic_list`` (families end with a dot)."""
+        settings = self.settings
+
+        def run() -> None:
+            async def go() -> None:
+                ctx = zmq.Context()
+                sub = Subscriber(
+                    ctx,
+                    [settings.pub_endpoint(s) for s in SERVICES],
+                    list(topic_list),
+                    lambda t, m, e: self.heard.add(t, m),
+                    "test",
+                )
+                sub.start()
+                self._ready.set()
+                while not self._stop.is_set():
+                    await asyncio.sleep(0.05)
+                sub.close()
+                ctx.term()
+
+            asyncio.run(go())
+
+        self._listener = threading.Thread(target=run, daemon=True)
+        self._listener.start()
+        self._ready.wait(5)
+        return self.heard
+
+    def request(self, service: str, cmd: AnyCommand, timeout: float = 5.0) -> Reply:
+        settings = self.settings
+
+        async def go() -> Reply:
+            ctx = zmq.asyncio.Context()
+            c = CommandClient(ctx, settings.cmd_endpoint(service), "test", timeout_s=timeout)
+            try:
+                return await c.request(cmd)
+            finally:
+                c.close()
+                ctx.destroy(linger=0)
+
+        return asyncio.run(go())
+
+    def fault(self, **spec: Any) -> dict[str, Any]:
+        return httpx.post(self.venue_url + "/_admin/fault", json=spec, timeout=5).json()  # type: ignore[no-any-return]
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
