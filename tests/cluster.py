@@ -23,7 +23,7 @@ import zmq.asyncio
 
 from common.bus import CommandClient, Subscriber
 from common.config import SERVICES, Settings, load_settings
-from common.messages import AnyCommand, Envelope, Reply
+from common.messages import AnyCommand, Reply
 from tests.helpers import PROJECT, free_port, wait_until
 from tests.venue_proc import KEY, SECRET
 

@@ -35,17 +35,30 @@ def test_parameter_order_is_not_normalised() -> None:
         "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=9000"
         "&recvWindow=5000&timestamp=1591702613943"
     )
-    assert hmac_hex(FUT_SECRET, reordered) == "ec11dcc17e67e47f0d3c3f513dfe9062307e37619c5c82ebaa8fe0bdf3d59519"
+    assert (
+        hmac_hex(FUT_SECRET, reordered) == "ec11dcc17e67e47f0d3c3f513dfe9062307e37619c5c82ebaa8fe0bdf3d59519"
+    )
 
 
 def test_batch_orders_are_signed_as_the_url_encoded_compact_json_sent() -> None:
     import json
 
     orders = [
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.001", "price": "10000"}
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTX",
+            "quantity": "0.001",
+            "price": "10000",
+        }
     ]
     q = encode_params(
-        [("batchOrders", json.dumps(orders, separators=(",", ":"))), ("recvWindow", 5000), ("timestamp", 1591702613943)]
+        [
+            ("batchOrders", json.dumps(orders, separators=(",", ":"))),
+            ("recvWindow", 5000),
+            ("timestamp", 1591702613943),
+        ]
     )
     assert q.startswith("batchOrders=%5B%7B%22symbol%22%3A%22BTCUSDT%22")
     assert hmac_hex(FUT_SECRET, q) == "3799e4bf6ebdcd048c3e777f4ea9af0107c6c2e867c7ffaea485f6ec85e8373b"
