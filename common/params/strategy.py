@@ -1,0 +1,271 @@
+"""Parameters of the quoting models (strategy service and backtester), with the seeds' names and defaults.
+
+Every section accepts the seeds' camelCase names (``spacingRatio``) or snake_case, rejects unknown
+keys, and refuses a bad value naming the key. Units, where a name does not say them:
+
+* relative quantities (``minSpread``, ``feeBuffer``, ``bandMin``, ``takeProfitPct``, ...) are
+  fractions of the mid or reference price (0.0006 = 6 bps);
+* sizes (``baseSize``, ``netMax``, ``farSize``) are in base-asset units (ETH, BTC);
+* the reservation model works in ticks: ``gamma`` per tick per lot (a lot is ``baseSize``), ``A``
+  per second, ``k`` per tick; a fixed ``sigma`` is relative per square-root second, like the venue's;
+* ``Features.vol[key]`` is the marketdata service's standard deviation of mid log returns per
+  square-root second; the key names the estimator's half-life (``"1s"``, ``"10s"``, ``"60s"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from common.config_sections import Section
+
+VOL_KEY = r"^\d+(ms|s|m|h)$"
+
+
+class LadderParams(Section):
+    """The layer ladder shared by ASMM and Phase 2: spacing, size decay and depth (seed 001 §3)."""
+
+    base_size: float = Field(default=0.009, gt=0, description="layer-0 size, base units")
+    layer_spacing_mode: Literal["geometric", "linear"] = "geometric"
+    spacing_ratio: float = Field(default=1.20, gt=0, description="growth of the gap between layers")
+    layer_size_decay: float = Field(default=0.90, gt=0, le=1)
+    max_layers: int = Field(default=24, ge=1, le=100)
+
+    @field_validator("spacing_ratio")
+    @classmethod
+    def _ratio_grows(cls, v: float, info: ValidationInfo) -> float:
+        if info.data.get("layer_spacing_mode") == "geometric" and v <= 1:
+            raise ValueError("must be > 1 when layerSpacingMode is geometric")
+        return v
+
+
+class ReservationParams(Section):
+    """Reservation price and optimal spread: Avellaneda–Stoikov (2008) or GLFT / Guéant (2017)."""
+
+    variant: Literal["avellaneda_stoikov", "glft"] = "glft"
+    gamma: float = Field(default=0.05, gt=0, description="risk aversion, per tick per lot")
+    xi: float | None = Field(default=None, gt=0, description="Guéant's objective parameter; None = gamma")
+    horizon_s: float = Field(default=10.0, gt=0, description="A&S T-t, a rolling horizon in seconds")
+    order_lots: float = Field(default=1.0, gt=0, description="Guéant's order size Delta, in lots")
+    estimate_online: bool = Field(default=True, description="use Features A, k and vol when present")
+    vol_key: str = Field(default="10s", pattern=VOL_KEY, description="which Features.vol estimate")
+    intensity_a: float = Field(default=1.5, gt=0, description="fixed A, fills per second at the mid")
+    intensity_k: float = Field(default=0.05, gt=0, description="fixed k, per tick")
+    sigma: float = Field(default=1.0e-4, ge=0, description="fixed volatility, relative per sqrt(s)")
+
+
+class AsmmParams(LadderParams):
+    """Adaptive Skewed Market Making, Round7 (seed 001 §3, §5)."""
+
+    min_spread: float = Field(default=0.0006, gt=0, lt=1, description="floor of the total spread")
+    fee_buffer: float = Field(default=0.0002, ge=0, lt=1, description="part of minSpread kept for fees")
+    take_profit_pct: float = Field(default=0.0025, ge=0, lt=1, description="0 disables")
+    momentum_threshold: float = Field(default=0.0006, ge=0, lt=1)
+    momentum_alpha: float = Field(default=0.08, gt=0, le=1, description="EMA weight per quote interval")
+    inventory_pressure_threshold: float = Field(default=0.4, gt=0, lt=1, description="of netMax")
+    inventory_pressure_strength: float = Field(default=0.5, ge=0)
+    inventory_pressure_exponent: float = Field(default=2.5, gt=0)
+    reservation: ReservationParams = Field(default_factory=ReservationParams)
+
+    @field_validator("fee_buffer")
+    @classmethod
+    def _fee_inside_spread(cls, v: float, info: ValidationInfo) -> float:
+        if v > info.data.get("min_spread", 1.0):
+            raise ValueError("must not exceed minSpread, which includes it")
+        return v
+
+
+class PinningParams(Section):
+    """Pinning (seed 002 §4.4): above ``threshold``·netMax the reducing side is nailed to the touch."""
+
+    enabled: bool = True
+    threshold: float = Field(default=0.70, gt=0, lt=1, description="of netMax")
+    release: float = Field(default=0.60, gt=0, lt=1, description="of netMax; hysteresis below threshold")
+    size_multiplier: float = Field(default=2.3, ge=1)
+    near_layers: int = Field(default=8, ge=1, le=100, description="move with the market")
+    far_layers: int = Field(default=16, ge=0, le=100, description="fixed while pinned")
+    far_min_pct: float = Field(default=0.048, gt=0, lt=1)
+    far_max_pct: float = Field(default=0.12, gt=0, lt=1)
+    far_size: float = Field(default=0.08, gt=0, description="base units per far layer")
+    far_tolerance: float = Field(default=0.02, gt=0, lt=1, description="mid drift that re-anchors far layers")
+
+    @field_validator("release")
+    @classmethod
+    def _release_below(cls, v: float, info: ValidationInfo) -> float:
+        if v > info.data.get("threshold", 1.0):
+            raise ValueError("must not exceed threshold")
+        return v
+
+    @field_validator("far_max_pct")
+    @classmethod
+    def _far_range(cls, v: float, info: ValidationInfo) -> float:
+        if v < info.data.get("far_min_pct", 0.0):
+            raise ValueError("must not be below farMinPct")
+        return v
+
+
+class GrindingParams(Section):
+    """Grinding (seed 002 §4.5): near the cap in a calm market, sell a slice as taker, re-enter cheaper."""
+
+    enabled: bool = True
+    threshold: float = Field(default=0.87, gt=0, lt=1, description="of netMax")
+    release: float = Field(default=0.80, gt=0, lt=1, description="of netMax; hysteresis below threshold")
+    vol_key: str = Field(default="60s", pattern=VOL_KEY, description="which Features.vol estimate")
+    std_dev_window_s: float = Field(default=1800.0, gt=0, description="the seed's 30-minute price std")
+    max_std_dev: float = Field(default=0.0038, gt=0, description="calm: vol·sqrt(stdDevWindowS) below this")
+    taker_fraction: float = Field(default=0.075, gt=0, lt=1, description="of the position")
+    reentry_bps: float = Field(default=4.2, gt=0, description="maker re-entry this much better")
+    reentry_size_multiplier: float = Field(default=2.1, gt=0, description="times the taker slice")
+    cooldown_s: float = Field(default=60.0, ge=0)
+
+    @field_validator("release")
+    @classmethod
+    def _release_below(cls, v: float, info: ValidationInfo) -> float:
+        if v > info.data.get("threshold", 1.0):
+            raise ValueError("must not exceed threshold")
+        return v
+
+
+class FundingBiasParams(Section):
+    """Shift the reservation by the funding expected before the next funding time (perpetuals)."""
+
+    enabled: bool = True
+    horizon_s: float = Field(default=3600.0, gt=0, description="bias ramps in over this time before funding")
+    strength: float = Field(default=1.0, ge=0)
+
+
+class PassiveBandParams(Section):
+    """Passive liquidity band (seed 003): one order a side in [bandMin, bandMax] of the reference."""
+
+    band_min: float = Field(default=0.002, gt=0, lt=1)
+    band_max: float = Field(default=0.004, gt=0, lt=1)
+    placement_factor: float = Field(default=0.8, gt=0, le=1, description="place at ref*(1 -/+ bandMax*f)")
+    drift_threshold: float = Field(default=0.0008, gt=0, description="re-place beyond this drift")
+    min_order_value: float = Field(default=10000.0, gt=0, description="quote units per order")
+    reference: Literal["mid", "twap", "vwap", "hybrid"] = "mid"
+    orders_per_side: int = Field(default=1, ge=1, le=10)
+
+    @field_validator("band_max")
+    @classmethod
+    def _band_order(cls, v: float, info: ValidationInfo) -> float:
+        if v <= info.data.get("band_min", 0.0):
+            raise ValueError("must be above bandMin")
+        return v
+
+    @field_validator("placement_factor")
+    @classmethod
+    def _placement_in_band(cls, v: float, info: ValidationInfo) -> float:
+        if v * info.data.get("band_max", 1.0) < info.data.get("band_min", 0.0):
+            raise ValueError("bandMax*placementFactor must not be below bandMin")
+        return v
+
+    @field_validator("drift_threshold")
+    @classmethod
+    def _drift_stays_in_band(cls, v: float, info: ValidationInfo) -> float:
+        lo, hi = info.data.get("band_min", 0.0), info.data.get("band_max", 1.0)
+        place = hi * info.data.get("placement_factor", 1.0)
+        if v > min(hi - place, place - lo) + 1e-12:
+            raise ValueError("a kept order could leave the band: must not exceed the room around placement")
+        return v
+
+
+class Phase1Params(Section):
+    """Phase 1 (seed 000 §2.1): small quotes at the touch, close any fill, target inventory 0."""
+
+    size: float = Field(default=0.009, gt=0)
+    offset_ticks: int = Field(default=0, ge=0, description="distance behind the touch")
+    close_after_fill: bool = True
+    taker_after_ms: int = Field(default=2000, ge=0, description="maker close, then taker after this")
+    target_inventory: float = 0.0
+
+
+class Phase2Params(LadderParams):
+    """Phase 2 (seed 000 §2.2): spread and layer count follow volatility, depth and imbalance."""
+
+    min_layers: int = Field(default=4, ge=1, le=100)
+    min_spread: float = Field(default=0.0006, gt=0, lt=1)
+    base_spread: float = Field(default=0.0008, gt=0, lt=1, description="total spread in a calm full book")
+    vol_key: str = Field(default="10s", pattern=VOL_KEY, description="which Features.vol estimate")
+    vol_ref: float = Field(
+        default=2.0e-4, gt=0, description="vol (per sqrt s) at which layers reach minLayers"
+    )
+    vol_spread_mult: float = Field(
+        default=2.0, ge=0, description="relative half-spread added per unit of vol"
+    )
+    depth_ref: float = Field(default=50.0, gt=0, description="top-N depth (base units) of a full book")
+    depth_widen: float = Field(default=0.5, ge=0, description="spread widening of an empty book")
+    imbalance_skew: float = Field(default=0.3, ge=0, description="centre shift per unit imbalance, of half")
+    inv_max: float = Field(default=0.1, gt=0, description="base units; beyond it the adding side shrinks")
+    inv_skew: float = Field(default=0.5, ge=0, description="centre shift at invMax, of half-spread")
+    over_limit_shrink: float = Field(default=0.25, ge=0, le=1, description="adding-side layers kept")
+
+    @field_validator("min_layers")
+    @classmethod
+    def _layers_order(cls, v: int, info: ValidationInfo) -> int:
+        if v > info.data.get("max_layers", 100):
+            raise ValueError("must not exceed maxLayers")
+        return v
+
+    @field_validator("base_spread")
+    @classmethod
+    def _base_over_floor(cls, v: float, info: ValidationInfo) -> float:
+        if v < info.data.get("min_spread", 0.0):
+            raise ValueError("must not be below minSpread")
+        return v
+
+
+class SymbolStrategy(Section):
+    """One symbol: which model quotes it, that model's section, and the shared overlays and limits."""
+
+    model: Literal["phase1", "phase2", "asmm", "passive_band"] = "asmm"
+    net_max: float = Field(default=0.21, gt=0, description="worst-case |position| with every order filled")
+    quote_interval_ms: int = Field(default=500, ge=0, description="minimum time between published sets")
+    publish_tolerance_ticks: int = Field(default=2, ge=0, description="anti-flicker price tolerance")
+    max_features_age_ms: int = Field(default=2000, gt=0, description="older features quote nothing")
+    asmm: AsmmParams = Field(default_factory=AsmmParams)
+    phase1: Phase1Params = Field(default_factory=Phase1Params)
+    phase2: Phase2Params = Field(default_factory=Phase2Params)
+    passive_band: PassiveBandParams = Field(default_factory=PassiveBandParams)
+    pinning: PinningParams = Field(default_factory=PinningParams)
+    grinding: GrindingParams = Field(default_factory=GrindingParams)
+    funding_bias: FundingBiasParams = Field(default_factory=FundingBiasParams)
+
+
+def _default_symbols() -> dict[str, SymbolStrategy]:
+    return {
+        "ETHUSDC": SymbolStrategy(),
+        "BTCUSDC": SymbolStrategy(
+            net_max=0.05,
+            asmm=AsmmParams(base_size=0.002),
+            phase1=Phase1Params(size=0.002),
+            phase2=Phase2Params(base_size=0.002, inv_max=0.025, depth_ref=5.0),
+            pinning=PinningParams(far_size=0.004),
+        ),
+    }
+
+
+class StrategyParams(Section):
+    """Every quoted symbol's strategy, keyed by symbol."""
+
+    symbols: dict[str, SymbolStrategy] = Field(default_factory=_default_symbols)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbol_names(cls, v: dict[str, SymbolStrategy]) -> dict[str, SymbolStrategy]:
+        for sym in v:
+            if not sym.isalnum() or not sym.isupper():
+                raise ValueError(f"{sym!r} is not an upper-case symbol like ETHUSDC")
+        return v
+
+
+def params_version(params: Section) -> str:
+    """A short, stable hash of a parameter set, stored in every decision record.
+
+    Computed from the canonical JSON of the snake_case dump, so the same values give the same
+    version whichever spelling the config file used and whatever the process or host.
+    """
+    blob = json.dumps(params.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -1,0 +1,87 @@
+"""From model levels to the legs that may be published: round, filter, cap, mark reduce-only.
+
+Rules, applied in integers of ticks and steps:
+
+* each level is rounded (bids down, asks up, sizes down unless the model asks for a minimum) and
+  kept post-only-safe (a bid below the best ask, an ask above the best bid);
+* a leg must have a positive price, at least minQty and, unless the model made it reduce-only,
+  the minimum notional;
+* netMax is a worst-case cap: with every bid filled the position stays ≤ netMax, with every ask
+  filled ≥ −netMax. Each side is capped from the inside out; the leg that crosses the cap shrinks
+  to fit when it still passes the filters, and the legs beyond it are dropped;
+* on the reducing side the legs that fit inside the position, inside out, are marked reduce-only;
+* in the risk mode ``reduce_only`` only the reducing side is kept, capped at the position.
+
+The result is in canonical order: bids from the best down, then asks from the best up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from services.strategy.context import Market
+from services.strategy.legs import Leg, Level, to_leg
+from services.strategy.rounding import Grid, notional_ok
+
+
+def finalize(levels: Iterable[Level], m: Market, net_steps: int, reduce_only_mode: bool) -> list[Leg]:
+    """The publishable legs of a model's levels (see the module rules)."""
+    g = m.grid
+    bid_cap = m.touch_ticks("SELL") - 1
+    ask_floor = m.touch_ticks("BUY") + 1
+    bids: list[Leg] = []
+    asks: list[Leg] = []
+    for level in levels:
+        leg = to_leg(level, g)
+        if leg.side == "BUY":
+            if leg.ticks > bid_cap:
+                leg = leg._replace(ticks=bid_cap)
+            if _valid(leg, g):
+                bids.append(leg)
+        elif leg.ticks < ask_floor:
+            leg = leg._replace(ticks=ask_floor)
+            if _valid(leg, g):
+                asks.append(leg)
+        elif _valid(leg, g):
+            asks.append(leg)
+    bids.sort(key=lambda x: (-x.ticks, x.layer))
+    asks.sort(key=lambda x: (x.ticks, x.layer))
+    return _cap_sides(bids, asks, m.q_steps, net_steps, reduce_only_mode, g)
+
+
+def _valid(leg: Leg, g: Grid) -> bool:
+    if leg.ticks <= 0 or leg.steps < g.min_qty_steps:
+        return False
+    if leg.reduce_only or leg.ticks * g.tick_f * leg.steps * g.step_f > g.min_notional * 1.000001:
+        return True
+    return notional_ok(leg.ticks, leg.steps, g)
+
+
+def _cap_sides(
+    bids: list[Leg], asks: list[Leg], q: int, net: int, reduce_only_mode: bool, g: Grid
+) -> list[Leg]:
+    if reduce_only_mode:
+        if q > 0:
+            return _cap(asks, q, g, mark_upto=q, force_reduce=True)
+        if q < 0:
+            return _cap(bids, -q, g, mark_upto=-q, force_reduce=True)
+        return []
+    bid_room, ask_room = net - q, net + q
+    return _cap(bids, bid_room, g, mark_upto=max(-q, 0)) + _cap(asks, ask_room, g, mark_upto=max(q, 0))
+
+
+def _cap(legs: list[Leg], room: int, g: Grid, mark_upto: int, force_reduce: bool = False) -> list[Leg]:
+    """Keep legs inside out while their total fits in ``room`` steps; mark the first ``mark_upto``."""
+    out: list[Leg] = []
+    used = 0
+    for leg in legs:
+        kept = leg if leg.steps <= room - used else leg._replace(steps=room - used)
+        if kept is not leg and not _valid(kept._replace(reduce_only=kept.reduce_only or force_reduce), g):
+            break
+        used += kept.steps
+        if (force_reduce or used <= mark_upto) and not kept.reduce_only:
+            kept = kept._replace(reduce_only=True)
+        out.append(kept)
+        if used >= room:
+            break
+    return out

@@ -1,0 +1,121 @@
+"""ASMM, Adaptive Skewed Market Making (seed 001 §3, Round7), on an A&S or GLFT reservation price.
+
+One decision, in order:
+
+1. Reservation and half-spread from :func:`~services.strategy.reservation.reservation_quote`, in
+   ticks and lots (q = position / baseSize), with A, k and σ from ``Features`` when estimated online
+   and present, else the fixed values. The half-spread is floored so the total spread is at least
+   ``max(minSpread, 2·feeBuffer)`` of the mid (minSpread includes the fee buffer).
+2. The centre moves by the funding bias and by inventory pressure: beyond
+   ``inventoryPressureThreshold``·netMax the centre shifts toward reducing by
+   ``strength·((load − threshold)/(1 − threshold))**exponent`` half-spreads.
+3. Momentum: m = mid/EMA(mid) − 1, the EMA weighing ``momentumAlpha`` per quote interval (so the
+   signal does not depend on how often the engine is called). Beyond
+   ``momentumThreshold`` the side the market runs toward (the ask in a rally, the bid in a fall)
+   steps back by the excess, mid·(|m| − threshold), so the quotes do not chase the move.
+4. Both ladders from the inner quotes (gap = half-spread), then pinning and grinding.
+5. Take profit: with a position, a reduce-only order for all of it rests at
+   entry·(1 ± takeProfitPct), or at the touch once the market is already past that price.
+
+Every step moves a long position's quotes down and a short one's up, never the other way.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from common.params.strategy import AsmmParams, ReservationParams, SymbolStrategy
+from services.strategy.context import Market, sign, vol_of
+from services.strategy.funding import funding_bias
+from services.strategy.layers import ladder_of
+from services.strategy.legs import LAYER_TAKE_PROFIT, Level, reducing_side, steps_size
+from services.strategy.models import ModelOutput
+from services.strategy.overlays import Sides, overlay
+from services.strategy.reservation import ReservationQuote, reservation_quote
+from services.strategy.state import MomentumState, StrategyState
+
+
+def estimates(m: Market, rp: ReservationParams) -> tuple[float, float, float, list[str]]:
+    """(σ in ticks per √s, A per s, k per tick) from Features when allowed and present, else fixed."""
+    f, flags = m.features, []
+    sigma = vol_of(f, rp.vol_key) if rp.estimate_online else None
+    if sigma is None:
+        sigma = rp.sigma
+        flags.append("sigma_fixed")
+    online_ak = rp.estimate_online and f.intensity_a > 0 and f.intensity_k > 0
+    a, k = (f.intensity_a, f.intensity_k) if online_ak else (rp.intensity_a, rp.intensity_k)
+    if not online_ak:
+        flags.append("intensity_fixed")
+    return sigma * m.mid / m.grid.tick_f, a, k, flags
+
+
+def pressure(q: float, net_max: float, a: AsmmParams) -> float:
+    """Inventory pressure in half-spreads: 0 below the threshold, ``strength`` at netMax."""
+    thr = a.inventory_pressure_threshold
+    load = min(abs(q) / net_max, 1.0)
+    if load <= thr:
+        return 0.0
+    return a.inventory_pressure_strength * ((load - thr) / (1.0 - thr)) ** a.inventory_pressure_exponent
+
+
+def momentum(
+    st: MomentumState, mid: float, now_ns: int, alpha: float, interval_ms: int
+) -> tuple[float, MomentumState]:
+    """The mid's deviation from its EMA, the EMA weighing ``alpha`` per quote interval elapsed.
+
+    The deviation is taken after the update, so after a long gap (a halt, a feed outage) the EMA has
+    caught up and no stale trend is read as momentum.
+    """
+    if st.ts_ns == 0 or st.ema <= 0:
+        return 0.0, MomentumState(ema=mid, ts_ns=now_ns)
+    periods = max(now_ns - st.ts_ns, 0) / (max(interval_ms, 1) * 1e6)
+    ema = st.ema + (1.0 - (1.0 - alpha) ** periods) * (mid - st.ema)
+    return mid / ema - 1.0, MomentumState(ema=ema, ts_ns=now_ns)
+
+
+def take_profit(m: Market, a: AsmmParams) -> list[Level]:
+    """A reduce-only order for the whole position at entry·(1 ± takeProfitPct), kept passive."""
+    if a.take_profit_pct <= 0 or m.q_steps == 0 or m.entry <= 0:
+        return []
+    side = reducing_side(m.q)
+    target = m.entry * (1.0 + a.take_profit_pct if side == "SELL" else 1.0 - a.take_profit_pct)
+    size = steps_size(abs(m.q_steps), m.grid)
+    return [Level(side, LAYER_TAKE_PROFIT, m.passive(side, target), size, reduce_only=True)]
+
+
+def _reservation(m: Market, a: AsmmParams) -> tuple[ReservationQuote, list[float], list[str]]:
+    rp = a.reservation
+    sigma, intensity_a, k, flags = estimates(m, rp)
+    rq = reservation_quote(
+        rp.variant, m.mid / m.grid.tick_f, m.q / a.base_size, sigma, intensity_a, k,
+        rp.gamma, rp.horizon_s, rp.xi, rp.order_lots,
+    )  # fmt: skip
+    return rq, [sigma, intensity_a, k], flags
+
+
+def quote(m: Market, p: SymbolStrategy, st: StrategyState) -> ModelOutput:
+    """The ASMM decision (see the module steps)."""
+    a, tick = p.asmm, m.grid.tick_f
+    rq, (sigma, intensity_a, k), flags = _reservation(m, a)
+    half = max(rq.half_spread * tick, 0.5 * max(a.min_spread, 2.0 * a.fee_buffer) * m.mid)
+    bias = funding_bias(m.features, m.now_ns, m.mid, p.funding_bias)
+    push = pressure(m.q, p.net_max, a)
+    centre = rq.reservation * tick + bias - sign(m.q) * push * half
+    mom, mom_state = momentum(st.momentum, m.mid, m.now_ns, a.momentum_alpha, p.quote_interval_ms)
+    excess = max(abs(mom) - a.momentum_threshold, 0.0) * m.mid
+    bid0 = m.passive("BUY", centre - half - (excess if mom < 0 else 0.0))
+    ask0 = m.passive("SELL", centre + half + (excess if mom > 0 else 0.0))
+    sides = Sides(bid0, ask0, a.max_layers, a.max_layers, ladder_of(a, half))
+    ov = overlay(m, p, st, sides)
+    inputs = {
+        "mid": m.mid, "microprice": m.features.microprice, "sigma": sigma, "A": intensity_a, "k": k,
+        "q": m.q / a.base_size, "position": m.q, "reservation": rq.reservation * tick, "half_spread": half,
+        "skew": rq.skew * tick, "funding_bias": bias, "pressure": push, "momentum": mom, "centre": centre,
+    }  # fmt: skip
+    if push > 0:
+        flags.append("inventory_pressure")
+    if excess > 0:
+        flags.append("momentum")
+    levels = ov.levels + take_profit(m, a)
+    state = msgspec.structs.replace(st, momentum=mom_state, pin=ov.pin, grind=ov.grind)
+    return ModelOutput(levels, inputs, flags + ov.flags, ov.actions, state)

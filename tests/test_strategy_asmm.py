@@ -1,0 +1,151 @@
+"""ASMM on hand-computed cases: reservation, ladder, floor, momentum, pressure, funding, take profit.
+
+The hand case: ETHUSDC touch 1999.99 / 2000.01 (mid 2000), fixed σ = 1e-4 per √s (20 ticks/√s),
+A&S with γ = 0.01 per tick·lot, τ = 1 s, k = 0.1 per tick. Spread = γσ²τ + (2/γ)ln(1+γ/k)
+= 4 + 200·ln 1.1 = 23.06204 ticks, so half = 0.1153102. A lot is baseSize = 0.01.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from common.params.strategy import SymbolStrategy
+from services.strategy.engine import Decision, decide
+from services.strategy.legs import LAYER_TAKE_PROFIT
+from services.strategy.reservation import glft_coefficients, glft_half_spread_skew
+from services.strategy.samples import T0_NS, features, inputs
+from services.strategy.state import StrategyState
+
+OFF = {"pinning": {"enabled": False}, "grinding": {"enabled": False}, "fundingBias": {"enabled": False}}
+
+
+def _params(**asmm: Any) -> SymbolStrategy:
+    reservation = {
+        "variant": "avellaneda_stoikov", "gamma": 0.01, "horizonS": 1.0, "estimateOnline": False,
+        "sigma": 1e-4, "intensityK": 0.1, "intensityA": 1.0,
+    }  # fmt: skip
+    reservation.update(asmm.pop("reservation", {}))
+    section = {
+        "baseSize": 0.01,
+        "maxLayers": 3,
+        "minSpread": 0.0001,
+        "feeBuffer": 0.00005,
+        "reservation": reservation,
+    }
+    section.update(asmm)
+    return SymbolStrategy.model_validate({"asmm": section, **OFF})
+
+
+def _run(p: SymbolStrategy, position: str = "0", entry: str = "0", **kw: Any) -> Decision:
+    state = kw.pop("state", StrategyState())
+    kw.setdefault("features", features(1999.99, 2000.01))
+    return decide(inputs(position, entry, **kw), p, state)
+
+
+def _book(d: Decision) -> list[tuple[str, int, str, str, bool]]:
+    return [(q.side, q.layer, str(q.price), str(q.qty), q.reduce_only) for q in d.quotes]
+
+
+def test_flat_hand_case_three_layers_each_side() -> None:
+    d = _run(_params())
+    assert _book(d) == [
+        ("BUY", 0, "1999.88", "0.010", False),
+        ("BUY", 1, "1999.76", "0.009", False),
+        ("BUY", 2, "1999.63", "0.008", False),
+        ("SELL", 0, "2000.12", "0.010", False),
+        ("SELL", 1, "2000.24", "0.009", False),
+        ("SELL", 2, "2000.37", "0.008", False),
+    ]
+    assert d.record.inputs["half_spread"] == pytest.approx(0.1153102, abs=1e-7)
+    assert d.record.inputs["sigma"] == pytest.approx(20.0)
+    assert d.record.model == "asmm"
+    assert "sigma_fixed" in d.record.flags
+
+
+def test_long_two_lots_shifts_the_reservation_down_8_ticks_with_a_take_profit() -> None:
+    d = _run(_params(takeProfitPct=0.0025), position="0.02", entry="2010")
+    assert d.record.inputs["reservation"] == pytest.approx(1999.92)
+    assert _book(d) == [
+        ("BUY", 0, "1999.80", "0.010", False),
+        ("BUY", 1, "1999.68", "0.009", False),
+        ("BUY", 2, "1999.55", "0.008", False),
+        ("SELL", 0, "2000.04", "0.010", True),
+        ("SELL", 1, "2000.16", "0.009", True),
+        ("SELL", 2, "2000.29", "0.008", False),
+        ("SELL", LAYER_TAKE_PROFIT, "2015.03", "0.020", True),
+    ]
+
+
+def test_take_profit_already_reached_rests_at_the_touch() -> None:
+    d = _run(_params(takeProfitPct=0.0025), position="0.02", entry="1990")
+    tp = [q for q in d.quotes if q.layer == LAYER_TAKE_PROFIT]
+    assert [(str(q.price), str(q.qty), q.reduce_only) for q in tp] == [("2000.00", "0.020", True)]
+
+
+def test_glft_variant_uses_the_closed_form_half_spread_and_skew() -> None:
+    p = _params(reservation={"variant": "glft"})
+    d = _run(p, position="0.03")
+    half, skew = glft_half_spread_skew(20.0, *glft_coefficients(1.0, 0.1, 0.01))
+    assert d.record.inputs["half_spread"] == pytest.approx(half * 0.01)
+    assert d.record.inputs["skew"] == pytest.approx(skew * 0.01)
+    assert d.record.inputs["reservation"] == pytest.approx(2000.0 - 3 * skew * 0.01)
+    best_bid = max(q.price for q in d.quotes if q.side == "BUY")
+    assert best_bid == Decimal(str(int((2000.0 - 3 * skew * 0.01 - half * 0.01) * 100) / 100))
+
+
+def test_min_spread_floors_the_total_spread() -> None:
+    d = _run(_params(minSpread=0.0006, feeBuffer=0.0002))
+    bid = max(q.price for q in d.quotes if q.side == "BUY")
+    ask = min(q.price for q in d.quotes if q.side == "SELL")
+    assert d.record.inputs["half_spread"] == pytest.approx(0.6)
+    assert (bid, ask) == (Decimal("1999.40"), Decimal("2000.60"))
+
+
+def test_online_estimates_come_from_features_when_present() -> None:
+    p = _params(reservation={"estimateOnline": True, "volKey": "60s"})
+    f = features(1999.99, 2000.01, vol={"10s": 1e-4, "60s": 6e-5}, intensity_a=2.0, intensity_k=0.2)
+    d = _run(p, features=f)
+    assert d.record.inputs["sigma"] == pytest.approx(6e-5 * 2000 / 0.01)  # per √s, in ticks
+    assert (d.record.inputs["A"], d.record.inputs["k"]) == (2.0, 0.2)
+    assert not {"sigma_fixed", "intensity_fixed"} & set(d.record.flags)
+
+
+def test_momentum_pushes_the_ask_back_in_a_rally_and_leaves_the_bid() -> None:
+    p = _params(momentumThreshold=0.0006)
+    first = _run(p)
+    later = T0_NS + 500_000_000
+    f = features(2003.99, 2004.01, ts_ns=later)
+    rally = _run(p, features=f, now_ns=later, state=first.state)
+    calm = _run(p, features=f, now_ns=later)
+    ema = 2000.0 + 0.08 * 4.0  # one quote interval later the EMA has moved alpha of the way
+    momentum = 2004.0 / ema - 1
+    excess = (momentum - 0.0006) * 2004.0
+    assert rally.record.inputs["momentum"] == pytest.approx(momentum)
+    assert "momentum" in rally.record.flags
+    ask = {q.layer: q.price for q in rally.quotes if q.side == "SELL"}
+    calm_ask = {q.layer: q.price for q in calm.quotes if q.side == "SELL"}
+    assert float(ask[0] - calm_ask[0]) == pytest.approx(excess, abs=0.011)
+    assert [q for q in rally.quotes if q.side == "BUY"] == [q for q in calm.quotes if q.side == "BUY"]
+
+
+def test_inventory_pressure_shifts_the_centre_toward_reducing() -> None:
+    p = SymbolStrategy.model_validate({**_params().model_dump(), "net_max": 0.2})
+    d = _run(p, position="0.18")
+    push = 0.5 * ((0.9 - 0.4) / 0.6) ** 2.5
+    assert d.record.inputs["pressure"] == pytest.approx(push)
+    assert d.record.inputs["centre"] == pytest.approx(
+        d.record.inputs["reservation"] - push * 0.1153102, abs=1e-6
+    )
+    assert "inventory_pressure" in d.record.flags
+
+
+def test_positive_funding_ahead_lowers_both_sides() -> None:
+    p = SymbolStrategy.model_validate({**_params().model_dump(), "funding_bias": {"enabled": True}})
+    soon = (T0_NS // 1_000_000) + 1_800_000  # 30 min ahead, half of the 1 h horizon
+    f = features(1999.99, 2000.01, funding_rate=0.0001, next_funding_time_ms=soon)
+    d = _run(p, features=f)
+    assert d.record.inputs["funding_bias"] == pytest.approx(-0.5 * 0.0001 * 2000.0)
+    assert _book(d)[0][2] == "1999.78" and _book(d)[3][2] == "2000.02"

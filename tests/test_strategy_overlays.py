@@ -1,0 +1,183 @@
+"""Pinning, grinding, funding bias and anti-flicker, each triggered and released in a scenario."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from common.params.strategy import SymbolStrategy
+from services.strategy.engine import Decision, decide
+from services.strategy.flicker import differs, should_publish
+from services.strategy.funding import funding_weight
+from services.strategy.legs import LAYER_GRIND_REENTRY, Leg
+from services.strategy.samples import T0_NS, features, inputs
+from services.strategy.state import StrategyState
+
+S = 1_000_000_000
+MS = 1_000_000
+
+
+class Scenario:
+    """Feeds successive decisions through one state, as the service does."""
+
+    def __init__(self, params: SymbolStrategy) -> None:
+        self.params = params
+        self.state = StrategyState()
+
+    def step(self, position: str, bid: float = 2680.00, now: int = T0_NS, **kw: Any) -> Decision:
+        feat = kw.pop("feat", {})
+        f = features(bid, round(bid + 0.01, 2), ts_ns=now, **feat)
+        d = decide(inputs(position, now_ns=now, features=f, **kw), self.params, self.state)
+        self.state = d.state
+        return d
+
+
+def _layers(d: Decision, side: str) -> dict[int, tuple[str, str]]:
+    return {q.layer: (str(q.price), str(q.qty)) for q in d.quotes if q.side == side}
+
+
+def _far_price(anchor: float, j: int) -> str:
+    return f"{math.ceil(anchor * (1 + 0.048 + j * 0.072 / 15) * 100) / 100:.2f}"
+
+
+def test_pinning_triggers_above_70pct_keeps_far_layers_fixed_and_releases_with_hysteresis() -> None:
+    sc = Scenario(SymbolStrategy.model_validate({"grinding": {"enabled": False}}))
+    calm = sc.step("0.10")
+    assert "pinning" not in calm.record.flags
+
+    pinned = sc.step("0.15", now=T0_NS + S)
+    asks = _layers(pinned, "SELL")
+    assert "pinning" in pinned.record.flags
+    assert asks[0] == ("2680.01", "0.020")  # nailed to the best ask, 2.3 x base size
+    assert [asks[8], asks[9]] == [(_far_price(2680.005, 0), "0.080"), (_far_price(2680.005, 1), "0.080")]
+    assert asks[11][1] == "0.061"  # the netMax worst case (0.15 + 0.21) trims the far ladder
+
+    drift = sc.step("0.15", bid=2693.40, now=T0_NS + 2 * S)
+    moved = _layers(drift, "SELL")
+    assert moved[0] == ("2693.41", "0.020")  # the near layers follow the market
+    assert [moved[j] for j in (8, 9, 10)] == [asks[j] for j in (8, 9, 10)]  # the far ones stay
+
+    jump = sc.step("0.15", bid=2760.40, now=T0_NS + 3 * S)
+    assert _layers(jump, "SELL")[8] == (_far_price(2760.405, 0), "0.080")  # beyond 2%: re-anchored
+
+    held = sc.step("0.13", bid=2760.40, now=T0_NS + 4 * S)
+    assert "pinning" in held.record.flags  # 0.13 is below 70% but above the 60% release
+
+    released = sc.step("0.12", bid=2760.40, now=T0_NS + 5 * S)
+    asks = _layers(released, "SELL")
+    assert "pinning" not in released.record.flags
+    assert asks[0][1] == "0.009"
+    assert not [q for q in released.quotes if q.qty == Decimal("0.080")]
+
+
+def test_a_short_position_pins_the_bid_at_the_best_bid() -> None:
+    d = Scenario(SymbolStrategy()).step("-0.15")
+    assert _layers(d, "BUY")[0] == ("2680.00", "0.020")
+    assert d.state.pin.side == "BUY"
+
+
+def test_a_position_that_flips_across_the_threshold_pins_the_other_side_at_once() -> None:
+    sc = Scenario(SymbolStrategy.model_validate({"grinding": {"enabled": False}}))
+    assert sc.step("0.15").state.pin.side == "SELL"
+    flipped = sc.step("-0.16", now=T0_NS + S)
+    assert (flipped.state.pin.side, flipped.state.pin.since_ns) == ("BUY", T0_NS + S)
+    assert _layers(flipped, "BUY")[0] == ("2680.00", "0.020")
+
+
+def test_grinding_slices_as_taker_re_enters_cheaper_and_cools_down() -> None:
+    """0.19 > 87% of 0.21 in a calm market: sell 7.5% (0.01425 -> 0.014) as taker, bid to buy back."""
+    sc = Scenario(SymbolStrategy())
+    d = sc.step("0.19")
+    assert [(a.qty, a.mode, a.reason) for a in d.actions] == [(Decimal("0.014"), "taker", "grinding")]
+    assert "grinding" in d.record.flags
+    # re-entry at least 4.2 bps under the best bid (2678.87), never above the skewed inner bid;
+    # 2.1 x 0.014 = 0.0294, trimmed to what netMax leaves: 0.21 - 0.19 - 0.009 (the inner bid) = 0.011
+    inner_bid = d.record.inputs["centre"] - d.record.inputs["half_spread"]
+    want = f"{math.floor(min(2680.00 * (1 - 4.2e-4), inner_bid) * 100) / 100:.2f}"
+    assert _layers(d, "BUY") == {0: (want, "0.009"), LAYER_GRIND_REENTRY: (want, "0.011")}
+    assert Decimal(want) <= Decimal("2678.87")
+
+    again = sc.step("0.19", now=T0_NS + S)
+    assert again.actions == []
+    assert _layers(again, "BUY")[LAYER_GRIND_REENTRY] == (want, "0.011")
+
+    later = sc.step("0.19", now=T0_NS + 61 * S)
+    assert len(later.actions) == 1
+
+
+def test_grinding_needs_a_calm_market_and_releases_when_it_is_not() -> None:
+    """Calm: vol(60s)·√1800 < 0.38 %; the samples' 5e-5 per √s gives 0.21 %, 1e-4 gives 0.42 %."""
+    sc = Scenario(SymbolStrategy())
+    assert sc.step("0.19").actions
+    stormy = sc.step("0.19", now=T0_NS + S, feat={"vol": {"10s": 1e-4, "60s": 1e-4}})  # 30 min: 0.42%
+    assert stormy.actions == [] and "grinding" not in stormy.record.flags
+    assert LAYER_GRIND_REENTRY not in _layers(stormy, "BUY")
+    unknown = Scenario(SymbolStrategy()).step("0.19", feat={"vol": {"10s": 1e-4}})
+    assert unknown.actions == []
+
+
+def test_grinding_releases_below_its_release_level_and_withdraws_a_filled_reentry() -> None:
+    sc = Scenario(SymbolStrategy())
+    sc.step("0.19")
+    filled = sc.step("0.19", now=T0_NS + S, last_fill_ns=T0_NS + S // 2, last_fill_side="BUY")
+    assert "grinding" in filled.record.flags
+    assert LAYER_GRIND_REENTRY not in _layers(filled, "BUY")
+    released = sc.step("0.16", now=T0_NS + 2 * S)
+    assert "grinding" not in released.record.flags
+    assert not released.state.grind.active
+
+
+def test_funding_weight_ramps_in_over_the_horizon_and_is_zero_outside() -> None:
+    now_ms = T0_NS // MS
+    assert funding_weight(T0_NS, now_ms + 1_800_000, 3600) == pytest.approx(0.5)
+    assert funding_weight(T0_NS, now_ms + 7_200_000, 3600) == 0.0
+    assert funding_weight(T0_NS, now_ms - 1, 3600) == 0.0
+    assert funding_weight(T0_NS, 0, 3600) == 0.0
+
+
+def test_funding_bias_pushes_quotes_down_when_longs_pay_and_up_when_shorts_pay() -> None:
+    p = SymbolStrategy.model_validate({"pinning": {"enabled": False}, "grinding": {"enabled": False}})
+    soon = T0_NS // MS + 600_000
+    base = Scenario(p).step("0")
+    pay = Scenario(p).step("0", feat={"funding_rate": 0.0003, "next_funding_time_ms": soon})
+    get = Scenario(p).step("0", feat={"funding_rate": -0.0003, "next_funding_time_ms": soon})
+    assert pay.record.inputs["funding_bias"] < 0 < get.record.inputs["funding_bias"]
+    for side in ("BUY", "SELL"):
+        assert _layers(pay, side)[0][0] < _layers(base, side)[0][0] < _layers(get, side)[0][0]
+
+
+def _legs(*ticks: int) -> list[Leg]:
+    return [Leg("BUY", i, t, 9) for i, t in enumerate(ticks)]
+
+
+def test_differs_ignores_moves_within_the_tolerance_and_sees_everything_else() -> None:
+    old = _legs(100, 90)
+    assert not differs(_legs(102, 88), old, tolerance_ticks=2)
+    assert differs(_legs(103, 90), old, tolerance_ticks=2)
+    assert differs(_legs(100), old, tolerance_ticks=2)
+    assert differs([old[0]._replace(steps=8), old[1]], old, tolerance_ticks=2)
+    assert differs([old[0]._replace(reduce_only=True), old[1]], old, tolerance_ticks=2)
+
+
+def test_should_publish_waits_for_the_interval_unless_urgent() -> None:
+    old = _legs(100)
+    assert not should_publish(_legs(105), old, False, 100 * MS, 2, 500)
+    assert should_publish(_legs(105), old, False, 500 * MS, 2, 500)
+    assert should_publish([], old, False, 1 * MS, 2, 500)
+    assert should_publish(old, old, True, 1 * MS, 2, 500)
+
+
+def test_anti_flicker_suppresses_a_one_tick_wiggle_and_passes_a_real_move() -> None:
+    sc = Scenario(SymbolStrategy())
+    assert sc.step("0").publish
+    assert not sc.step("0", bid=2680.01, now=T0_NS + 100 * MS).publish
+    assert not sc.step("0", bid=2680.05, now=T0_NS + 200 * MS).publish  # real, but inside the interval
+    moved = sc.step("0", bid=2680.05, now=T0_NS + 600 * MS)
+    assert moved.publish
+    assert sc.state.published == tuple(
+        Leg(q.side, q.layer, int(q.price / Decimal("0.01")), int(q.qty / Decimal("0.001")), q.reduce_only)
+        for q in moved.quotes
+    )
