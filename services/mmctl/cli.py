@@ -8,6 +8,7 @@ import sys
 from types import ModuleType
 
 from common.config import ConfigError, load_settings
+from common.operator import TARGETS
 from services.mmctl.commands import control, events, status, tap
 from services.mmctl.context import Ctl
 
@@ -15,7 +16,7 @@ MODULES: dict[str, ModuleType] = {
     "status": status,
     "tap": tap,
     "events": events,
-    **{name: control for name in control.TARGETS},
+    **{name: control for name in TARGETS},
 }
 
 

@@ -8,23 +8,10 @@ or an operator knows the switch did not fully take.
 from __future__ import annotations
 
 import argparse
-import asyncio
-from typing import Any
 
-from common.bus import RequestTimeout
 from common.config import SERVICES
-from common.messages import AnyCommand, CancelAll, Flatten, Kill, Pause, ReloadConfig, Resume
+from common.operator import TARGETS, broadcast, build
 from services.mmctl.context import Ctl, print_json
-
-# Who must act on each command, in the order they are asked.
-TARGETS: dict[str, tuple[str, ...]] = {
-    "kill": ("risk", "gateway", "strategy"),
-    "pause": ("risk", "strategy"),
-    "resume": ("risk", "strategy"),
-    "cancel-all": ("gateway",),
-    "flatten": ("gateway",),
-    "reload": ("strategy", "risk", "marketdata", "gateway"),
-}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,37 +35,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--json", action="store_true")
 
 
-def build(name: str, args: argparse.Namespace) -> AnyCommand:
-    sym = getattr(args, "symbol", "")
-    match name:
-        case "kill":
-            return Kill(reason=args.reason, flatten=args.flatten)
-        case "pause":
-            return Pause(symbol=sym, reason=args.reason)
-        case "resume":
-            return Resume(symbol=sym, reason=args.reason)
-        case "cancel-all":
-            return CancelAll(symbol=sym, reason=args.reason)
-        case "flatten":
-            return Flatten(symbol=sym, reason=args.reason)
-        case "reload":
-            return ReloadConfig()
-    raise ValueError(name)
-
-
-async def broadcast(ctl: Ctl, cmd: AnyCommand, targets: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Send ``cmd`` to every target at once; one row per target with ok / error."""
-
-    async def one(service: str) -> dict[str, Any]:
-        try:
-            reply = await ctl.client(service).request(cmd)
-        except RequestTimeout as exc:
-            return {"service": service, "ok": False, "error": f"no acknowledgement: {exc}"}
-        return {"service": service, "ok": reply.ok, "error": reply.error, "result": reply.result}
-
-    return list(await asyncio.gather(*(one(s) for s in targets)))
-
-
 async def run(ctl: Ctl, args: argparse.Namespace) -> int:
     name = args.command
     targets = tuple(t for t in args.to.split(",") if t) if args.to else TARGETS[name]
@@ -86,7 +42,8 @@ async def run(ctl: Ctl, args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown service(s): {', '.join(unknown)}")
         return 2
-    rows = await broadcast(ctl, build(name, args), targets)
+    cmd = build(name, getattr(args, "symbol", ""), args.reason, getattr(args, "flatten", False))
+    rows = await broadcast(ctl.client, cmd, targets)
     for r in rows:
         if args.json:
             print_json(r)
