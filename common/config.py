@@ -35,7 +35,7 @@ from common.config_sections import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "configs"
 SERVICES = ("venue", "marketdata", "strategy", "risk", "gateway", "recorder", "console")
-SECRET_KEYS = ("api_key", "api_secret", "bus_secret", "apiKey", "apiSecret", "busSecret")
+SECRET_KEYS = ("api_key", "api_secret", "bus_secret", "console_token", "apiKey", "apiSecret", "busSecret")
 
 
 class ConfigError(ValueError):
@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     bus_secret: SecretStr | None = None
+    console_token: SecretStr | None = None
 
     files: ClassVar[tuple[Path, ...]] = ()
 
@@ -144,7 +145,11 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret value, for log redaction."""
-        vals = [s.get_secret_value() for s in (self.api_key, self.api_secret, self.bus_secret) if s]
+        vals = [
+            s.get_secret_value()
+            for s in (self.api_key, self.api_secret, self.bus_secret, self.console_token)
+            if s
+        ]
         return [v for v in vals if v]
 
 

@@ -5,18 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
-
-class Section(BaseModel):
-    """Base of every config section: frozen, unknown keys rejected, seed names accepted.
-
-    Fields are snake_case in code; files may use the seeds' camelCase names (``netMax``) or the
-    snake_case ones (``net_max``).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel)
+from common.params.strategy import StrategyParams, SymbolStrategy
+from common.section import Section
 
 
 class ServiceSection(Section):
@@ -190,7 +182,12 @@ class MarketDataConfig(ServiceSection):
 
 
 class StrategyConfig(ServiceSection):
-    """The strategy service (grown by the strategy issue)."""
+    """The strategy service: each symbol's model and parameters (``[strategy.symbols.ETHUSDC]``)."""
+
+    symbols: dict[str, SymbolStrategy] = Field(default_factory=lambda: StrategyParams().symbols)
+    snapshot_interval_s: float = Field(default=5.0, gt=0, description="state snapshot for crash recovery")
+    republish_s: float = Field(default=5.0, gt=0, description="re-send the current target this often")
+    watch_config: bool = Field(default=True, description="reload when a config file changes")
 
 
 class RiskConfig(ServiceSection):

@@ -150,7 +150,7 @@ class RestClient:
     async def _send(
         self, method: str, path: str, items: list[tuple[str, Any]], weight: int, signed: bool, orders: int
     ) -> Any:
-        await self._admit(weight, orders)
+        await self.admit(weight, orders)
         query = encode_params(items)
         if signed:
             extra = encode_params([("recvWindow", self.recv_window_ms), ("timestamp", self.now_ms())])
@@ -174,7 +174,7 @@ class RestClient:
             raise self._error(path, resp)
         return resp.json()
 
-    async def _admit(self, weight: int, orders: int) -> None:
+    async def admit(self, weight: int, orders: int) -> None:
         """Wait for room under every limit, or refuse before sending."""
         lim = self.limits
         while True:
@@ -240,7 +240,7 @@ class RestClient:
     async def depth(self, symbol: str, limit: int = 1000) -> bytes:
         """The raw snapshot bytes (the caller decodes them with its own Struct)."""
         weight = 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
-        await self._admit(weight, 0)
+        await self.admit(weight, 0)
         t0 = time.perf_counter()
         try:
             resp = await self._http.get("/fapi/v1/depth", params={"symbol": symbol, "limit": limit})

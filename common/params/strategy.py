@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from common.config_sections import Section
+from common.section import Section
 
 VOL_KEY = r"^\d+(ms|s|m|h)$"
 
