@@ -315,6 +315,13 @@ def test_matching_properties_hold_for_any_sequence_of_orders_and_market_events(
     for legs in trades.values():
         if len(legs) == 2:
             assert {legs[0][0], legs[1][0]} == {"BUY", "SELL"} and legs[0][1] == legs[1][1]
+    # the running open-order totals equal a recount
+    for (name, sym), agg in ex.open_agg.items():
+        opens = ex.open_orders(ex.accounts[name], sym)
+        assert agg[0] == sum(o.qty - o.executed for o in opens if o.side > 0 and not o.reduce_only)
+        assert agg[1] == sum(o.qty - o.executed for o in opens if o.side < 0 and not o.reduce_only)
+        assert agg[2] == sum((o.qty - o.executed) * o.price for o in opens if o.side > 0)
+        assert agg[3] == sum((o.qty - o.executed) * o.price for o in opens if o.side < 0)
     # positions equal the sum of each account's signed fills
     for name, acct in ex.accounts.items():
         signed = sum(Decimal(t["qty"]) * (1 if t["buyer"] else -1) for t in ex.trades[name])

@@ -104,6 +104,7 @@ class Exchange:
             self.by_key[key] = acct
         self.orders: dict[int, VenueOrder] = {}
         self.open_by: dict[tuple[str, str], dict[int, VenueOrder]] = {}
+        self.open_agg: dict[tuple[str, str], list[int]] = {}
         self.max_history = 200_000
         self.by_client: dict[tuple[str, str, str], VenueOrder] = {}
         self.trades: dict[str, list[dict[str, Any]]] = {a: [] for a in self.accounts}
@@ -143,11 +144,27 @@ class Exchange:
 
     def _index(self, o: VenueOrder) -> None:
         self.open_by.setdefault((o.account, o.symbol), {})[o.order_id] = o
+        self._agg(o, 1)
         if len(self.orders) > self.max_history:
             self._prune()
 
+    def _agg(self, o: VenueOrder, sign: int) -> None:
+        """Running totals of open orders per (account, symbol), so margin and notional are O(1).
+
+        [bid qty, ask qty] count non-reduce-only steps (exposure); [bid, ask notional] count every
+        order, in ticks x steps. Add an order's remaining size before it changes, remove it after.
+        """
+        a = self.open_agg.setdefault((o.account, o.symbol), [0, 0, 0, 0])
+        rest = o.qty - o.executed
+        i = 0 if o.side > 0 else 1
+        if not o.reduce_only:
+            a[i] += sign * rest
+        a[2 + i] += sign * rest * o.price
+
     def _closed(self, o: VenueOrder, status: str) -> None:
         """Move an order to a final status and out of the open-order index."""
+        if o.is_open:
+            self._agg(o, -1)
         o.status = status
         self.open_by.get((o.account, o.symbol), {}).pop(o.order_id, None)
 
@@ -306,9 +323,11 @@ class Exchange:
         fee = px * q * (maker_fee if is_maker else taker_fee)
         pos = acct.position(sym.name, sym.margin_asset)
         rp = acct.book_fill(pos, q if o.side > 0 else -q, px, fee, now)
+        self._agg(o, -1)
         o.executed += qty
         o.cum_quote += px * q
         o.update_ms = now
+        self._agg(o, 1)
         if o.executed >= o.qty:
             self._closed(o, "FILLED")
             o.resting = None
@@ -410,7 +429,9 @@ class Exchange:
                 acct, payloads.order_trade_update(o, st.sym, "CANCELED", now, self._notional(acct, st))
             )
         else:
+            self._agg(o, -1)
             o.price, o.qty, o.update_ms = price, qty, now
+            self._agg(o, 1)
             self._user(
                 acct, payloads.order_trade_update(o, st.sym, "AMENDMENT", now, self._notional(acct, st))
             )
@@ -493,14 +514,16 @@ class Exchange:
         self.outbox.append(UserEvent(acct.name, payload))
 
     def _notional(self, acct: Account, st: SymbolState) -> tuple[Decimal, Decimal]:
-        bid = ask = ZERO
-        for o in self.open_orders(acct, st.sym.name):
-            n = st.sym.price_dec(o.price) * st.sym.qty_dec(o.qty - o.executed)
-            if o.side > 0:
-                bid += n
-            else:
-                ask += n
-        return bid, ask
+        a = self.open_agg.get((acct.name, st.sym.name))
+        if a is None:
+            return ZERO, ZERO
+        unit = st.sym.tick * st.sym.step
+        return a[2] * unit, a[3] * unit
+
+    def open_exposure(self, acct: Account, symbol: str) -> tuple[int, int]:
+        """(bid, ask) steps of open orders that add exposure (not reduce-only)."""
+        a = self.open_agg.get((acct.name, symbol))
+        return (a[0], a[1]) if a else (0, 0)
 
     def _flush_depth(self, st: SymbolState) -> None:
         changes = st.book.take_changes()

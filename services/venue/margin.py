@@ -27,16 +27,8 @@ class MarginView:
         self.mmr = mmr
 
     def _open_qty(self, st: SymbolState) -> tuple[Decimal, Decimal]:
-        buy = sell = ZERO
-        for o in self.ex.open_orders(self.acct, st.sym.name):
-            if o.reduce_only:
-                continue
-            q = st.sym.qty_dec(o.qty - o.executed)
-            if o.side > 0:
-                buy += q
-            else:
-                sell += q
-        return buy, sell
+        buy, sell = self.ex.open_exposure(self.acct, st.sym.name)
+        return st.sym.qty_dec(buy), st.sym.qty_dec(sell)
 
     def _symbol_im(
         self, st: SymbolState, extra_side: int = 0, extra_qty: Decimal = ZERO
