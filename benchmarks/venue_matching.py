@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import websockets  # noqa: E402
+import websockets
 
-from common.config_sections import SimVenueConfig, VenueAccountConfig  # noqa: E402
-from services.venue.errors import VenueError  # noqa: E402
-from services.venue.exchange import Exchange  # noqa: E402
-from services.venue.orderbook import BUY, SELL  # noqa: E402
+from common.config_sections import SimVenueConfig, VenueAccountConfig
+from services.venue.errors import VenueError
+from services.venue.exchange import Exchange
+from services.venue.orderbook import BUY, SELL
 
 SYM = "ETHUSDC"
 
@@ -94,9 +94,8 @@ def engine_section(n_ops: int) -> None:
     total = time.perf_counter() - t_all
     lat.sort()
     print(f"matching engine, in process: {n_ops:,} mixed operations in {total:.2f} s")
-    print(
-        f"  {n_ops / total:,.0f} ops/s   p50 {lat[len(lat) // 2] / 1e3:.1f} µs   p99 {lat[int(len(lat) * 0.99)] / 1e3:.1f} µs"
-    )
+    p50, p99 = lat[len(lat) // 2] / 1e3, lat[int(len(lat) * 0.99)] / 1e3
+    print(f"  {n_ops / total:,.0f} ops/s   p50 {p50:.1f} µs   p99 {p99:.1f} µs")
     print("  mix: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 
