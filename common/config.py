@@ -50,6 +50,7 @@ class BusConfig(Section):
     base_port: int = Field(default=7100, ge=1024, le=65000)
     endpoints: dict[str, str] = Field(default_factory=dict)
     request_timeout_s: float = Field(default=3.0, gt=0)
+    settle_ms: int = Field(default=300, ge=0, le=5000, description="wait after binding before publishing")
     send_hwm: int = Field(default=200_000, gt=0)
     recv_hwm: int = Field(default=200_000, gt=0)
 

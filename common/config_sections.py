@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from common.params.gateway import GatewayParams
 from common.params.strategy import StrategyParams, SymbolStrategy
 from common.section import Section
 
@@ -195,15 +196,80 @@ class RiskConfig(ServiceSection):
 
 
 class GatewayConfig(ServiceSection):
-    """The gateway / OMS (grown by the gateway issue)."""
+    """The gateway / OMS: the order path, fail-closed timers, the dead-man's switch, reconciliation."""
+
+    params: GatewayParams = Field(default_factory=GatewayParams)
+    order_path: Literal["ws_api", "rest"] = "ws_api"
+    recv_window_ms: int = Field(default=5000, ge=100, le=60000)
+    risk_silence_s: float = Field(default=3.0, gt=0, description="no risk.state for this long: cancel all")
+    deadman_ms: int = Field(default=15000, ge=1000, description="venue countdownCancelAll window")
+    deadman_refresh_s: float = Field(default=5.0, gt=0, description="how often the countdown is renewed")
+    reconcile_interval_s: float = Field(default=5.0, gt=0, description="compare with the venue this often")
+    foreign_orders: Literal["cancel", "keep"] = Field(default="cancel", description="open orders not ours")
+    cancel_on_stop: bool = True
+    listen_key_keepalive_s: float = Field(default=1800.0, ge=5)
+    flatten_max_slippage_pct: float = Field(default=0.003, gt=0, lt=0.1)
+    flatten_maker_wait_s: float = Field(default=2.0, ge=0)
+    leverage: dict[str, int] = Field(default_factory=dict, description="set at start, per symbol")
 
 
 class RecorderConfig(ServiceSection):
-    """The recorder: SQLite event store with batched commits."""
+    """The recorder (persistence): typed store, raw event record, Parquet lake, catch-up, reports.
 
+    ``backend = "sqlite"`` keeps everything in ``db_path`` under the run directory; ``"postgres"``
+    writes the same schema to ``postgres_dsn``, whose password comes from the environment
+    (``PGPASSWORD`` or a ``.pgpass`` file), never from the DSN.
+    """
+
+    backend: Literal["sqlite", "postgres"] = "sqlite"
     db_path: str = "recorder.sqlite"
+    postgres_dsn: str = Field(
+        default="", description="libpq DSN without a password, e.g. 'host=db dbname=mm'"
+    )
     batch_max: int = Field(default=2000, ge=1)
     flush_interval_ms: int = Field(default=200, ge=1, le=60_000)
+    buffer_max: int = Field(
+        default=500_000, ge=1000, description="past this many unwritten messages, md.* ones are dropped"
+    )
+    events_retention_h: float = Field(
+        default=0.0, ge=0, description="raw events older are deleted; 0 keeps all"
+    )
+    target_sample_s: float = Field(default=5.0, ge=0, description="an unchanged target is stored this often")
+    position_sample_s: float = Field(default=1.0, ge=0)
+    account_sample_s: float = Field(default=5.0, ge=0)
+    market_sample_s: float = Field(default=1.0, ge=0, description="mid/spread samples kept for reports")
+    snapshot_history: int = Field(default=5, ge=1, description="state snapshots kept per service")
+    lake: bool = True
+    lake_dir: str = "lake"
+    lake_datasets: tuple[Literal["book", "trade", "mark", "features", "raw"], ...] = (
+        "book",
+        "trade",
+        "mark",
+        "features",
+    )
+    lake_rotate_rows: int = Field(default=100_000, ge=1)
+    lake_rotate_s: float = Field(default=300.0, gt=0)
+    lake_max_mb: int = Field(default=2048, ge=1, description="oldest parts are deleted past this total")
+    catchup: bool = Field(
+        default=True, description="on start and periodically: gateway snapshot + userTrades"
+    )
+    catchup_interval_s: float = Field(default=60.0, gt=0)
+    catchup_lookback_h: float = Field(
+        default=24.0, gt=0, le=168, description="how far back a symbol with no stored fill is read"
+    )
+    session_resume_s: float = Field(
+        default=120.0, ge=0, description="a session closed this recently is continued on start"
+    )
+    report_every_h: float = Field(default=0.0, ge=0, description="write a session report this often; 0 = off")
+    report_dir: str = "reports"
+
+    @field_validator("postgres_dsn")
+    @classmethod
+    def _no_password(cls, v: str) -> str:
+        userinfo = v.split("://", 1)[1].split("@", 1)[0] if "://" in v and "@" in v else ""
+        if "password" in v.lower() or ":" in userinfo:
+            raise ValueError("must not carry a password: set PGPASSWORD or use a .pgpass file")
+        return v
 
 
 class ConsoleConfig(ServiceSection):

@@ -190,6 +190,9 @@ class Service:
             self.ctx, self.settings.cmd_endpoint(self.name), self.name, self._handle_request, self._bus_secret
         )
         self._server.start()
+        # ZeroMQ subscribers reconnect to a restarted publisher within ~100 ms and PUB drops
+        # until they have: wait for them before anything that must not be missed is published.
+        await asyncio.sleep(self.settings.bus.settle_ms / 1000)
         try:
             await self.on_start()
         except Exception as exc:  # noqa: BLE001 - report the start failure and exit for a clean restart

@@ -58,6 +58,7 @@ RISK_EVENT = "risk.event"
 
 # order management
 OMS_ACCOUNT = "oms.account"
+OMS_EVENT = "oms.event"
 
 
 def oms_order(symbol: str) -> str:
@@ -100,7 +101,7 @@ def topic_family(topic: str) -> str:
 
 
 _LEAF_DEPTH = {"md": 3, "strategy": 3, "risk": 3, "oms": 3, "sys": 3, "state": 2}
-_FIXED = {RISK_STATE, RISK_EVENT, OMS_ACCOUNT}
+_FIXED = {RISK_STATE, RISK_EVENT, OMS_ACCOUNT, OMS_EVENT}
 
 
 def normalize_subscription(pattern: str) -> str:

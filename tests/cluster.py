@@ -21,6 +21,7 @@ import httpx
 import zmq
 import zmq.asyncio
 
+from common.binance.signing import encode_params, hmac_hex
 from common.bus import CommandClient, Subscriber
 from common.config import SERVICES, Settings, load_settings
 from common.messages import AnyCommand, Reply
@@ -134,13 +135,13 @@ class Cluster:
 
     def stop(self) -> None:
         self._stop.set()
-        for p in self.procs.values():
+        # Reverse start order: the venue goes last, so the others can still cancel on stop.
+        for p in reversed(list(self.procs.values())):
             if p.poll() is None:
                 p.send_signal(signal.SIGCONT)
                 p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
             try:
-                p.wait(15)
+                p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
@@ -191,6 +192,18 @@ class Cluster:
 
         return asyncio.run(go())
 
+    def signed(self, method: str, path: str, key: str = KEY, secret: str = SECRET, **params: Any) -> Any:
+        """A signed REST call to the venue (as account ``key``); returns the decoded JSON."""
+        params.setdefault("timestamp", int(time.time() * 1000))
+        q = encode_params(params)
+        q += "&signature=" + hmac_hex(secret, q)
+        r = httpx.request(method, f"{self.venue_url}{path}?{q}", headers={"X-MBX-APIKEY": key}, timeout=10)
+        return r.json()
+
+    def open_orders(self, symbol: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.signed("GET", "/fapi/v1/openOrders", symbol=symbol)
+        return rows
+
     def fault(self, **spec: Any) -> dict[str, Any]:
         return httpx.post(self.venue_url + "/_admin/fault", json=spec, timeout=5).json()  # type: ignore[no-any-return]
 
@@ -199,3 +212,50 @@ class Cluster:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class FakeRisk:
+    """Stands in for the risk service on the bus: ``risk.state`` every 0.3 s and given targets."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.endpoint = settings.pub_endpoint("risk")
+        self.mode = "normal"
+        self.ready = True
+        self._targets: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.target_id = 0
+
+    def __enter__(self) -> FakeRisk:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def set_target(self, symbol: str, quotes: list[Any]) -> None:
+        with self._lock:
+            self._targets[symbol] = quotes
+
+    def _run(self) -> None:
+        from common import topics
+        from common.bus import Publisher
+        from common.messages import RiskState, TargetQuotes
+
+        ctx = zmq.Context()
+        pub = Publisher(ctx, self.endpoint, "risk")
+        while not self._stop.is_set():
+            pub.publish(topics.RISK_STATE, RiskState(mode=self.mode, ready=self.ready))  # type: ignore[arg-type]
+            with self._lock:
+                targets = dict(self._targets)
+            for sym, quotes in targets.items():
+                self.target_id += 1
+                pub.publish(
+                    topics.risk_target(sym),
+                    TargetQuotes(symbol=sym, target_id=self.target_id, quotes=quotes, origin="risk"),
+                )
+            self._stop.wait(0.3)
+        pub.close()
+        ctx.term()

@@ -36,6 +36,7 @@ from common.messages.trading import (
     Balance,
     DecisionRecord,
     Fill,
+    OmsEvent,
     OrderState,
     OrderUpdate,
     Position,
@@ -60,6 +61,7 @@ AnyMessage = (
     | Fill
     | Position
     | Account
+    | OmsEvent
     | RiskState
     | RiskEvent
 )
@@ -88,6 +90,7 @@ __all__ = [
     "Kill",
     "MarkPrice",
     "Message",
+    "OmsEvent",
     "OrderState",
     "OrderUpdate",
     "Pause",

@@ -114,6 +114,14 @@ class Position(Message, frozen=True, kw_only=True):
     funding: Decimal = Decimal(0)
 
 
+class OmsEvent(Message, frozen=True, kw_only=True):
+    """Something the OMS repaired or refused (``oms.event``): a drift from the venue, an unknown order."""
+
+    kind: str
+    symbol: str = ""
+    detail: str = ""
+
+
 class Balance(msgspec.Struct, frozen=True, kw_only=True):
     """One asset's balances on the venue."""
 

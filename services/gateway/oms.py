@@ -1,0 +1,539 @@
+"""The OMS's book: every order record, fills exactly once, positions, and what each input changed.
+
+:class:`Oms` is the one object the gateway shell feeds. Each call takes the caller's clock
+(``now``, ns), mutates the book and returns :class:`Effects`: the ``OrderUpdate``s (one per change
+of an order's published view), ``Fill``s, ``Position``s to publish, position drifts against the
+venue, and anomalies to count and log. It never raises on venue input.
+
+Fills are deduplicated on (symbol, trade id, side) across ``ORDER_TRADE_UPDATE``, ``TRADE_LITE``
+and REST ``userTrades`` replays; the side is in the key because a self-trade gives both of our
+orders the same trade id. ``TRADE_LITE`` carries no fee, realized PnL or cumulative size, so by
+default it only advances the order (filled size, first-fill time) and the ``Fill`` waits for
+``ORDER_TRADE_UPDATE`` or a ``userTrades`` replay (``fills_from_trade_lite`` changes that).
+
+Positions follow our fills (Binance's average entry: a fill that adds re-averages, one that reduces
+keeps the entry, a flip starts at the fill price) and are overwritten by the venue's figure from
+``ACCOUNT_UPDATE`` or ``positionRisk``, which is the truth; a fill at or before the venue figure's
+time is already in it, and a venue figure older than our last fill is stale and skipped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import msgspec
+
+from common.binance.errors import BinanceError, OutcomeUnknown
+from common.binance.user import AccountUpdate, OrderData, OrderTradeUpdate, TradeLite
+from common.messages import Fill, OrderUpdate, Position, Side
+from common.params.gateway import OmsParams
+from services.gateway import orders
+from services.gateway.caps import Exposure
+from services.gateway.client_ids import ClientIds
+from services.gateway.orders import NewOrder, OrderRecord, RequestKind, VenueOrder
+
+ZERO = Decimal(0)
+NS_PER_MS = 1_000_000
+
+
+class UserTrade(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of ``GET /fapi/v1/userTrades``."""
+
+    id: int
+    orderId: int
+    symbol: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    commission: Decimal = ZERO
+    commissionAsset: str = ""
+    realizedPnl: Decimal = ZERO
+    maker: bool = False
+    time: int = 0
+
+
+class PositionRisk(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of ``GET /fapi/v3/positionRisk`` (the fields the OMS uses)."""
+
+    symbol: str
+    positionAmt: Decimal
+    entryPrice: Decimal = ZERO
+    unRealizedProfit: Decimal = ZERO
+    markPrice: Decimal = ZERO
+    positionSide: str = "BOTH"
+    updateTime: int = 0
+
+
+class Anomaly(NamedTuple):
+    """Something that should not happen, ignored: ``kind`` is a short event name."""
+
+    kind: str
+    client_id: str = ""
+    detail: str = ""
+
+
+class PositionDrift(NamedTuple):
+    """Our position from fills against the venue's, when they differ beyond the tolerance."""
+
+    symbol: str
+    local: Decimal
+    venue: Decimal
+
+
+@dataclass(slots=True)
+class Effects:
+    """What one input changed; the shell publishes fills, then updates, then positions."""
+
+    updates: list[OrderUpdate] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    positions: list[Position] = field(default_factory=list)
+    drifts: list[PositionDrift] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)
+
+    def merge(self, other: Effects) -> Effects:
+        self.updates += other.updates
+        self.fills += other.fills
+        self.positions += other.positions
+        self.drifts += other.drifts
+        self.anomalies += other.anomalies
+        return self
+
+
+@dataclass(slots=True)
+class PositionBook:
+    """One symbol's one-way position as we track it."""
+
+    symbol: str
+    qty: Decimal = ZERO
+    entry: Decimal = ZERO
+    realized: Decimal = ZERO
+    fees: Decimal = ZERO
+    unrealized: Decimal = ZERO
+    mark: Decimal = ZERO
+    last_fill_ms: int = 0
+    venue_ms: int = 0
+
+    def apply_fill(self, signed_qty: Decimal, price: Decimal, ts_ms: int) -> None:
+        """Move the position by one fill, unless the venue's last figure already includes it."""
+        if ts_ms and ts_ms <= self.venue_ms:
+            return
+        q, new_q = self.qty, self.qty + signed_qty
+        if q and (q > 0) != (signed_qty > 0):
+            if new_q == 0:
+                self.entry = ZERO
+            elif (new_q > 0) != (q > 0):
+                self.entry = price  # flipped: the rest opens at this price
+        elif new_q:
+            self.entry = (self.entry * abs(q) + price * abs(signed_qty)) / abs(new_q)
+        self.qty = new_q
+        self.last_fill_ms = max(self.last_fill_ms, ts_ms)
+
+    def message(self, now: int) -> Position:
+        return Position(
+            symbol=self.symbol,
+            qty=self.qty,
+            entry_price=self.entry,
+            unrealized_pnl=self.unrealized,
+            mark_price=self.mark,
+            realized_pnl=self.realized,
+            fees=self.fees,
+            ts_event=now,
+            ts_init=now,
+        )
+
+
+class _Bounded:
+    """A set that forgets its oldest members beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._set: set[Hashable] = set()
+        self._order: deque[Hashable] = deque()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set
+
+    def add(self, key: Hashable) -> None:
+        if key in self._set:
+            return
+        self._set.add(key)
+        self._order.append(key)
+        if len(self._order) > self.size:
+            self._set.discard(self._order.popleft())
+
+
+class Oms:
+    """Orders by client id, fills once, positions per symbol."""
+
+    def __init__(self, ids: ClientIds, params: OmsParams | None = None) -> None:
+        self.ids = ids
+        self.params = params or OmsParams()
+        self.orders: dict[str, OrderRecord] = {}
+        self.positions: dict[str, PositionBook] = {}
+        self._by_venue: dict[tuple[str, int], str] = {}
+        self._seen = _Bounded(self.params.seen_trades_max)
+        self._retired = _Bounded(self.params.retired_ids_max)
+
+    # ---- the order path -------------------------------------------------------------------------
+
+    def _step(self, rec: OrderRecord, now: int, fn: Callable[[], list[str]], ts_event: int = 0) -> Effects:
+        """Run one transition; an ``OrderUpdate`` if the published view changed."""
+        before = rec.view()
+        eff = Effects(anomalies=[Anomaly(a, rec.client_id) for a in fn()])
+        return self._emit(rec, before, now, eff, ts_event)
+
+    def _emit(
+        self, rec: OrderRecord, before: tuple[object, ...], now: int, eff: Effects, ts: int = 0
+    ) -> Effects:
+        """Add the ``OrderUpdate`` to ``eff`` when ``rec``'s published view differs from ``before``."""
+        if rec.venue_id:
+            self._by_venue[(rec.symbol, rec.venue_id)] = rec.client_id
+        if rec.view() != before:
+            rec.ts_update_ns = now
+            eff.updates.append(rec.update(now, ts))
+        return eff
+
+    def _get(self, cid: str) -> OrderRecord | None:
+        return self.orders.get(cid)
+
+    def submit(self, order: NewOrder, now: int, target_ns: int = 0) -> tuple[OrderRecord, Effects]:
+        """A new order about to be sent: its record (PendingNew) with a fresh client id."""
+        cid = self.ids.next(order.symbol, order.side, order.layer)
+        rec = OrderRecord(
+            client_id=cid,
+            symbol=order.symbol,
+            side=order.side,
+            price=order.price,
+            qty=order.qty,
+            layer=order.layer,
+            tif=order.tif,
+            reduce_only=order.reduce_only,
+            order_type=order.order_type,
+            target_id=order.target_id,
+            inflight={"place"},
+            ts_target_ns=target_ns,
+            ts_sent_ns=now,
+            ts_update_ns=now,
+        )
+        self.orders[cid] = rec
+        return rec, Effects(updates=[rec.update(now)])
+
+    def request_cancel(self, cid: str, now: int) -> Effects:
+        """A cancel of ``cid`` about to be sent (single, batch or part of a kill)."""
+        rec = self._get(cid)
+        if rec is None:
+            return Effects(anomalies=[Anomaly("cancel_of_unknown_order", cid)])
+        return self._step(rec, now, lambda: orders.request_cancel(rec, now))
+
+    def request_modify(self, cid: str, price: Decimal, qty: Decimal, now: int) -> Effects:
+        """A modify of ``cid`` to ``price`` and total size ``qty`` about to be sent."""
+        rec = self._get(cid)
+        if rec is None:
+            return Effects(anomalies=[Anomaly("modify_of_unknown_order", cid)])
+        return self._step(rec, now, lambda: orders.request_modify(rec, price, qty, now))
+
+    def on_answer(self, cid: str, kind: RequestKind, answer: VenueOrder | Any, now: int) -> Effects:
+        """The venue's success answer to a place, modify or cancel (its order object)."""
+        rec = self._get(cid)
+        try:
+            vo = self._venue_order(answer)
+        except msgspec.ValidationError as exc:
+            return Effects(anomalies=[Anomaly("malformed_answer", cid, str(exc))])
+        if rec is None:
+            return Effects(anomalies=[Anomaly("answer_for_unknown_order", cid)])
+        return self._step(rec, now, lambda: orders.on_answer(rec, kind, vo, now))
+
+    def on_reject(self, cid: str, kind: RequestKind, code: int, msg: str, now: int) -> Effects:
+        """The venue refused the request (or its batch item) with ``code``: nothing happened."""
+        rec = self._get(cid)
+        if rec is None:
+            return Effects(anomalies=[Anomaly("reject_for_unknown_order", cid, str(code))])
+        return self._step(rec, now, lambda: orders.on_reject(rec, kind, code, msg, now))
+
+    def on_unknown(self, cid: str, kind: RequestKind, now: int) -> Effects:
+        """The request's outcome is unknown (timeout, 503, -1006/-1007): query before anything else."""
+        rec = self._get(cid)
+        if rec is None:
+            return Effects(anomalies=[Anomaly("unknown_outcome_for_unknown_order", cid)])
+        return self._step(rec, now, lambda: orders.on_unknown(rec, kind))
+
+    def on_error(self, cid: str, kind: RequestKind, exc: BinanceError, now: int) -> Effects:
+        """Route an exception of :mod:`common.binance.errors` to ``on_unknown`` or ``on_reject``."""
+        if isinstance(exc, OutcomeUnknown):
+            return self.on_unknown(cid, kind, now)
+        return self.on_reject(cid, kind, exc.code, exc.msg, now)
+
+    def resolve(self, cid: str, answer: VenueOrder | Any | None, now: int) -> Effects:
+        """The answer of a query by client id for an unresolved order; None when not found (-2013)."""
+        rec = self._get(cid)
+        if rec is None:
+            return Effects(anomalies=[Anomaly("resolve_of_unknown_order", cid)])
+        try:
+            vo = None if answer is None else self._venue_order(answer)
+        except msgspec.ValidationError as exc:
+            return Effects(anomalies=[Anomaly("malformed_answer", cid, str(exc))])
+        return self._step(rec, now, lambda: orders.resolve(rec, vo, now))
+
+    @staticmethod
+    def _venue_order(answer: VenueOrder | Any) -> VenueOrder:
+        return answer if isinstance(answer, VenueOrder) else orders.venue_order(answer)
+
+    def adopt(self, answer: VenueOrder | Any, now: int) -> Effects:
+        """An open order found on the venue at start-up (``openOrders``), ours or not."""
+        try:
+            vo = self._venue_order(answer)
+        except msgspec.ValidationError as exc:
+            return Effects(anomalies=[Anomaly("malformed_answer", "", str(exc))])
+        rec = self._get(vo.clientOrderId)
+        if rec is None:
+            side: Side = "BUY" if vo.side == "BUY" else "SELL"
+            rec = self._new_record(vo.clientOrderId, vo.symbol, side, vo.price, vo.origQty, now)
+            rec.tif, rec.reduce_only, rec.order_type = vo.timeInForce, vo.reduceOnly, vo.type
+        return self._step(rec, now, lambda: orders.apply_snapshot(rec, vo, now, take_terms=True))
+
+    def _new_record(
+        self, cid: str, symbol: str, side: Side, price: Decimal, qty: Decimal, now: int
+    ) -> OrderRecord:
+        parsed = self.ids.parse(cid)
+        rec = OrderRecord(
+            client_id=cid,
+            symbol=symbol,
+            side=side,
+            price=price,
+            qty=qty,
+            layer=parsed.layer if parsed else -1,
+            owned=parsed is not None,
+            ts_update_ns=now,
+        )
+        self.orders[cid] = rec
+        return rec
+
+    # ---- the user stream ------------------------------------------------------------------------
+
+    def on_order_trade_update(self, ev: OrderTradeUpdate, now: int) -> Effects:
+        """One ``ORDER_TRADE_UPDATE``; an order we do not know yet is adopted."""
+        o = ev.o
+        eff = Effects()
+        rec = self._get(o.c)
+        if rec is None and o.c not in self._retired:
+            rec = self._adopt_event(o, now)
+            eff.anomalies.append(Anomaly("adopted" if rec.owned else "adopted_foreign", o.c))
+        if rec is None:  # a late event of a pruned order: its fill still counts
+            if o.x in ("TRADE", "CALCULATED"):
+                eff.merge(self._trade_from_event(o, None, now))
+            return eff
+        before = rec.view()
+        if o.x in ("TRADE", "CALCULATED"):
+            eff.merge(self._trade_from_event(o, rec, now))
+        eff.anomalies += [Anomaly(a, rec.client_id) for a in orders.on_event(rec, o, now)]
+        return self._emit(rec, before, now, eff, ev.E * NS_PER_MS)
+
+    def _adopt_event(self, o: OrderData, now: int) -> OrderRecord:
+        side: Side = "BUY" if o.S == "BUY" else "SELL"
+        rec = self._new_record(o.c, o.s, side, Decimal(o.p), Decimal(o.q), now)
+        rec.tif, rec.reduce_only, rec.order_type = o.f, o.R, o.o
+        return rec
+
+    def _trade_from_event(self, o: OrderData, rec: OrderRecord | None, now: int) -> Effects:
+        qty = Decimal(o.l)
+        if qty <= 0:
+            return Effects()
+        return self._trade(
+            rec,
+            Fill(
+                symbol=o.s,
+                trade_id=o.t,
+                client_order_id=o.c,
+                venue_order_id=o.i,
+                side="BUY" if o.S == "BUY" else "SELL",
+                price=Decimal(o.L),
+                qty=qty,
+                fee=Decimal(o.n) if o.N else ZERO,
+                fee_asset=o.N,
+                realized_pnl=Decimal(o.rp),
+                is_maker=o.m,
+                layer=rec.layer if rec else -1,
+                ts_event=o.T * NS_PER_MS,
+                ts_init=now,
+            ),
+            now,
+        )
+
+    def _trade(self, rec: OrderRecord | None, fill: Fill, now: int, publish: bool = True) -> Effects:
+        """Count one trade into its order, and publish it and move the position the first time."""
+        if not fill.trade_id:
+            return Effects(anomalies=[Anomaly("trade_without_id", fill.client_order_id)])
+        if rec is not None:
+            orders.count_trade(rec, fill.trade_id, fill.qty, fill.price, now)
+        key = (fill.symbol, fill.trade_id, fill.side)
+        if not publish or key in self._seen:
+            return Effects()
+        self._seen.add(key)
+        pos = self._position(fill.symbol)
+        pos.apply_fill(fill.qty if fill.side == "BUY" else -fill.qty, fill.price, fill.ts_event // NS_PER_MS)
+        pos.realized += fill.realized_pnl
+        pos.fees += fill.fee
+        return Effects(fills=[fill], positions=[pos.message(now)])
+
+    def remember_fills(self, fills: Iterable[Fill]) -> None:
+        """Fills already published by an earlier session (from the recorder): a replay skips them."""
+        for f in fills:
+            self._seen.add((f.symbol, f.trade_id, f.side))
+
+    def on_trade_lite(self, ev: TradeLite, now: int) -> Effects:
+        """``TRADE_LITE``: the fastest news of a fill (no fee, no realized PnL, no cumulative size)."""
+        rec = self._get(ev.c)
+        fill = Fill(
+            symbol=ev.s,
+            trade_id=ev.t,
+            client_order_id=ev.c,
+            venue_order_id=ev.i,
+            side="BUY" if ev.S == "BUY" else "SELL",
+            price=Decimal(ev.L),
+            qty=Decimal(ev.l),
+            fee=ZERO,
+            fee_asset="",
+            realized_pnl=ZERO,
+            is_maker=ev.m,
+            layer=rec.layer if rec else -1,
+            ts_event=ev.T * NS_PER_MS,
+            ts_init=now,
+        )
+        return self._trade_of_order(rec, fill, now, self.params.fills_from_trade_lite)
+
+    def on_user_trade(self, trade: UserTrade | Any, now: int) -> Effects:
+        """One row of a REST ``userTrades`` replay (after a reconnect or at start-up)."""
+        try:
+            tr = trade if isinstance(trade, UserTrade) else msgspec.convert(trade, UserTrade, strict=False)
+        except msgspec.ValidationError as exc:
+            return Effects(anomalies=[Anomaly("malformed_user_trade", "", str(exc))])
+        cid = self._by_venue.get((tr.symbol, tr.orderId), "")
+        rec = self._get(cid)
+        fill = Fill(
+            symbol=tr.symbol,
+            trade_id=tr.id,
+            client_order_id=cid,
+            venue_order_id=tr.orderId,
+            side="BUY" if tr.side == "BUY" else "SELL",
+            price=tr.price,
+            qty=tr.qty,
+            fee=tr.commission,
+            fee_asset=tr.commissionAsset,
+            realized_pnl=tr.realizedPnl,
+            is_maker=tr.maker,
+            layer=rec.layer if rec else -1,
+            ts_event=tr.time * NS_PER_MS,
+            ts_init=now,
+        )
+        return self._trade_of_order(rec, fill, now)
+
+    def _trade_of_order(self, rec: OrderRecord | None, fill: Fill, now: int, publish: bool = True) -> Effects:
+        if rec is None:
+            return self._trade(None, fill, now, publish)
+        before = rec.view()
+        rec.venue_id = rec.venue_id or fill.venue_order_id
+        return self._emit(rec, before, now, self._trade(rec, fill, now, publish), fill.ts_event)
+
+    # ---- positions from the venue -----------------------------------------------------------------
+
+    def _position(self, symbol: str) -> PositionBook:
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = PositionBook(symbol)
+        return pos
+
+    def venue_position(
+        self, symbol: str, qty: Decimal, entry: Decimal, update_ms: int, now: int, unrealized: Decimal = ZERO
+    ) -> Effects:
+        """The venue's figure for one symbol overwrites ours unless older than our last fill."""
+        pos = self._position(symbol)
+        if update_ms and update_ms < pos.last_fill_ms:
+            return Effects(anomalies=[Anomaly("stale_venue_position", "", symbol)])
+        eff = Effects()
+        if abs(pos.qty - qty) > self.params.position_drift_tolerance:
+            eff.drifts.append(PositionDrift(symbol, pos.qty, qty))
+        changed = (pos.qty, pos.entry, pos.unrealized) != (qty, entry, unrealized)
+        pos.qty, pos.entry, pos.unrealized = qty, entry, unrealized
+        pos.venue_ms = max(pos.venue_ms, update_ms)
+        if changed:
+            eff.positions.append(pos.message(now))
+        return eff
+
+    def on_account_update(self, ev: AccountUpdate, now: int) -> Effects:
+        """``ACCOUNT_UPDATE``: each changed position (one-way mode) is the venue's truth."""
+        eff = Effects()
+        for p in ev.a.P:
+            if p.ps != "BOTH":
+                eff.anomalies.append(Anomaly("hedge_mode_position", "", p.s))
+                continue
+            eff.merge(self.venue_position(p.s, Decimal(p.pa), Decimal(p.ep), ev.T, now, Decimal(p.up)))
+        return eff
+
+    def on_position_risk(self, row: PositionRisk | Any, now: int) -> Effects:
+        """One row of ``positionRisk`` (start-up and periodic reconciliation)."""
+        try:
+            pr = row if isinstance(row, PositionRisk) else msgspec.convert(row, PositionRisk, strict=False)
+        except msgspec.ValidationError as exc:
+            return Effects(anomalies=[Anomaly("malformed_position", "", str(exc))])
+        if pr.positionSide != "BOTH":
+            return Effects(anomalies=[Anomaly("hedge_mode_position", "", pr.symbol)])
+        self._position(pr.symbol).mark = pr.markPrice
+        return self.venue_position(
+            pr.symbol, pr.positionAmt, pr.entryPrice, pr.updateTime, now, pr.unRealizedProfit
+        )
+
+    # ---- views ----------------------------------------------------------------------------------
+
+    def working(self, symbol: str) -> list[OrderRecord]:
+        """The symbol's orders that are not final (ours and foreign), for reconciliation and caps."""
+        return [r for r in self.orders.values() if r.symbol == symbol and not r.final]
+
+    def unresolved(self) -> list[OrderRecord]:
+        """Orders with a request of unknown outcome: query each by client id, then ``resolve``."""
+        return [r for r in self.orders.values() if r.unknown and not r.final]
+
+    def exposure(self, symbol: str, price: Decimal = ZERO) -> Exposure:
+        """Position and worst-case resting size per side; ``price`` is the reference (mark/mid)."""
+        work = self.working(symbol)
+        pos = self._position(symbol)
+        ref = price or pos.mark or pos.entry or max((r.price for r in work), default=ZERO)
+        return Exposure(
+            symbol=symbol,
+            position=pos.qty,
+            resting_buy=sum((r.worst_open_qty for r in work if r.side == "BUY"), ZERO),
+            resting_sell=sum((r.worst_open_qty for r in work if r.side == "SELL"), ZERO),
+            price=ref,
+        )
+
+    def exposures(self, prices: Mapping[str, Decimal]) -> dict[str, Exposure]:
+        """Every symbol with a position or an open order, for the caps' global check."""
+        symbols = {s for s, p in self.positions.items() if p.qty} | {
+            r.symbol for r in self.orders.values() if not r.final
+        }
+        return {s: self.exposure(s, prices.get(s, ZERO)) for s in symbols}
+
+    def snapshot(self, now: int, symbols: Iterable[str] | None = None) -> Effects:
+        """Every open order and every position as messages (for ``GetSnapshot``)."""
+        want = None if symbols is None else set(symbols)
+        return Effects(
+            updates=[
+                r.update(now)
+                for r in self.orders.values()
+                if not r.final and (want is None or r.symbol in want)
+            ],
+            positions=[p.message(now) for s, p in self.positions.items() if want is None or s in want],
+        )
+
+    def prune(self, now: int) -> int:
+        """Forget final orders older than ``keep_finished_s``; their ids are remembered as retired."""
+        horizon = now - int(self.params.keep_finished_s * 1e9)
+        old = [r for r in self.orders.values() if r.final and r.ts_done_ns <= horizon]
+        for r in old:
+            del self.orders[r.client_id]
+            self._by_venue.pop((r.symbol, r.venue_id), None)
+            self._retired.add(r.client_id)
+        return len(old)

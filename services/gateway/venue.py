@@ -1,0 +1,133 @@
+"""The gateway's only door to the venue: order calls over the WS-API with REST as fallback.
+
+``order_path = "ws_api"`` sends place, modify, cancel and status over the WebSocket API (lower
+latency); if that connection is down, the same call goes over REST. Batches, cancel-all, the
+dead-man's switch and account queries are REST only (the WS-API has none). Every method returns
+the venue's JSON or raises the :mod:`common.binance.errors` tree unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from common.binance.errors import TransportError
+from common.binance.rest import RestClient
+from common.binance.ws_api import WsApiClient
+from common.logging import log
+
+
+class Venue:
+    """Order and account calls for one account."""
+
+    def __init__(self, rest: RestClient, ws: WsApiClient | None) -> None:
+        self.rest = rest
+        self.ws = ws
+        self.ws_fallbacks = 0
+
+    async def _order_call(self, method: str, rest_method: str, params: dict[str, Any], orders: int) -> Any:
+        if self.ws is not None:
+            try:
+                return await self.ws.call(method, params)
+            except TransportError:
+                if self.ws.connected or method in ("order.place", "order.modify"):
+                    raise  # the request may have reached the venue: the caller must resolve it
+                self.ws_fallbacks += 1
+                log.warning("ws_api_down_rest_fallback", method=method)
+        return await self.rest.request(
+            rest_method, "/fapi/v1/order", params, weight=0 if orders else 1, signed=True, orders=orders
+        )
+
+    async def place(self, params: dict[str, Any]) -> Any:
+        return await self._order_call("order.place", "POST", params, orders=1)
+
+    async def modify(self, params: dict[str, Any]) -> Any:
+        return await self._order_call("order.modify", "PUT", params, orders=1)
+
+    async def cancel(self, symbol: str, client_id: str) -> Any:
+        return await self._order_call(
+            "order.cancel", "DELETE", {"symbol": symbol, "origClientOrderId": client_id}, 0
+        )
+
+    async def status(self, symbol: str, client_id: str) -> Any:
+        """The order by client id (``UnknownOrder`` if the venue never had it)."""
+        return await self._order_call(
+            "order.status", "GET", {"symbol": symbol, "origClientOrderId": client_id}, 0
+        )
+
+    async def place_batch(self, orders: list[dict[str, Any]]) -> list[Any]:
+        """Up to 5 orders; per-item results (order objects or ``{"code","msg"}``)."""
+        items = json.dumps(orders, separators=(",", ":"))
+        res: list[Any] = await self.rest.request(
+            "POST", "/fapi/v1/batchOrders", {"batchOrders": items}, weight=5, signed=True, orders=5
+        )
+        return res
+
+    async def cancel_batch(self, symbol: str, client_ids: list[str]) -> list[Any]:
+        """Up to 10 client ids; per-item results."""
+        ids = json.dumps(client_ids, separators=(",", ":"))
+        res: list[Any] = await self.rest.request(
+            "DELETE",
+            "/fapi/v1/batchOrders",
+            {"symbol": symbol, "origClientOrderIdList": ids},
+            weight=1,
+            signed=True,
+        )
+        return res
+
+    async def cancel_all(self, symbol: str) -> Any:
+        return await self.rest.request(
+            "DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol}, weight=1, signed=True
+        )
+
+    async def countdown(self, symbol: str, ms: int) -> Any:
+        return await self.rest.request(
+            "POST",
+            "/fapi/v1/countdownCancelAll",
+            {"symbol": symbol, "countdownTime": ms},
+            weight=10,
+            signed=True,
+        )
+
+    async def open_orders(self, symbol: str) -> list[dict[str, Any]]:
+        res: list[dict[str, Any]] = await self.rest.request(
+            "GET", "/fapi/v1/openOrders", {"symbol": symbol}, weight=1, signed=True
+        )
+        return res
+
+    async def positions(self) -> list[dict[str, Any]]:
+        res: list[dict[str, Any]] = await self.rest.request(
+            "GET", "/fapi/v3/positionRisk", weight=5, signed=True
+        )
+        return res
+
+    async def account(self) -> dict[str, Any]:
+        res: dict[str, Any] = await self.rest.request("GET", "/fapi/v3/account", weight=5, signed=True)
+        return res
+
+    async def user_trades(
+        self, symbol: str, from_id: int | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"symbol": symbol, "limit": limit}
+        if from_id is not None:
+            params["fromId"] = from_id
+        res: list[dict[str, Any]] = await self.rest.request(
+            "GET", "/fapi/v1/userTrades", params, weight=5, signed=True
+        )
+        return res
+
+    async def book_ticker(self, symbol: str) -> dict[str, Any]:
+        res: dict[str, Any] = await self.rest.request(
+            "GET", "/fapi/v1/ticker/bookTicker", {"symbol": symbol}, weight=2
+        )
+        return res
+
+    async def set_leverage(self, symbol: str, leverage: int) -> Any:
+        return await self.rest.request(
+            "POST", "/fapi/v1/leverage", {"symbol": symbol, "leverage": leverage}, weight=1, signed=True
+        )
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        await self.rest.close()

@@ -1,0 +1,252 @@
+"""The gateway against the simulated venue, as processes, with a stand-in risk service: quotes
+follow targets, start-up adoption and cleanup, unknown outcomes, 429 storms, a dropped user
+stream, the kill switch and the venue's dead-man's switch."""
+
+from __future__ import annotations
+
+import json
+import sys
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from common.messages import FeedStatus, Fill, GetSnapshot, OmsEvent, OrderUpdate, Quote, Resume
+from tests.cluster import Cluster, FakeRisk
+from tests.helpers import wait_until
+from tests.venue_proc import KEY_B, SECRET_B
+
+SYM = "ETHUSDC"
+pytestmark = pytest.mark.system
+
+OVERLAY = """
+[gateway]
+deadman_ms = 2000
+deadman_refresh_s = 0.5
+reconcile_interval_s = 1.0
+risk_silence_s = 3.0
+
+[[simvenue.accounts]]
+name = "paper"
+
+[[simvenue.accounts]]
+name = "b"
+api_key_env = "MM_B_KEY"
+api_secret_env = "MM_B_SECRET"
+balances = { USDC = 1000000 }
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("gw")
+    with Cluster(tmp, OVERLAY, env={"MM_B_KEY": KEY_B, "MM_B_SECRET": SECRET_B}) as c:
+        c.listen("oms.", "md.status.")
+        c.start("venue", "marketdata", "gateway")
+        wait_until(lambda: _live(c), 30, what="market data live")
+        yield c
+
+
+@pytest.fixture
+def risk(cluster: Cluster) -> Iterator[FakeRisk]:
+    with FakeRisk(cluster.settings) as r:
+        yield r
+
+
+def _live(c: Cluster) -> bool:
+    st = c.heard.of(f"md.status.{SYM}", FeedStatus)
+    return bool(st) and st[-1].state == "live"
+
+
+def _mid(c: Cluster) -> Decimal:
+    t = httpx.get(c.venue_url + "/fapi/v1/ticker/bookTicker", params={"symbol": SYM}).json()
+    return (Decimal(t["bidPrice"]) + Decimal(t["askPrice"])) / 2
+
+
+def _quotes(c: Cluster, offsets: list[float], qty: str = "0.010") -> list[Quote]:
+    """Quotes at mid * (1 ± offset): positive offsets are asks, negative bids, far from the touch."""
+    mid = _mid(c)
+    out = []
+    for i, off in enumerate(offsets):
+        px = (mid * Decimal(repr(1 + off))).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+        out.append(Quote(side="SELL" if off > 0 else "BUY", price=px, qty=Decimal(qty), layer=i))
+    return out
+
+
+def _venue_prices(c: Cluster) -> list[tuple[str, str]]:
+    return sorted((o["side"], o["price"]) for o in c.open_orders(SYM))
+
+
+def _follows(c: Cluster, quotes: list[Quote]) -> bool:
+    want = sorted((q.side, str(q.price)) for q in quotes)
+    return _venue_prices(c) == want
+
+
+def test_quotes_follow_the_targets(cluster: Cluster, risk: FakeRisk) -> None:
+    q1 = _quotes(cluster, [-0.004, -0.005, 0.004, 0.005])
+    risk.set_target(SYM, q1)
+    wait_until(lambda: _follows(cluster, q1), 15, what="the first quote set resting")
+    q2 = _quotes(cluster, [-0.006, -0.007, 0.006])
+    risk.set_target(SYM, q2)
+    wait_until(lambda: _follows(cluster, q2), 15, what="the quote set moved")
+    ids = [o["clientOrderId"] for o in cluster.open_orders(SYM)]
+    assert len(ids) == len(set(ids)) == 3
+    assert all(i.startswith("mm-") and len(i) <= 36 for i in ids)
+    risk.set_target(SYM, [])
+    wait_until(lambda: cluster.open_orders(SYM) == [], 15, what="an empty target clears the book")
+
+
+def test_a_503_unknown_order_is_found_and_not_duplicated(cluster: Cluster, risk: FakeRisk) -> None:
+    cluster.fault(unknown_503=1)
+    q = _quotes(cluster, [-0.004])
+    risk.set_target(SYM, q)
+    wait_until(lambda: _follows(cluster, q), 15, what="the order resting")
+    time.sleep(2.0)  # several passes and a reconcile later, still one order
+    assert len(cluster.open_orders(SYM)) == 1
+    ups = [
+        m
+        for m in cluster.heard.of(f"oms.order.{SYM}", OrderUpdate)
+        if m.client_order_id == cluster.open_orders(SYM)[0]["clientOrderId"]
+    ]
+    assert ups and ups[-1].state == "New"
+    risk.set_target(SYM, [])
+    wait_until(lambda: cluster.open_orders(SYM) == [], 15)
+
+
+def test_a_429_storm_causes_backoff_and_no_ban(cluster: Cluster, risk: FakeRisk) -> None:
+    q = _quotes(cluster, [-0.004, 0.004])
+    risk.set_target(SYM, q)
+    wait_until(lambda: _follows(cluster, q), 15)
+    cluster.fault(storm_429_s=3.0)
+    time.sleep(3.5)
+    state = httpx.get(cluster.venue_url + "/_admin/state").json()
+    assert state["bans"] == {}
+    q2 = _quotes(cluster, [-0.005, 0.005])
+    risk.set_target(SYM, q2)
+    wait_until(lambda: _follows(cluster, q2), 15, what="quoting again after the storm")
+    assert "sending is stopped" in cluster.log("gateway")  # it held off while told to back off
+    assert "banned until" not in cluster.log("gateway")
+    risk.set_target(SYM, [])
+    wait_until(lambda: cluster.open_orders(SYM) == [], 15)
+
+
+def _fill_our_bid(c: Cluster) -> None:
+    """Account b sells into our resting bid (a taker order that reaches it)."""
+    ours = [o for o in c.open_orders(SYM) if o["side"] == "BUY"]
+    px = ours[0]["price"]
+    r = c.signed(
+        "POST",
+        "/fapi/v1/order",
+        key=KEY_B,
+        secret=SECRET_B,
+        symbol=SYM,
+        side="SELL",
+        type="LIMIT",
+        timeInForce="IOC",
+        quantity="5.000",
+        price=px,
+    )
+    assert r.get("orderId"), r
+
+
+def test_fills_made_while_the_user_stream_was_down_are_published_exactly_once(
+    cluster: Cluster, risk: FakeRisk
+) -> None:
+    q = _quotes(cluster, [-0.002, 0.004])
+    risk.set_target(SYM, q)
+    wait_until(lambda: _follows(cluster, q), 15)
+    t0 = time.monotonic()
+    cluster.fault(drop_ws="private")
+    _fill_our_bid(cluster)
+    trades = cluster.signed("GET", "/fapi/v1/userTrades", symbol=SYM)
+    venue_ids = {t["id"] for t in trades}
+    wait_until(
+        lambda: (
+            venue_ids <= {f.trade_id for t, f in cluster.heard.since(t0, "oms.fill.") if isinstance(f, Fill)}
+        ),
+        20,
+        what="the missed fill published",
+    )
+    time.sleep(2.0)  # a reconcile pass later, still once
+    ids = [f.trade_id for t, f in cluster.heard.since(0, "oms.fill.") if isinstance(f, Fill)]
+    assert len(ids) == len(set(ids))
+    pos = [
+        p
+        for p in cluster.request("gateway", GetSnapshot(what="oms")).result["positions"]
+        if p["symbol"] == SYM
+    ]
+    venue_pos = [p for p in cluster.signed("GET", "/fapi/v3/positionRisk") if p["symbol"] == SYM]
+    assert Decimal(pos[0]["qty"]) == Decimal(venue_pos[0]["positionAmt"])
+    risk.set_target(SYM, [])
+    wait_until(lambda: cluster.open_orders(SYM) == [], 15)
+
+
+def test_start_up_adopts_our_orders_and_cancels_foreign_ones(cluster: Cluster, risk: FakeRisk) -> None:
+    cluster.kill("gateway", signal.SIGKILL)
+    for sym in ("ETHUSDC", "BTCUSDC"):  # stop the dead gateway's countdown, or it cancels our test orders
+        cluster.signed("POST", "/fapi/v1/countdownCancelAll", symbol=sym, countdownTime=0)
+    px = str((_mid(cluster) * Decimal("0.99")).quantize(Decimal("0.01")))
+    for cid in ("mm-0000001-ETHUSDC-b3-9", "someone-elses-order"):
+        r = cluster.signed(
+            "POST",
+            "/fapi/v1/order",
+            symbol=SYM,
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.010",
+            price=px,
+            newClientOrderId=cid,
+        )
+        assert r.get("orderId"), r
+    t0 = time.monotonic()
+    cluster.start("gateway")
+    wait_until(
+        lambda: cluster.open_orders(SYM) == [], 20, what="both cleaned up (foreign, and ours not wanted)"
+    )
+    events = [m for t, m in cluster.heard.since(t0, "oms.") if isinstance(m, OmsEvent)]
+    assert any(e.kind == "foreign_order" and e.detail == "someone-elses-order" for e in events)
+    adopted = [
+        m
+        for t, m in cluster.heard.since(t0, "oms.order.")
+        if isinstance(m, OrderUpdate) and m.client_order_id == "mm-0000001-ETHUSDC-b3-9"
+    ]
+    assert adopted and adopted[0].layer == 3 and adopted[-1].state == "Canceled"
+
+
+def test_the_dead_mans_switch_cancels_everything_when_the_gateway_freezes(
+    cluster: Cluster, risk: FakeRisk
+) -> None:
+    q = _quotes(cluster, [-0.004, 0.004])
+    risk.set_target(SYM, q)
+    wait_until(lambda: _follows(cluster, q), 20)
+    cluster.kill("gateway", signal.SIGSTOP)
+    try:
+        wait_until(lambda: cluster.open_orders(SYM) == [], 10, what="the venue's countdown to cancel")
+    finally:
+        cluster.kill("gateway", signal.SIGCONT)
+    wait_until(lambda: _follows(cluster, q), 20, what="quoting again after the freeze")
+
+
+def test_mmctl_kill_leaves_zero_open_orders(cluster: Cluster, risk: FakeRisk) -> None:
+    q = _quotes(cluster, [-0.004, -0.005, 0.004, 0.005])
+    risk.set_target(SYM, q)
+    wait_until(lambda: _follows(cluster, q), 20)
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "mmctl"), "kill", "--to", "gateway", "--json"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout.splitlines()[0])["ok"] is True
+    wait_until(lambda: cluster.open_orders(SYM) == [], 5, what="zero open orders after the kill")
+    time.sleep(1.0)
+    assert cluster.open_orders(SYM) == []  # and nothing comes back while killed
+    assert cluster.request("gateway", Resume()).ok
