@@ -5,9 +5,9 @@ stream, the kill switch and the venue's dead-man's switch."""
 from __future__ import annotations
 
 import json
-import sys
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
