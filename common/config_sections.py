@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from common.params.gateway import GatewayParams
+from common.params.risk import RiskParams
 from common.params.strategy import StrategyParams, SymbolStrategy
 from common.section import Section
 
@@ -192,7 +193,12 @@ class StrategyConfig(ServiceSection):
 
 
 class RiskConfig(ServiceSection):
-    """The risk service (grown by the risk issue)."""
+    """The risk service: the seeds' limits (``[risk.params]``) and its timers."""
+
+    params: RiskParams = Field(default_factory=RiskParams)
+    tick_interval_ms: int = Field(default=100, ge=10, le=5000, description="rules run at least this often")
+    state_interval_s: float = Field(default=1.0, gt=0, le=10, description="risk.state heartbeat")
+    snapshot_interval_s: float = Field(default=5.0, gt=0, description="state snapshot for crash recovery")
 
 
 class GatewayConfig(ServiceSection):

@@ -335,3 +335,27 @@ def test_book_displayed_size_is_other_size_plus_our_orders() -> None:
     book.add(Resting(1, "a", BUY, 100, 7))
     assert book.top(BUY) == (100, 57)
     assert sorted(book.take_changes()) == [(BUY, 100, 57)]
+
+
+def test_orders_of_different_symbols_never_share_an_id() -> None:
+    ex, _ = make_exchange()
+    ex.set_mark("BTCUSDC", Decimal(61000), Decimal(61000))
+    a, b = ex.accounts["a"], ex.accounts["b"]
+    eth = ex.place(a, limit("BUY", "999.00", "1.000", cid="eth-bid"))
+    btc = ex.place(
+        a,
+        {
+            "symbol": "BTCUSDC",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "price": "60000.0",
+            "quantity": "0.010",
+            "newClientOrderId": "btc-bid",
+        },
+    )
+    assert eth["orderId"] != btc["orderId"]
+    ex.place(b, {"symbol": SYM, "side": "SELL", "type": "MARKET", "quantity": "1.000"})
+    assert ex.by_client[("a", SYM, "eth-bid")].status == "FILLED"
+    assert ex.by_client[("a", "BTCUSDC", "btc-bid")].status == "NEW"
+    assert [t["symbol"] for t in ex.trades["a"]] == [SYM]

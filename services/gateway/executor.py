@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -74,6 +75,8 @@ class Executor:
         self.caps = caps
         self.emit = emit
         self.path = path
+        self.target_to_ack_ns: deque[int] = deque(maxlen=100_000)
+        self.stages_ns: dict[str, deque[int]] = {s: deque(maxlen=100_000) for s in ("target_to_sent", "sent_to_ack")}
 
     async def run(self, action: Action, exposures: dict[str, Exposure], target_ns: int = 0) -> None:
         match action:
@@ -222,6 +225,9 @@ class Executor:
         for stage in ("target_to_sent", "sent_to_ack"):
             if stage in lat:
                 LATENCY.labels(stage, self.path).observe(lat[stage] / 1e9)
+                self.stages_ns[stage].append(lat[stage])
+        if "target_to_sent" in lat and "sent_to_ack" in lat:
+            self.target_to_ack_ns.append(lat["target_to_sent"] + lat["sent_to_ack"])
 
     async def resolve_unknowns(self) -> int:
         """Query every order whose outcome is unknown by client id and settle it."""

@@ -399,6 +399,18 @@ class GatewayService(Service):
         match cmd:
             case GetSnapshot(what="oms" | ""):
                 return self._snapshot()
+            case GetSnapshot(what="latency"):
+                xs = sorted(self.executor.target_to_ack_ns)
+                if not xs:
+                    return {"count": 0}
+                out = {"count": len(xs), "p50_us": xs[len(xs) // 2] / 1e3, "p99_us": xs[int(len(xs) * 0.99)] / 1e3,
+                       "path": self.settings.gateway.order_path}
+                for stage, d in self.executor.stages_ns.items():
+                    ys = sorted(d)
+                    if ys:
+                        out[f"{stage}_p50_us"] = ys[len(ys) // 2] / 1e3
+                        out[f"{stage}_p99_us"] = ys[int(len(ys) * 0.99)] / 1e3
+                return out
             case Kill(flatten=flatten, reason=reason):
                 self.killed = True
                 log.warning("kill", reason=reason, flatten=flatten, sender=req.sender)

@@ -75,7 +75,6 @@ class SymbolState:
         self.sym = sym
         self.book = book
         self.update_id = 1_000_000
-        self.order_ids = itertools.count(8_000_000_001)
         self.trade_ids = itertools.count(500_000_001)
         self.mark = sym.cfg.start_price
         self.index = sym.cfg.start_price
@@ -111,6 +110,9 @@ class Exchange:
         self.countdowns: dict[tuple[str, str], int] = {}
         self.outbox: list[Event] = []
         self._auto_ids = itertools.count(1)
+        # One counter for every symbol: orders are keyed by id alone here (Binance's ids are per
+        # symbol; unique across symbols is still a valid venue).
+        self._order_ids = itertools.count(8_000_000_001)
         self._taker_keys = itertools.count(1)
         interval_ms = int(cfg.funding_interval_s * 1000)
         now = clock()
@@ -205,7 +207,7 @@ class Exchange:
             raise err(FOK_REJECT)
         now = self.clock()
         o = VenueOrder(
-            next(st.order_ids),
+            next(self._order_ids),
             acct.name,
             st.sym.name,
             req.client_id,

@@ -214,6 +214,7 @@ async def ws_api(v: VenueState, req: web.Request) -> web.StreamResponse:
             if msg.type == WSMsgType.TEXT:
                 answer = await _api_call(v, ip, msg.data)
                 await ws.send_str(dumps(answer))
+                v.dispatch()  # the answer first, then the streams (as the exchange acks before it reports)
     finally:
         life.cancel()
     return ws
@@ -234,7 +235,6 @@ async def _api_call(v: VenueState, ip: str, text: str) -> dict[str, Any]:
         status, body = e.status, {"error": e.payload()}
     except (ValueError, TypeError, AttributeError):
         status, body = 400, {"error": {"code": -1102, "msg": "Malformed request."}}
-    v.dispatch()
     return {"id": rid, "status": status, **body, "rateLimits": _rate_limits(v, ip, acct)}
 
 

@@ -1,0 +1,4 @@
+from common.runtime import main
+from services.risk.service import RiskService
+
+main(RiskService)

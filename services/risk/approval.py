@@ -1,0 +1,150 @@
+"""From a strategy target to the approved quote set: the mode gate, latency widening, exposure, churn.
+
+The gate comes first: before the rebuild, for a symbol without limits or instrument, and in the
+modes ``halted`` and ``killed``, nothing is approved. Then, for a strategy target only, a venue
+latency above ``latencyMs`` drops the ``latencyWidenLayers`` innermost quotes of each side (a slow
+venue fills stale inner quotes first). Then :func:`~services.risk.exposure.shape` with the symbol's
+caps, then the churn budget (:mod:`services.risk.behaviour`), whose partial merge is shaped again
+because old and new quotes mixed may not fit the caps together.
+
+:func:`reshape` re-applies gate and caps to the last approved set (never widening, never adding):
+after a fill, a mode change or a move of the global room, what rests must still fit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import NamedTuple
+
+from common.instrument import round_down
+from common.messages import Instrument, Quote, RiskMode
+from common.params.risk import RiskParams, SymbolRiskParams
+from services.risk.behaviour import budget, cost, diff, fits, merge
+from services.risk.exposure import Caps, Clip, shape
+from services.risk.margin import notional_cap, room
+from services.risk.modes import mode_of, top_hold, worse
+from services.risk.state import EngineState, SymbolState
+
+MODE = "mode"
+"""The clip rule of a target emptied by the gate (its hold has its own events)."""
+
+
+class Limits(NamedTuple):
+    """Everything an approval of one symbol needs besides the quotes."""
+
+    name: str
+    s: SymbolState
+    p: SymbolRiskParams
+    inst: Instrument
+    caps: Caps
+
+
+class Approved(NamedTuple):
+    """The approved quotes, what was clipped, the mode, their churn against the last approved set
+    (None: not counted yet) and how many changes the churn budget held back."""
+
+    quotes: list[Quote]
+    clips: list[Clip]
+    mode: RiskMode
+    spent: tuple[int, int] | None = None
+    deferred: int = 0
+
+
+def effective_mode(st: EngineState, name: str) -> RiskMode:
+    """The worse of the account's mode and the symbol's own."""
+    s = st.symbols.get(name)
+    own = mode_of(s.holds) if s is not None else "normal"
+    return worse(mode_of(st.account.holds), own)
+
+
+def gate(
+    st: EngineState, name: str, p: RiskParams, inst: Instrument | None, equity: Decimal | None
+) -> Limits | Approved:
+    """The symbol's limits when it may quote; otherwise the empty approval and why."""
+    mode = effective_mode(st, name)
+    sp = p.symbols.get(name)
+    why = ""
+    if not st.ready:
+        mode, why = "halted", "not ready: waiting for the rebuild"
+    elif sp is None:
+        mode, why = "halted", f"no risk limits for {name}"
+    elif inst is None:
+        mode, why = "halted", f"instrument of {name} unknown"
+    elif mode in ("halted", "killed"):
+        why = _hold_reason(st, name)
+    if why or sp is None or inst is None:
+        return Approved([], [Clip(MODE, why, {})], mode)
+    caps = _caps(st, name, p, sp, inst, equity, mode == "reduce_only")
+    return Limits(name, st.symbols[name], sp, inst, caps)
+
+
+def approve(lim: Limits, quotes: list[Quote], mode: RiskMode, now_ns: int) -> Approved:
+    """A strategy target through widening, caps and the churn budget.
+
+    The merge mixes quotes that each passed :func:`shape` under these limits: only the caps are
+    applied again.
+    """
+    s, p = lim.s, lim.p
+    clips: list[Clip] = []
+    if s.market.latency_ms > p.latency_ms and p.latency_widen_layers:
+        quotes = _widen(quotes, p.latency_widen_layers, s.market.latency_ms, clips)
+    shaped, more = shape(quotes, lim.inst, s.book.qty, lim.caps)
+    clips += more
+    prev = s.approved.quotes if s.approved is not None else []
+    d = diff(prev, shaped)
+    left = budget(s.churn, now_ns, p.max_actions_per_second, p.max_cancels_per_minute)
+    if fits(d, left):
+        return Approved(shaped, clips, mode, (d.actions, d.cancels))
+    merged, deferred, spent = merge(d, left)
+    final, capped = shape(merged, lim.inst, s.book.qty, lim.caps, checked=True)
+    if deferred:
+        text = f"churn budget: {deferred} change(s) kept their previous quote (left {left.actions} actions, "
+        figures: dict[str, float] = {
+            "deferred": deferred,
+            "actions_left": left.actions,
+            "cancels_left": left.cancels,
+        }
+        clips.append(Clip("churn", text + f"{left.cancels} cancels)", figures))
+    return Approved(final, clips, mode, cost(prev, final) if capped else spent, deferred)
+
+
+def reshape(lim: Limits, quotes: list[Quote], mode: RiskMode) -> Approved:
+    """The last approved quotes under the current caps (only removes or shrinks)."""
+    shaped, clips = shape(quotes, lim.inst, lim.s.book.qty, lim.caps)
+    return Approved(shaped, clips, mode)
+
+
+def _caps(
+    st: EngineState,
+    name: str,
+    p: RiskParams,
+    sp: SymbolRiskParams,
+    inst: Instrument,
+    equity: Decimal | None,
+    reduce_only: bool,
+) -> Caps:
+    step = inst.qty_step
+    net, rule = round_down(sp.net_max, step), "netMax"
+    cap, cap_rule = notional_cap(p, equity)
+    left = room(st, name, cap, st.symbols[name].book.mark, step)
+    if left < net:
+        net, rule = left, cap_rule
+    return Caps(net, rule, round_down(sp.single_max, step), reduce_only)
+
+
+def _widen(quotes: list[Quote], layers: int, ms: float, clips: list[Clip]) -> list[Quote]:
+    """Drop the ``layers`` innermost quotes of each side."""
+    bids = sorted((q for q in quotes if q.side == "BUY"), key=lambda q: q.price, reverse=True)
+    asks = sorted((q for q in quotes if q.side == "SELL"), key=lambda q: q.price)
+    kept = bids[layers:] + asks[layers:]
+    if len(kept) < len(quotes):
+        text = f"latency {ms:.0f} ms: {len(quotes) - len(kept)} innermost quote(s) dropped"
+        clips.append(Clip("latency_widen", text, {"latency_ms": ms, "dropped": len(quotes) - len(kept)}))
+    return kept
+
+
+def _hold_reason(st: EngineState, name: str) -> str:
+    """``rule: reason`` of the hold that sets the symbol's effective mode."""
+    s = st.symbols.get(name)
+    top = top_hold([*st.account.holds.values(), *(s.holds.values() if s is not None else ())])
+    return f"{top.rule}: {top.reason}" if top is not None else ""

@@ -1,0 +1,139 @@
+"""Order and cancel rate budgets per symbol (seed 000 §7: under 20 actions a second; seed 002: under
+50 cancels a minute).
+
+Risk estimates the churn a new target causes against the last approved one, matching quotes by
+side and layer: a new quote is one action, a removed one an action and a cancel, one whose price or
+size changed a cancel and a new order (two actions, one cancel). This is an upper bound: the gateway
+keeps orders within its tolerance and may amend instead.
+
+When the whole change does not fit the budget left, the changes are applied from the innermost
+layer out while they fit, and the others keep their previously approved quote (or stay absent).
+Removals and same-price shrinks reduce exposure and always pass, budget or not. Without this
+partial path a ladder whose every layer moved could never be updated: its change alone exceeds
+the per-second budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import NamedTuple
+
+from common.messages import Quote
+from services.risk.state import Churn
+
+NS = 1_000_000_000
+Key = tuple[int, str, int]
+
+
+class Budget(NamedTuple):
+    """Actions and cancels still allowed now (strictly under the per-second and per-minute limits)."""
+
+    actions: int
+    cancels: int
+
+
+def budget(c: Churn, now_ns: int, max_actions_per_s: int, max_cancels_per_min: int) -> Budget:
+    """What is left in the windows ending at ``now_ns`` (and forget what fell out of them)."""
+    c.actions_sum -= _prune(c.actions, now_ns - NS)
+    c.cancels_sum -= _prune(c.cancels, now_ns - 60 * NS)
+    return Budget(
+        max(max_actions_per_s - 1 - c.actions_sum, 0), max(max_cancels_per_min - 1 - c.cancels_sum, 0)
+    )
+
+
+def spend(c: Churn, now_ns: int, spent: tuple[int, int]) -> None:
+    """Count ``spent`` (actions, cancels) at ``now_ns``."""
+    actions, cancels = spent
+    if actions:
+        c.actions.append((now_ns, actions))
+        c.actions_sum += actions
+    if cancels:
+        c.cancels.append((now_ns, cancels))
+        c.cancels_sum += cancels
+
+
+def _prune(window: list[tuple[int, int]], cutoff_ns: int) -> int:
+    """Drop the entries at or before ``cutoff_ns``; returns their total."""
+    drop = total = 0
+    while drop < len(window) and window[drop][0] <= cutoff_ns:
+        total += window[drop][1]
+        drop += 1
+    del window[:drop]
+    return total
+
+
+class Diff(NamedTuple):
+    """Going from one resting set to another: the quotes kept, each changed (key, old, new), the cost."""
+
+    kept: list[Quote]
+    changes: list[tuple[Key, Quote | None, Quote | None]]
+    actions: int
+    cancels: int
+
+
+def diff(prev: Sequence[Quote], new: Sequence[Quote]) -> Diff:
+    """Match ``prev`` and ``new`` by (layer, side, n-th) and price what changes."""
+    p = _keyed(prev)
+    kept: list[Quote] = []
+    changes: list[tuple[Key, Quote | None, Quote | None]] = []
+    actions = cancels = 0
+    for key, q in _keyed(new).items():
+        old = p.pop(key, None)
+        if old is None:
+            changes.append((key, None, q))
+            actions += 1
+        elif old == q:
+            kept.append(q)
+        else:
+            changes.append((key, old, q))
+            actions, cancels = actions + 2, cancels + 1
+    changes += [(key, old, None) for key, old in p.items()]
+    return Diff(kept, changes, actions + len(p), cancels + len(p))
+
+
+def cost(prev: Sequence[Quote], new: Sequence[Quote]) -> tuple[int, int]:
+    """(actions, cancels) of moving the resting set from ``prev`` to ``new``."""
+    if prev == new:
+        return 0, 0
+    d = diff(prev, new)
+    return d.actions, d.cancels
+
+
+def fits(d: Diff, left: Budget) -> bool:
+    """Whether the whole change fits in what is left."""
+    return d.actions <= left.actions and d.cancels <= left.cancels
+
+
+def merge(d: Diff, left: Budget) -> tuple[list[Quote], int, tuple[int, int]]:
+    """The change as far as ``left`` allows, inside out: the set, how many changes waited, the cost."""
+    out = list(d.kept)
+    actions, cancels = left
+    deferred = spent_a = spent_x = 0
+    for _, old, want in sorted(d.changes, key=itemgetter(0)):
+        a, x = (1, 0) if old is None else ((1, 1) if want is None else (2, 1))
+        if want is None or _reducing(old, want) or (a <= actions and x <= cancels):
+            actions, cancels, spent_a, spent_x = actions - a, cancels - x, spent_a + a, spent_x + x
+            if want is not None:
+                out.append(want)
+        else:
+            deferred += 1
+            if old is not None:
+                out.append(old)
+    return out, deferred, (spent_a, spent_x)
+
+
+def _keyed(quotes: Sequence[Quote]) -> dict[Key, Quote]:
+    """Quotes by (layer, side, n-th of that layer and side)."""
+    out: dict[Key, Quote] = {}
+    for q in quotes:
+        key = (q.layer, q.side, 0)
+        while key in out:
+            key = (q.layer, q.side, key[2] + 1)
+        out[key] = q
+    return out
+
+
+def _reducing(old: Quote | None, new: Quote) -> bool:
+    """A same-price shrink: less exposure, never deferred."""
+    return old is not None and old.price == new.price and new.qty < old.qty

@@ -1,0 +1,96 @@
+"""PnL bookkeeping from fills, funding and the mark, exact, booked as Binance books it.
+
+A fill that reduces a position realizes ``(price − entry) × closed × sign``; one that adds moves the
+entry to the size-weighted average; a flip opens the rest at the fill price. Fees are counted in
+the margin asset (no BNB discount), funding is signed as received (a payment is negative).
+Unrealized PnL is ``(mark − entry) × qty`` at the mark price. The day's PnL of a symbol is
+``realized − fees + funding + (unrealized − unrealized at 00:00)``, so the account's day PnL is the
+change of its equity since 00:00 (transfers aside).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from common.messages import Fill, Position
+from services.risk.state import ZERO, AccountState, Book
+
+RECENT_TRADES = 512
+"""Trade ids remembered per symbol, so a fill replayed during a rebuild is booked once."""
+
+
+def book_fill(b: Book, fill: Fill) -> Decimal | None:
+    """Apply one fill; returns its realized PnL before fees, or None for a trade already booked."""
+    if fill.trade_id in b.recent_trades:
+        return None
+    b.recent_trades.append(fill.trade_id)
+    del b.recent_trades[:-RECENT_TRADES]
+    signed = fill.qty if fill.side == "BUY" else -fill.qty
+    realized = _trade(b, signed, fill.price)
+    b.realized += realized
+    b.fees += fill.fee
+    b.day_realized += realized
+    b.day_fees += fill.fee
+    b.gw_fill_realized += fill.realized_pnl
+    return realized
+
+
+def _trade(b: Book, signed: Decimal, price: Decimal) -> Decimal:
+    """Move the position by ``signed`` at ``price``; returns the realized PnL."""
+    q = b.qty
+    new_q = q + signed
+    if q and (q > 0) != (signed > 0):
+        closed = min(abs(q), abs(signed))
+        realized = (price - b.entry) * closed * (1 if q > 0 else -1)
+        if new_q == 0:
+            b.entry = ZERO
+        elif (new_q > 0) != (q > 0):
+            b.entry = price
+        b.qty = new_q
+        return realized
+    b.entry = (b.entry * abs(q) + price * abs(signed)) / abs(new_q)
+    b.qty = new_q
+    return ZERO
+
+
+def book_funding(b: Book, amount: Decimal) -> None:
+    """Book one funding settlement (positive when received)."""
+    b.funding += amount
+    b.day_funding += amount
+
+
+def apply_position(b: Book, pos: Position) -> bool:
+    """Take the gateway's position as the truth; returns True when it differed from risk's own."""
+    differs = (pos.qty, pos.entry_price) != (b.qty, b.entry)
+    if differs:
+        b.mismatches += 1
+    b.qty, b.entry = pos.qty, pos.entry_price
+    if b.mark <= 0 < pos.mark_price:
+        b.mark = pos.mark_price
+    b.gw_realized, b.gw_fees, b.gw_funding = pos.realized_pnl, pos.fees, pos.funding
+    b.gw_upnl = pos.unrealized_pnl
+    return differs
+
+
+def upnl(b: Book) -> Decimal:
+    """Unrealized PnL at the mark (zero while no mark is known)."""
+    return (b.mark - b.entry) * b.qty if b.qty and b.mark > 0 else ZERO
+
+
+def day_pnl(b: Book) -> Decimal:
+    """The symbol's PnL since 00:00 UTC (or since the engine first ran that day)."""
+    return b.day_realized - b.day_fees + b.day_funding + upnl(b) - b.day_upnl_base
+
+
+def roll_day(b: Book) -> None:
+    """Start a new day: the day's counters restart and today's unrealized PnL is measured from now."""
+    b.day_realized = b.day_fees = b.day_funding = ZERO
+    b.day_upnl_base = upnl(b)
+
+
+def equity(acct: AccountState, books: Iterable[Book]) -> Decimal | None:
+    """Wallet (the gateway's, plus what risk booked since) and unrealized PnL; None before any account."""
+    if not acct.seen:
+        return None
+    return acct.wallet + acct.wallet_adj + sum((upnl(b) for b in books), ZERO)

@@ -1,0 +1,260 @@
+"""The risk service: between strategy and gateway, with every limit of the seeds.
+
+A thin shell around :class:`services.risk.engine.RiskEngine`. It approves nothing until it has
+rebuilt positions, PnL and modes (from its last snapshot at the recorder, the gateway's OMS
+snapshot, and the fills of the day), then publishes on ``risk.target.<SYMBOL>`` only what it
+approves, ``risk.state`` on every change and every second (the gateway fails closed without it),
+and a ``risk.event`` for each decision that changed something. Taker actions go to the gateway
+as commands and are awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from prometheus_client import Counter, Gauge, Histogram
+
+from common import topics
+from common.bus import RequestRefused, RequestTimeout
+from common.config import Settings
+from common.logging import log
+from common.messages import (
+    MODE_ORDER,
+    Account,
+    AnyCommand,
+    Envelope,
+    Features,
+    FeedStatus,
+    Fill,
+    GetSnapshot,
+    Instrument,
+    MarkPrice,
+    OrderUpdate,
+    Position,
+    Query,
+    Request,
+    StateSnapshot,
+    TargetQuotes,
+)
+from common.runtime import CommandError, Service
+from services.risk.commands import CommandRefused
+from services.risk.engine import Outcome, RiskEngine
+
+MODE = Gauge("mm_risk_mode", "Risk mode: 0 normal, 1 reduce-only, 2 halted, 3 killed", ["symbol"])
+EVENTS = Counter("mm_risk_events_total", "Risk decisions that changed something", ["rule", "action"])
+CHECK_TIME = Histogram(
+    "mm_risk_check_seconds", "Time to check one strategy target", buckets=(5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 5e-3)
+)
+ACTIONS = Counter("mm_risk_actions_total", "Taker actions sent to the gateway", ["action", "outcome"])
+
+
+class RiskService(Service):
+    """Approves targets, tracks PnL and exposure, halts, reduces and kills."""
+
+    name = "risk"
+
+    async def on_start(self) -> None:
+        self.instruments = await self._instruments()
+        self.engine = await self._restore()
+        self._pending: dict[str, int] = {}
+        self._last_state = 0
+        self.subscribe(
+            [
+                topics.family("strategy", "target"),
+                topics.family("oms", "fill"),
+                topics.family("oms", "position"),
+                topics.family("oms", "order"),
+                topics.OMS_ACCOUNT,
+                topics.family("md", "mark"),
+                topics.family("md", "features"),
+                topics.family("md", "status"),
+            ],
+            self._on_message,
+        )
+        self.publish(topics.RISK_STATE, self.engine.state(time.time_ns()))  # not ready: approves nothing
+        await self._rebuild()
+        self.spawn(self._ticker(), "tick")
+        self.spawn(self._snapshots(), "snapshots")
+
+    async def _instruments(self) -> dict[str, Instrument]:
+        while True:
+            try:
+                snap = await self.client("marketdata").call(GetSnapshot(what="all"), timeout_s=2.0)
+                return {s: msgspec.convert(row["instrument"], Instrument) for s, row in snap.items()}
+            except (RequestTimeout, RequestRefused) as exc:
+                log.info("waiting_for_marketdata", reason=str(exc)[:120])
+                await asyncio.sleep(1.0)
+
+    async def _restore(self) -> RiskEngine:
+        params = self.settings.risk.params
+        try:
+            snap = await self.client("recorder").call(
+                GetSnapshot(what="state", symbol=self.name), timeout_s=1.0
+            )
+            engine = RiskEngine.restore(params, snap["payload"], self.instruments)
+            log.info("risk_state_restored")
+            return engine
+        except (RequestTimeout, RequestRefused, ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
+            log.info("risk_state_not_restored", reason=str(exc)[:200])
+            return RiskEngine(params, self.instruments)
+
+    async def _rebuild(self) -> None:
+        """Positions and account from the gateway, the day's fills from the recorder; then ready."""
+        while True:
+            try:
+                oms = await self.client("gateway").call(GetSnapshot(what="oms"), timeout_s=3.0)
+                break
+            except (RequestTimeout, RequestRefused) as exc:
+                log.info("waiting_for_gateway", reason=str(exc)[:120])
+                await asyncio.sleep(1.0)
+        for p in oms.get("positions", []):
+            self.engine.on_position(msgspec.convert(p, Position))
+        if oms.get("account"):
+            self.engine.on_account(msgspec.convert(oms["account"], Account))
+        for f in await self._day_fills() + oms.get("fills", []):
+            self.engine.on_fill(msgspec.convert(f, Fill))  # a trade id is booked once, whatever the source
+        self._send(self.engine.mark_ready(time.time_ns()))
+        log.info("risk_ready", positions=len(oms.get("positions", [])))
+
+    async def _day_fills(self) -> list[Any]:
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        since = int(midnight.timestamp() * 1e9)
+        try:
+            rows = await self.client("recorder").call(
+                Query(kind="fills", filters={"since_ns": str(since)}, limit=100_000), timeout_s=5.0
+            )
+            return list(rows)
+        except (RequestTimeout, RequestRefused) as exc:
+            log.info("no_recorded_fills", reason=str(exc)[:200])
+            return []
+
+    # ---- bus ---------------------------------------------------------------------------------
+
+    def _on_message(self, topic: str, msg: Any, env: Envelope) -> None:
+        now = time.time_ns()
+        match msg:
+            case TargetQuotes(origin="strategy"):
+                t0 = time.perf_counter()
+                out = self.engine.check(msg, now)
+                CHECK_TIME.observe(time.perf_counter() - t0)
+                self._send(out)
+                return
+            case Fill():
+                self.engine.on_fill(msg)
+            case Position():
+                self.engine.on_position(msg)
+            case Account():
+                self.engine.on_account(msg)
+            case MarkPrice():
+                self.engine.on_mark(msg)
+            case Features():
+                self.engine.on_features(msg)
+                return  # frequent: the ticker runs the rules
+            case FeedStatus():
+                self.engine.on_feed_status(msg)
+            case OrderUpdate():
+                self._latency(msg)
+                return
+            case _:
+                return
+        self._send(self.engine.tick(now))
+
+    def _latency(self, u: OrderUpdate) -> None:
+        """Venue latency per symbol: PendingNew to New of the same order, as the gateway saw it."""
+        if u.state == "PendingNew":
+            self._pending[u.client_order_id] = u.ts_event
+        elif u.client_order_id in self._pending:
+            start = self._pending.pop(u.client_order_id)
+            if u.state == "New":
+                self.engine.on_latency(u.symbol, (u.ts_event - start) / 1e6)
+        if len(self._pending) > 10_000:
+            self._pending.clear()
+
+    # ---- sending -----------------------------------------------------------------------------
+
+    def _send(self, out: Outcome) -> None:
+        for t in out.targets:
+            self.publish(topics.risk_target(t.symbol), t)
+        for e in out.events:
+            self.publish(topics.RISK_EVENT, e)
+            EVENTS.labels(e.rule, e.action).inc()
+            log.warning(
+                "risk_event",
+                rule=e.rule,
+                action=e.action,
+                symbol=e.symbol,
+                reason=e.reason,
+                from_mode=e.from_mode,
+                to_mode=e.to_mode,
+            )
+        for a in out.actions:
+            self.spawn(self._action(a), f"action-{type(a).__name__}", critical=False)
+        if out.state_changed:
+            self._publish_state()
+
+    async def _action(self, cmd: Any) -> None:
+        name = type(cmd).__name__
+        try:
+            await self.client("gateway").call(cmd, timeout_s=30.0)
+            ACTIONS.labels(name, "ok").inc()
+        except (RequestTimeout, RequestRefused) as exc:
+            ACTIONS.labels(name, "failed").inc()
+            log.error("risk_action_failed", action=name, error=str(exc)[:200])
+
+    def _publish_state(self) -> None:
+        st = self.engine.state(time.time_ns())
+        self.publish(topics.RISK_STATE, st)
+        self._last_state = time.monotonic_ns()
+        worst = st.mode
+        for sym, r in st.symbols.items():
+            MODE.labels(sym).set(MODE_ORDER.get(r.mode, 3))
+        MODE.labels("account").set(MODE_ORDER.get(worst, 3))
+
+    async def _ticker(self) -> None:
+        interval = self.settings.risk.tick_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            self._send(self.engine.tick(time.time_ns()))
+            if time.monotonic_ns() - self._last_state > self.settings.risk.state_interval_s * 1e9:
+                self._publish_state()
+
+    async def _snapshots(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.risk.snapshot_interval_s)
+            self.publish(
+                topics.state(self.name), StateSnapshot(service=self.name, payload=self.engine.snapshot())
+            )
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    async def on_command(self, cmd: AnyCommand, req: Request) -> Any:
+        if isinstance(cmd, GetSnapshot):
+            return msgspec.to_builtins(self.engine.state(time.time_ns()))
+        try:
+            out = self.engine.on_command(cmd, time.time_ns())
+        except CommandRefused as exc:
+            raise CommandError(str(exc)) from None
+        log.warning("risk_command", command=type(cmd).__name__, sender=req.sender)
+        self._send(out)
+        self._publish_state()
+        return {
+            "mode": self.engine.state(time.time_ns()).mode,
+            "actions": [type(a).__name__ for a in out.actions],
+        }
+
+    async def on_reload(self, new: Settings) -> None:
+        self.engine.set_params(new.risk.params)
+        self.settings = new
+        log.info("risk_params_reloaded")
+
+    def status_detail(self) -> dict[str, str]:
+        if not hasattr(self, "engine"):
+            return {"ready": "false"}
+        st = self.engine.state(time.time_ns())
+        out = {"mode": st.mode, "ready": str(st.ready).lower()}
+        out.update({s: f"{r.mode}{' (' + r.reason + ')' if r.reason else ''}" for s, r in st.symbols.items()})
+        return out

@@ -1,0 +1,109 @@
+"""Market conditions: shocks, feed state, data age, book against mark, venue latency."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from common.messages import CancelAll, TargetQuotes
+from common.params.risk import RiskParams
+from services.risk.engine import Outcome, RiskEngine
+from services.risk.samples import T0_NS, S, features, feed, feed_market, ladder, ready_engine, target
+
+LADDER = ladder("ETHUSDC", "2680.00", 3, "0.01")
+
+
+def _engine() -> RiskEngine:
+    return ready_engine(RiskParams(), symbols=("ETHUSDC",))
+
+
+def _check(e: RiskEngine, t: int, quotes: list | None = None) -> TargetQuotes:
+    tq = target("ETHUSDC", LADDER if quotes is None else quotes, target_id=t, ts=T0_NS + t)
+    return e.check(tq, T0_NS + t).targets[0]
+
+
+def _changes(out: Outcome) -> list[tuple[str, str, str]]:
+    return [(ev.rule, ev.action, ev.to_mode) for ev in out.events]
+
+
+def test_a_shock_pulls_the_quotes_and_halts_for_halt_seconds() -> None:
+    e = _engine()
+    feed_market(e, "ETHUSDC", "2680.00", T0_NS + 10 * S)
+    feed_market(e, "ETHUSDC", "2410.00", T0_NS + 40 * S)  # -10.07 % within 30 s
+    out = e.tick(T0_NS + 40 * S)
+    assert ("shock", "hold", "halted") in _changes(out)
+    assert [type(a) for a in out.actions] == [CancelAll]
+    assert e.state(0).symbols["ETHUSDC"].until_ns == T0_NS + 340 * S
+    t = _check(e, 41 * S, ladder("ETHUSDC", "2410.00", 3, "0.01"))
+    assert (t.quotes, t.mode) == ([], "halted") and t.clipped[0].startswith("shock")
+    feed_market(e, "ETHUSDC", "2410.00", T0_NS + 339 * S)
+    assert e.tick(T0_NS + 339 * S).events == []
+    feed_market(e, "ETHUSDC", "2410.00", T0_NS + 340 * S)
+    out = e.tick(T0_NS + 340 * S)
+    assert ("shock", "release", "normal") in _changes(out)
+    assert len(_check(e, 341 * S, ladder("ETHUSDC", "2410.00", 3, "0.01")).quotes) == 6
+
+
+def test_a_shock_halt_outlasts_its_cooldown_while_the_move_goes_on() -> None:
+    e = _engine()
+    feed_market(e, "ETHUSDC", "2680.00", T0_NS + 10 * S)
+    price = Decimal("2410.00")
+    for t in range(40, 341, 30):  # halted at 40 s, then 6 % down every 30 s until the cool-down ends
+        feed_market(e, "ETHUSDC", price, T0_NS + t * S)
+        e.tick(T0_NS + t * S)
+        price = (price * Decimal("0.94")).quantize(Decimal("0.01"))
+    assert e.state(0).symbols["ETHUSDC"].reason.startswith("shock")
+    for t in (370, 400):  # flat for a whole window
+        feed_market(e, "ETHUSDC", price, T0_NS + t * S)
+        out = e.tick(T0_NS + t * S)
+    assert ("shock", "release", "normal") in _changes(out)
+
+
+def test_a_stale_or_resyncing_feed_quotes_nothing_until_live() -> None:
+    e = _engine()
+    for state in ("stale", "resyncing"):
+        e.on_feed_status(feed("ETHUSDC", state))
+        t = _check(e, 1)
+        assert (t.quotes, t.mode) == ([], "halted") and t.clipped == [f"feed: feed {state}"]
+        e.on_feed_status(feed("ETHUSDC", "live"))
+        out = e.tick(T0_NS + 2)
+        assert ("feed", "release", "normal") in _changes(out)
+        assert len(_check(e, 3).quotes) == 6
+
+
+def test_market_data_older_than_the_limit_quotes_nothing() -> None:
+    e = _engine()
+    out = e.tick(T0_NS + 6 * S)
+    assert ("market_data", "hold", "halted") in _changes(out)
+    assert _check(e, 6 * S).quotes == []
+    feed_market(e, "ETHUSDC", "2680.00", T0_NS + 7 * S)
+    assert ("market_data", "release", "normal") in _changes(e.tick(T0_NS + 7 * S))
+
+
+def test_a_book_away_from_the_mark_or_crossed_is_inconsistent() -> None:
+    e = _engine()
+    e.on_features(features("ETHUSDC", 2694.0, T0_NS + S))  # 0.52 % above the mark
+    assert ("book_mark", "hold", "halted") in _changes(e.tick(T0_NS + S))
+    assert _check(e, S).quotes == []
+    e.on_features(features("ETHUSDC", 2690.0, T0_NS + 2 * S))  # 0.37 %
+    assert ("book_mark", "release", "normal") in _changes(e.tick(T0_NS + 2 * S))
+    e.on_features(features("ETHUSDC", 2680.0, T0_NS + 3 * S, half_spread=-0.01))
+    out = e.tick(T0_NS + 3 * S)
+    assert ("book_mark", "hold", "halted") in _changes(out) and out.events[0].reason == "book crossed"
+    e.on_features(features("ETHUSDC", 2680.0, T0_NS + 4 * S))
+    assert ("book_mark", "release", "normal") in _changes(e.tick(T0_NS + 4 * S))
+    e.on_features(features("ETHUSDC", float("nan"), T0_NS + 5 * S))
+    assert ("book_mark", "hold", "halted") in _changes(e.tick(T0_NS + 5 * S))
+
+
+def test_latency_above_the_limit_widens_and_above_the_pause_quotes_nothing() -> None:
+    e = _engine()
+    e.on_latency("ETHUSDC", 200.0)
+    t = _check(e, 1)
+    assert sorted(q.layer for q in t.quotes) == [1, 1, 2, 2]  # the innermost layer of each side dropped
+    assert t.clipped == ["latency 200 ms: 2 innermost quote(s) dropped"]
+    e.on_latency("ETHUSDC", 600.0)
+    assert ("latency", "hold", "halted") in _changes(e.tick(T0_NS + 2))
+    assert _check(e, 3).quotes == []
+    e.on_latency("ETHUSDC", 100.0)
+    assert ("latency", "release", "normal") in _changes(e.tick(T0_NS + 4))
+    assert len(_check(e, 5).quotes) == 6
