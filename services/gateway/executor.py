@@ -76,7 +76,9 @@ class Executor:
         self.emit = emit
         self.path = path
         self.target_to_ack_ns: deque[int] = deque(maxlen=100_000)
-        self.stages_ns: dict[str, deque[int]] = {s: deque(maxlen=100_000) for s in ("target_to_sent", "sent_to_ack")}
+        self.stages_ns: dict[str, deque[int]] = {
+            s: deque(maxlen=100_000) for s in ("target_to_sent", "sent_to_ack")
+        }
 
     async def run(self, action: Action, exposures: dict[str, Exposure], target_ns: int = 0) -> None:
         match action:

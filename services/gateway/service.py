@@ -403,8 +403,12 @@ class GatewayService(Service):
                 xs = sorted(self.executor.target_to_ack_ns)
                 if not xs:
                     return {"count": 0}
-                out = {"count": len(xs), "p50_us": xs[len(xs) // 2] / 1e3, "p99_us": xs[int(len(xs) * 0.99)] / 1e3,
-                       "path": self.settings.gateway.order_path}
+                out = {
+                    "count": len(xs),
+                    "p50_us": xs[len(xs) // 2] / 1e3,
+                    "p99_us": xs[int(len(xs) * 0.99)] / 1e3,
+                    "path": self.settings.gateway.order_path,
+                }
                 for stage, d in self.executor.stages_ns.items():
                     ys = sorted(d)
                     if ys:
