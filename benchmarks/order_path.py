@@ -155,8 +155,8 @@ def run(path: str, seconds: float) -> None:
     )
     print(f"  sustained: {placed / seconds:,.0f} new orders/s with {i / seconds:,.0f} targets/s")
     print(
-        f"  kill with 48 resting: acknowledged after {t_ack * 1e3:.1f} ms (the venue's cancel-all answers came"
-        f" first), first poll showing zero at {t_zero * 1e3:.1f} ms   (target: < 100 ms)"
+        f"  kill with 48 resting: acknowledged after {t_ack * 1e3:.1f} ms (after the venue's cancel-alls"
+        f" answered), first poll showing zero at {t_zero * 1e3:.1f} ms   (target: < 100 ms)"
     )
 
 
