@@ -1,4 +1,5 @@
-"""Churn budget (a changed quote = cancel + new): under 20 actions per second, 50 cancels per minute."""
+"""Churn budget: under 20 actions per second, 50 cancels per minute (most tests price a changed quote
+as cancel + new, the stricter model; the default, an amend, is checked on its own)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from services.risk.behaviour import cost
 from services.risk.engine import RiskEngine
 from services.risk.samples import T0_NS, S, feed_market, ladder, loose, ready_engine, target
 
-BUDGET = {"maxActionsPerSecond": 20, "maxCancelsPerMinute": 50}
+BUDGET = {"maxActionsPerSecond": 20, "maxCancelsPerMinute": 50, "changeCost": "cancel_replace"}
 MS = S // 1000
 
 
@@ -29,8 +30,14 @@ def _prices(t: TargetQuotes) -> dict[tuple[str, int], Decimal]:
 def test_a_changed_quote_costs_a_cancel_and_a_new_order() -> None:
     old = ladder("ETHUSDC", "2680.00", 3, "0.01")
     new = ladder("ETHUSDC", "2680.01", 3, "0.01")[:4] + old[4:]  # layers 0 and 1 moved, layer 2 kept
-    assert cost(old, new) == (8, 4)
+    assert cost(old, new, amend=False) == (8, 4)
     assert cost([], old) == (6, 0) and cost(old, []) == (6, 6) and cost(old, old) == (0, 0)
+
+
+def test_a_changed_quote_the_gateway_amends_costs_one_action_and_no_cancel() -> None:
+    old = ladder("ETHUSDC", "2680.00", 3, "0.01")
+    new = ladder("ETHUSDC", "2680.01", 3, "0.01")[:4] + old[4:]
+    assert cost(old, new) == (4, 0)
 
 
 def test_over_the_action_budget_the_inner_changes_go_first_and_the_rest_follows() -> None:

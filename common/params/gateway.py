@@ -76,7 +76,7 @@ class CapsParams(Section):
     default_max_position: Decimal = Field(default=Decimal(0), ge=0, description="unlisted symbols; 0 refuses")
     max_order_notional: Decimal = Field(default=Decimal(5000), gt=0)
     max_global_notional: Decimal = Field(default=Decimal(50000), gt=0, description="worst case, all symbols")
-    max_orders_per_second: int = Field(default=20, ge=1, description="places + modifies, whole account")
+    max_orders_per_second: int = Field(default=50, ge=1, description="places + modifies, whole account")
 
     @field_validator("max_position")
     @classmethod

@@ -74,6 +74,9 @@ class SymbolRiskParams(Section):
     liq_distance_min_pct: float = Field(default=0.05, gt=0, lt=1, description="mark to est. liquidation")
     max_actions_per_second: int = Field(default=20, ge=1, description="places + cancels, strictly under")
     max_cancels_per_minute: int = Field(default=50, ge=1, description="strictly under (seed 002 §1.1)")
+    change_cost: Literal["amend", "cancel_replace"] = Field(
+        default="amend", description="how the gateway moves a changed quote (its reconcile.amend setting)"
+    )
     target_max_age_seconds: float = Field(
         default=10.0, gt=0, description="a target the churn budget held back is retried until this old"
     )

@@ -91,11 +91,12 @@ def approve(lim: Limits, quotes: list[Quote], mode: RiskMode, now_ns: int) -> Ap
     shaped, more = shape(quotes, lim.inst, s.book.qty, lim.caps)
     clips += more
     prev = s.approved.quotes if s.approved is not None else []
-    d = diff(prev, shaped)
+    amend = p.change_cost == "amend"
+    d = diff(prev, shaped, amend)
     left = budget(s.churn, now_ns, p.max_actions_per_second, p.max_cancels_per_minute)
     if fits(d, left):
         return Approved(shaped, clips, mode, (d.actions, d.cancels))
-    merged, deferred, spent = merge(d, left)
+    merged, deferred, spent = merge(d, left, amend)
     final, capped = shape(merged, lim.inst, s.book.qty, lim.caps, checked=True)
     if deferred:
         text = f"churn budget: {deferred} change(s) kept their previous quote (left {left.actions} actions, "
@@ -105,7 +106,7 @@ def approve(lim: Limits, quotes: list[Quote], mode: RiskMode, now_ns: int) -> Ap
             "cancels_left": left.cancels,
         }
         clips.append(Clip("churn", text + f"{left.cancels} cancels)", figures))
-    return Approved(final, clips, mode, cost(prev, final) if capped else spent, deferred)
+    return Approved(final, clips, mode, cost(prev, final, amend) if capped else spent, deferred)
 
 
 def reshape(lim: Limits, quotes: list[Quote], mode: RiskMode) -> Approved:

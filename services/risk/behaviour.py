@@ -2,9 +2,10 @@
 50 cancels a minute).
 
 Risk estimates the churn a new target causes against the last approved one, matching quotes by
-side and layer: a new quote is one action, a removed one an action and a cancel, one whose price or
-size changed a cancel and a new order (two actions, one cancel). This is an upper bound: the gateway
-keeps orders within its tolerance and may amend instead.
+side and layer: a new quote is one action, a removed one an action and a cancel, and one whose
+price or size changed one action when the gateway amends it in place (``changeCost = "amend"``,
+the default: a modify costs an order but no cancel) or two actions and a cancel when it cancels
+and replaces. This is an upper bound: the gateway also keeps orders within its tolerance.
 
 When the whole change does not fit the budget left, the changes are applied from the innermost
 layer out while they fit, and the others keep their previously approved quote (or stay absent).
@@ -23,6 +24,13 @@ from common.messages import Quote
 from services.risk.state import Churn
 
 NS = 1_000_000_000
+
+
+def change_cost(amend: bool) -> tuple[int, int]:
+    """(actions, cancels) of a changed quote: one amend, or a cancel and a new order."""
+    return (1, 0) if amend else (2, 1)
+
+
 Key = tuple[int, str, int]
 
 
@@ -72,7 +80,7 @@ class Diff(NamedTuple):
     cancels: int
 
 
-def diff(prev: Sequence[Quote], new: Sequence[Quote]) -> Diff:
+def diff(prev: Sequence[Quote], new: Sequence[Quote], amend: bool = True) -> Diff:
     """Match ``prev`` and ``new`` by (layer, side, n-th) and price what changes."""
     p = _keyed(prev)
     kept: list[Quote] = []
@@ -87,16 +95,17 @@ def diff(prev: Sequence[Quote], new: Sequence[Quote]) -> Diff:
             kept.append(q)
         else:
             changes.append((key, old, q))
-            actions, cancels = actions + 2, cancels + 1
+            a, x = change_cost(amend)
+            actions, cancels = actions + a, cancels + x
     changes += [(key, old, None) for key, old in p.items()]
     return Diff(kept, changes, actions + len(p), cancels + len(p))
 
 
-def cost(prev: Sequence[Quote], new: Sequence[Quote]) -> tuple[int, int]:
+def cost(prev: Sequence[Quote], new: Sequence[Quote], amend: bool = True) -> tuple[int, int]:
     """(actions, cancels) of moving the resting set from ``prev`` to ``new``."""
     if prev == new:
         return 0, 0
-    d = diff(prev, new)
+    d = diff(prev, new, amend)
     return d.actions, d.cancels
 
 
@@ -105,13 +114,13 @@ def fits(d: Diff, left: Budget) -> bool:
     return d.actions <= left.actions and d.cancels <= left.cancels
 
 
-def merge(d: Diff, left: Budget) -> tuple[list[Quote], int, tuple[int, int]]:
+def merge(d: Diff, left: Budget, amend: bool = True) -> tuple[list[Quote], int, tuple[int, int]]:
     """The change as far as ``left`` allows, inside out: the set, how many changes waited, the cost."""
     out = list(d.kept)
     actions, cancels = left
     deferred = spent_a = spent_x = 0
     for _, old, want in sorted(d.changes, key=itemgetter(0)):
-        a, x = (1, 0) if old is None else ((1, 1) if want is None else (2, 1))
+        a, x = (1, 0) if old is None else ((1, 1) if want is None else change_cost(amend))
         if want is None or _reducing(old, want) or (a <= actions and x <= cancels):
             actions, cancels, spent_a, spent_x = actions - a, cancels - x, spent_a + a, spent_x + x
             if want is not None:
