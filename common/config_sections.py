@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from common.params.gateway import GatewayParams
 from common.params.risk import RiskParams
 from common.params.strategy import StrategyParams, SymbolStrategy
-from common.section import Section
+from common.section import Section, merge_symbol_defaults
 
 
 class ServiceSection(Section):
@@ -187,6 +187,11 @@ class StrategyConfig(ServiceSection):
     """The strategy service: each symbol's model and parameters (``[strategy.symbols.ETHUSDC]``)."""
 
     symbols: dict[str, SymbolStrategy] = Field(default_factory=lambda: StrategyParams().symbols)
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _overlay_defaults(cls, v: Any) -> Any:
+        return merge_symbol_defaults(v, StrategyParams().symbols)
     snapshot_interval_s: float = Field(default=5.0, gt=0, description="state snapshot for crash recovery")
     republish_s: float = Field(default=5.0, gt=0, description="re-send the current target this often")
     watch_config: bool = Field(default=True, description="reload when a config file changes")
@@ -238,7 +243,7 @@ class RecorderConfig(ServiceSection):
         default=500_000, ge=1000, description="past this many unwritten messages, md.* ones are dropped"
     )
     events_retention_h: float = Field(
-        default=0.0, ge=0, description="raw events older are deleted; 0 keeps all"
+        default=48.0, ge=0, description="raw events older than this are deleted; 0 keeps all"
     )
     target_sample_s: float = Field(default=5.0, ge=0, description="an unchanged target is stored this often")
     position_sample_s: float = Field(default=1.0, ge=0)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -11,3 +15,38 @@ class Section(BaseModel):
     snake_case ones (``net_max``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel)
+
+
+def merge_symbol_defaults(value: Any, defaults: Mapping[str, BaseModel]) -> Any:
+    """Per-symbol parameter tables overlay their defaults instead of replacing the whole table.
+
+    ``[risk.params.symbols.ETHUSDC] stopLoss = -30`` changes ETHUSDC's stopLoss only: ETHUSDC keeps
+    its other defaults and BTCUSDC keeps its whole default entry. Used as a "before" validator.
+    """
+    if not isinstance(value, Mapping):
+        return value
+    out: dict[str, Any] = {k: m.model_dump() for k, m in defaults.items()}
+    for sym, given in value.items():
+        base = out.get(sym)
+        if isinstance(given, BaseModel):
+            out[sym] = given
+        elif isinstance(base, dict) and isinstance(given, Mapping):
+            out[sym] = _deep(base, given)
+        else:
+            out[sym] = given
+    return out
+
+
+def _deep(base: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in given.items():
+        key = _snake(k)
+        if isinstance(v, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep(out[key], v)
+        else:
+            out[key] = v
+    return out
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower() if key[:1].islower() else key

@@ -69,6 +69,10 @@ def oms_fill(symbol: str) -> str:
     return _leaf("oms.fill", symbol)
 
 
+def oms_funding(symbol: str) -> str:
+    return _leaf("oms.funding", symbol)
+
+
 def oms_position(symbol: str) -> str:
     return _leaf("oms.position", symbol)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,19 @@ def test_tcp_transport_requires_a_bus_secret(run_env: Path, monkeypatch: pytest.
 def test_a_missing_profile_file_is_reported(run_env: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings("nosuch")
+
+
+def test_a_per_symbol_override_keeps_the_other_defaults(
+    run_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "one.toml"
+    f.write_text(
+        "[risk.params.symbols.ETHUSDC]\nstopLoss = -3.0\n[strategy.symbols.BTCUSDC.asmm]\nbaseSize = 0.003\n"
+    )
+    monkeypatch.setenv("MM_CONFIG_FILE", str(f))
+    s = load_settings()
+    eth, btc = s.risk.params.symbols["ETHUSDC"], s.risk.params.symbols["BTCUSDC"]
+    assert (eth.stop_loss, eth.net_max, btc.net_max) == (Decimal("-3"), Decimal("0.21"), Decimal("0.05"))
+    assert s.strategy.symbols["BTCUSDC"].asmm.base_size == 0.003
+    assert s.strategy.symbols["BTCUSDC"].net_max == 0.05  # BTC's own default, not the class default
+    assert set(s.strategy.symbols) == {"ETHUSDC", "BTCUSDC"}

@@ -36,6 +36,7 @@ from common.messages.trading import (
     Balance,
     DecisionRecord,
     Fill,
+    FundingPaid,
     OmsEvent,
     OrderState,
     OrderUpdate,
@@ -59,6 +60,7 @@ AnyMessage = (
     | TargetQuotes
     | OrderUpdate
     | Fill
+    | FundingPaid
     | Position
     | Account
     | OmsEvent
@@ -83,6 +85,7 @@ __all__ = [
     "FeedStatus",
     "Fill",
     "Flatten",
+    "FundingPaid",
     "GetSnapshot",
     "GetStatus",
     "Heartbeat",

@@ -114,6 +114,14 @@ class Position(Message, frozen=True, kw_only=True):
     funding: Decimal = Decimal(0)
 
 
+class FundingPaid(Message, frozen=True, kw_only=True):
+    """A funding settlement on one symbol's position (``oms.funding.<SYMBOL>``): negative = paid."""
+
+    symbol: str
+    asset: str
+    amount: Decimal
+
+
 class OmsEvent(Message, frozen=True, kw_only=True):
     """Something the OMS repaired or refused (``oms.event``): a drift from the venue, an unknown order."""
 

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from itertools import pairwise
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from common.section import Section
+from common.section import Section, merge_symbol_defaults
 
 ReduceMode = Literal["maker", "taker", "maker_first_then_taker"]
 
@@ -126,6 +126,11 @@ class RiskParams(Section):
     leverage_max: Decimal = Field(default=Decimal(10), gt=0, description="worst-case notional / equity")
     margin_ratio_max: float = Field(default=0.5, gt=0, lt=1, description="maint margin / margin balance")
     symbols: dict[str, SymbolRiskParams] = Field(default_factory=_default_symbols)
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _overlay_defaults(cls, v: Any) -> Any:
+        return merge_symbol_defaults(v, _default_symbols())
 
     @field_validator("symbols")
     @classmethod

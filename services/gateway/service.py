@@ -41,6 +41,7 @@ from common.messages import (
     FeedStatus,
     Fill,
     Flatten,
+    FundingPaid,
     GetSnapshot,
     Kill,
     MarkPrice,
@@ -252,6 +253,10 @@ class GatewayService(Service):
                 self._account_from_event(ev)
 
     def _account_from_event(self, ev: AccountUpdate) -> None:
+        if ev.a.m == "FUNDING_FEE" and ev.a.S:
+            for b in ev.a.B:
+                paid = FundingPaid(symbol=ev.a.S, asset=b.a, amount=Decimal(b.bc), ts_event=ev.E * 1_000_000)
+                self.publish(topics.oms_funding(ev.a.S), paid)
         if not ev.a.B:
             return
         old = {b.asset: b for b in (self.account.balances if self.account else [])}

@@ -70,7 +70,8 @@ class SymbolFeed:
         out = self.sync.on_snapshot(snap)
         if self.sync.book_valid:
             self.last_recv_ns = recv_ns
-            self._book_changed((snap.E or recv_ns // 1_000_000) * 1_000_000)
+            self.last_event_ms = self.last_event_ms or snap.E or recv_ns // 1_000_000
+            self._book_changed(self.last_event_ms * 1_000_000)
         return out
 
     def on_trade(self, price: str, qty: str, buyer_is_maker: bool, trade_id: int, t_ms: int) -> Trade:

@@ -9,13 +9,16 @@ from types import ModuleType
 
 from common.config import ConfigError, load_settings
 from common.operator import TARGETS
-from services.mmctl.commands import control, events, status, tap
+from services.mmctl.commands import control, events, fills, orders, report, status, tap
 from services.mmctl.context import Ctl
 
 MODULES: dict[str, ModuleType] = {
     "status": status,
     "tap": tap,
     "events": events,
+    "orders": orders,
+    "fills": fills,
+    "report": report,
     **{name: control for name in TARGETS},
 }
 

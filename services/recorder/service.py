@@ -1,103 +1,320 @@
-"""The recorder service: subscribes to every topic and appends each message to the event store.
+"""The recorder service: a thin asyncio shell around the persistence modules.
 
-It answers ``Query(kind="events")`` over REQ/REP so ``mmctl events`` can read the record back.
+It subscribes to every topic of every service and buffers the raw bodies; a flusher hands the
+buffer to the writer thread (:mod:`services.recorder.persistence`) every ``flush_interval_ms`` or
+``batch_max`` messages, so a ``kill -9`` loses at most one interval of bus messages, and catch-up
+(:mod:`services.recorder.catchup`) recovers the fills and order states of that window on restart.
+It answers ``Query`` (:mod:`services.recorder.queries`, plus ``kind="report"``) and
+``GetSnapshot(what="state" | "session")`` over REQ/REP. Nothing here touches a file or a database
+on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from typing import Any
 
 import msgspec
 
 from common import topics
-from common.codec import MessageCodec
-from common.config import SERVICES
+from common.binance.errors import BinanceError
+from common.binance.rest import RestClient
+from common.bus import RequestRefused, RequestTimeout
+from common.config import SERVICES, Settings
 from common.logging import log
-from common.messages import AnyCommand, Envelope, Query, Request
+from common.messages import AnyCommand, Envelope, GetSnapshot, Query, Request
 from common.runtime import CommandError, Service
-from services.recorder.events import EventRow, EventStore
+from services.recorder import report, session, snapshots
+from services.recorder.catchup import Catchup, RestTrades
+from services.recorder.ingest import Ingestor, RawMsg, Sampling
+from services.recorder.lake import Lake
+from services.recorder.persistence import Persistence
+from services.recorder.queries import Queries, QueryError, parse_int
+from services.recorder.store import StoreError, open_store
 
-
-class _Meta(msgspec.Struct):
-    type: str = "?"
-    ts_event: int = 0
+SESSION_BEAT_S = 10.0
+RETENTION_EVERY_S = 600.0
 
 
 class RecorderService(Service):
-    """Appends the whole bus to SQLite in batches; answers queries."""
+    """Records the bus; answers queries, state snapshots and reports."""
 
     name = "recorder"
 
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._ready = asyncio.Event()
+        self._buf: list[RawMsg] = []
+        self._flush_now = asyncio.Event()
+        self._catchup_now = asyncio.Event()
+        self.dropped = 0
+        self.latest = snapshots.LatestSnapshots()
+        self._rest: RestClient | None = None
+        self._gateway_up: bool | None = None
+        self._own: list[asyncio.Task[Any]] = []
+
     async def on_start(self) -> None:
         cfg = self.settings.recorder
-        self.store = EventStore(self.settings.run_path / cfg.db_path)
-        self._meta = msgspec.msgpack.Decoder(_Meta)
-        self._codec = MessageCodec()
-        self._buf: list[EventRow] = []
-        self._flush_now = asyncio.Event()
-        self.stored = 0
-        self.subscribe([topics.ALL], self._on_message, decode=False, services=SERVICES)
-        self.spawn(self._flusher(), "flusher")
+        self.persistence = self._persistence()
+        store = await self.persistence.start()
+        self.queries = Queries(store)
+        self.session = await self._open_session()
+        self.subscribe([topics.ALL], self._on_message, decode=False, services=SERVICES, on_gap=self._on_gap)
+        self._own.append(self.spawn(self._flusher(), "flusher"))
+        self._own.append(self.spawn(self._session_beat(), "session", critical=False))
+        if cfg.catchup:
+            self.catchup = self._catchup()
+            self._own.append(self.spawn(self._catchup_loop(), "catchup", critical=False))
+        if cfg.events_retention_h:
+            self._own.append(self.spawn(self._retention(), "retention", critical=False))
+        if cfg.report_every_h:
+            self._own.append(self.spawn(self._reports(), "reports", critical=False))
+        self._ready.set()
+        log.info(
+            "recorder_ready",
+            backend=cfg.backend,
+            session=self.session.session_id,
+            resumed=self.session.resumed,
+        )
+
+    def _persistence(self) -> Persistence:
+        cfg = self.settings.recorder
+        run = self.settings.run_path
+        sampling = Sampling(
+            target_s=cfg.target_sample_s,
+            position_s=cfg.position_sample_s,
+            account_s=cfg.account_sample_s,
+            market_s=cfg.market_sample_s,
+            lake_datasets=frozenset(cfg.lake_datasets if cfg.lake else ()),
+        )
+
+        def lake() -> Lake:
+            return Lake(
+                run / cfg.lake_dir, cfg.lake_rotate_rows, cfg.lake_rotate_s, cfg.lake_max_mb * 1024 * 1024
+            )
+
+        return Persistence(
+            lambda: open_store(cfg.backend, run / cfg.db_path, cfg.postgres_dsn),
+            Ingestor(sampling),
+            lake if cfg.lake else None,
+            cfg.snapshot_history,
+        )
+
+    # ---- the bus -----------------------------------------------------------------------------
 
     def _on_message(self, topic: str, body: Any, env: Envelope) -> None:
         raw = bytes(body)
-        try:
-            meta = self._meta.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            meta = _Meta()
-        self._buf.append(
-            (time.time_ns(), topic, env.source, env.epoch, env.seq, meta.ts_event, meta.type, raw)
-        )
+        if topic.startswith("state."):
+            self.latest.offer(raw)
+        if len(self._buf) >= self.settings.recorder.buffer_max and topic.startswith("md."):
+            self.dropped += 1  # the writer is far behind: market data goes first, never orders or fills
+            return
+        self._buf.append((time.time_ns(), topic, env.source, env.epoch, env.seq, raw))
         if len(self._buf) >= self.settings.recorder.batch_max:
             self._flush_now.set()
 
+    def _on_gap(self, topic: str, source: str, missed: int) -> None:
+        if topic.startswith("oms."):
+            log.warning("recorder_oms_gap", topic=topic, source=source, missed=missed)
+            self._catchup_now.set()
+
     async def _flusher(self) -> None:
         interval = self.settings.recorder.flush_interval_ms / 1000
+        failures = 0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._flush_now.wait(), interval)
             self._flush_now.clear()
-            await self._flush()
+            try:
+                await self._flush()
+            except StoreError as exc:
+                failures += 1
+                self.set_state("degraded", f"store write failed: {exc}"[:300])
+                await asyncio.sleep(min(10.0, 0.2 * 2**failures))
+                continue
+            if failures:
+                failures = 0
+                self.set_state("running", "store writable again")
 
     async def _flush(self) -> None:
-        if not self._buf:
-            return
         batch, self._buf = self._buf, []
-        await asyncio.to_thread(self.store.append, batch)
-        self.stored += len(batch)
+        if batch or self.persistence.has_pending:
+            await self.persistence.ingest(batch)
 
-    async def on_stop(self) -> None:
-        if hasattr(self, "store"):
-            await self._flush()
-            self.store.close()
-            log.info("recorder_closed", stored=self.stored)
+    # ---- session ---------------------------------------------------------------------------------
 
-    async def on_command(self, cmd: AnyCommand, req: Request) -> Any:
-        match cmd:
-            case Query(kind="events", filters=f, limit=limit):
-                rows = await asyncio.to_thread(
-                    self.store.query,
-                    f.get("topic", ""),
-                    int(f.get("since_ns", 0)),
-                    int(f.get("until_ns", 0)),
-                    f.get("type", ""),
-                    limit,
-                )
-                return [self._render(r) for r in rows]
-        raise CommandError(
-            f"recorder does not handle {type(cmd).__name__} {getattr(cmd, 'kind', '')}".strip()
+    async def _open_session(self) -> session.Session:
+        run = self.settings.run_path
+        env_id = os.environ.get("MM_SESSION_ID", "").strip()
+        file_id = await self.persistence.on_writer(session.read_file, run)
+        wanted = env_id or file_id
+        stored = await self.persistence.on_reader(self._session_row, wanted) if wanted else None
+        now = time.time_ns()
+        sid, resumed = session.choose(env_id, file_id, stored, now, self.settings.recorder.session_resume_s)
+        sess = session.make(sid, resumed, stored if sid == wanted else None, self.settings.profile, now)
+        await self.persistence.on_writer(session.write_file, run, sid)
+        await self.persistence.write({"sessions": [sess.row(now)]})
+        return sess
+
+    def _session_row(self, session_id: str) -> dict[str, Any] | None:
+        rows = self.queries.run("sessions", {"session_id": session_id}, 1)
+        return rows[0] if rows else None
+
+    async def _session_beat(self) -> None:
+        while True:
+            await asyncio.sleep(SESSION_BEAT_S)
+            await self.persistence.write({"sessions": [self.session.row(time.time_ns())]})
+
+    # ---- catch-up, retention, reports --------------------------------------------------------------
+
+    def _catchup(self) -> Catchup:
+        s = self.settings
+        trades = None
+        if s.api_key and s.api_secret and s.venue.market == "usdm":
+            self._rest = RestClient(
+                s.venue.rest_url,
+                s.api_key.get_secret_value(),
+                s.api_secret.get_secret_value(),
+                s.venue.http_timeout_s,
+            )
+            trades = RestTrades(self._rest)
+        else:
+            log.info("catchup_venue_off", reason="no API key/secret in the environment, or not a USD-M venue")
+        return Catchup(
+            self.persistence, list(s.symbols), self._fetch_oms, trades, s.recorder.catchup_lookback_h * 3600
         )
 
-    def _render(self, row: dict[str, Any]) -> dict[str, Any]:
-        payload = row.pop("payload")
+    async def _fetch_oms(self) -> dict[str, Any] | None:
         try:
-            row["msg"] = msgspec.to_builtins(self._codec.decode_body(payload))
-        except ValueError as exc:
-            row["msg"] = {"undecodable": str(exc)}
-        return row
+            snap = await self.client("gateway").call(GetSnapshot(what="oms"), timeout_s=3.0)
+        except (RequestTimeout, RequestRefused) as exc:
+            if self._gateway_up is not False:  # log the change, not every retry
+                log.info("catchup_gateway_unavailable", reason=str(exc)[:200])
+            self._gateway_up = False
+            return None
+        if self._gateway_up is False:
+            log.info("catchup_gateway_back")
+        self._gateway_up = True
+        return snap if isinstance(snap, dict) else None
+
+    async def _catchup_loop(self) -> None:
+        cfg = self.settings.recorder
+        if self._rest is not None:
+            with contextlib.suppress(BinanceError):
+                await self._rest.sync_time()
+        while True:
+            res = await self.catchup.run()
+            if self.catchup.runs == 1 or res.fills_added or res.gateway_orders or res.errors:
+                log.info("catchup_done", **res.summary())
+            soon = res.gateway == "down" or bool(res.errors)
+            wait = min(cfg.catchup_interval_s, 10.0) if soon else cfg.catchup_interval_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._catchup_now.wait(), wait)
+            self._catchup_now.clear()
+
+    async def _retention(self) -> None:
+        keep_ns = int(self.settings.recorder.events_retention_h * 3600e9)
+        while True:
+            cutoff = time.time_ns() - keep_ns
+            while await self.persistence.on_writer(self.persistence.store_delete_events, cutoff):
+                await asyncio.sleep(0)  # let bus batches in between chunks
+            await asyncio.sleep(RETENTION_EVERY_S)
+
+    async def _reports(self) -> None:
+        cfg = self.settings.recorder
+        out = self.settings.run_path / cfg.report_dir / self.session.session_id
+        while True:
+            await asyncio.sleep(cfg.report_every_h * 3600)
+            data = await self._report_data({"session": self.session.session_id})
+            path = await self.persistence.on_reader(report.write_report, data, out)
+            log.info("report_written", path=str(path))
+
+    # ---- commands ------------------------------------------------------------------------------
+
+    async def on_command(self, cmd: AnyCommand, req: Request) -> Any:
+        await self._until_ready(req)
+        try:
+            match cmd:
+                case Query(kind="report", filters=f):
+                    return msgspec.to_builtins(await self._report_data(f))
+                case Query(kind=kind, filters=f, limit=limit):
+                    return await self.persistence.on_reader(self.queries.run, kind, f, limit)
+                case GetSnapshot(what="state", symbol=service):
+                    return await self._state(service)
+                case GetSnapshot(what="session"):
+                    return await self.persistence.on_reader(self._session_row, self.session.session_id)
+        except (QueryError, snapshots.SnapshotMissing) as exc:
+            raise CommandError(str(exc)) from exc
+        raise CommandError(
+            f"recorder does not handle {type(cmd).__name__} {getattr(cmd, 'what', '')}".strip()
+        )
+
+    async def _until_ready(self, req: Request) -> None:
+        """Hold a request that came while the store was opening (the command socket is up first)."""
+        if self._ready.is_set():
+            return
+        left = (req.deadline_ns - time.time_ns()) / 1e9 - 0.05
+        try:
+            await asyncio.wait_for(self._ready.wait(), max(0.0, left))
+        except TimeoutError:
+            raise CommandError("recorder is still starting; ask again") from None
+
+    async def _state(self, service: str) -> dict[str, Any]:
+        if not service:
+            raise CommandError("GetSnapshot(what='state') needs symbol=<service name>, e.g. 'strategy'")
+        disk = await self.persistence.on_reader(snapshots.stored, self.queries.store, service)
+        return snapshots.newest(self.latest.get(service), disk, service)
+
+    async def _report_data(self, f: dict[str, str]) -> report.ReportData:
+        unknown = set(f) - {"since_ns", "until_ns", "session"}
+        if unknown:
+            raise QueryError(
+                f"unknown filter(s) {sorted(unknown)} for report; known: session, since_ns, until_ns"
+            )
+        since = parse_int("since_ns", f.get("since_ns") or "0")
+        until = parse_int("until_ns", f.get("until_ns") or "0")
+        sid = f.get("session") or ("" if since else self.session.session_id)
+        sess = await self.persistence.on_reader(self._session_row, sid) if sid else None
+        if sid and sess is None:
+            raise CommandError(f"no session {sid!r}")
+        if sess is not None:
+            since, until = int(sess["started_ns"]), int(sess["ended_ns"]) or until
+        return await self.persistence.on_reader(report.build, self.queries.store, since, until, sess)
+
+    # ---- stop, status ----------------------------------------------------------------------------
+
+    async def on_stop(self) -> None:
+        if not hasattr(self, "persistence"):
+            return
+        for t in self._own:
+            t.cancel()
+        await asyncio.gather(*self._own, return_exceptions=True)
+        if hasattr(self, "session"):
+            try:
+                await self._flush()
+                now = time.time_ns()
+                await self.persistence.write({"sessions": [self.session.row(now, ended_ns=now)]})
+            except StoreError as exc:
+                log.error("recorder_final_write_failed", error=str(exc)[:300], buffered=len(self._buf))
+        if self._rest is not None:
+            await self._rest.close()
+        await asyncio.to_thread(self.persistence.close)
+        log.info("recorder_closed", stored=self.persistence.stats.messages, dropped=self.dropped)
 
     def status_detail(self) -> dict[str, str]:
-        return {"stored": str(getattr(self, "stored", 0)), "buffered": str(len(getattr(self, "_buf", [])))}
+        if not hasattr(self, "persistence"):
+            return {}
+        p = self.persistence
+        detail = {
+            "stored": str(p.stats.messages),
+            "buffered": str(len(self._buf)),
+            "dropped": str(self.dropped),
+            "session": getattr(getattr(self, "session", None), "session_id", ""),
+            "deduplicated": str(p.ingestor.deduplicated),
+        }
+        if p.lake is not None:
+            detail["lake_parts"] = str(p.lake.stats.parts_written)
+        return detail

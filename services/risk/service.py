@@ -30,6 +30,7 @@ from common.messages import (
     Features,
     FeedStatus,
     Fill,
+    FundingPaid,
     GetSnapshot,
     Instrument,
     MarkPrice,
@@ -68,6 +69,7 @@ class RiskService(Service):
                 topics.family("oms", "fill"),
                 topics.family("oms", "position"),
                 topics.family("oms", "order"),
+                topics.family("oms", "funding"),
                 topics.OMS_ACCOUNT,
                 topics.family("md", "mark"),
                 topics.family("md", "features"),
@@ -149,6 +151,8 @@ class RiskService(Service):
                 self.engine.on_position(msg)
             case Account():
                 self.engine.on_account(msg)
+            case FundingPaid(symbol=sym, amount=amount):
+                self.engine.on_funding(sym, amount)
             case MarkPrice():
                 self.engine.on_mark(msg)
             case Features():

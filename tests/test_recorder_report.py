@@ -1,0 +1,129 @@
+"""The session report: every chart file, and figures that agree with what the store answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from services.recorder import report
+from services.recorder.ingest import Ingestor
+from services.recorder.mix import MessageMix, Wire
+from services.recorder.queries import Queries
+from services.recorder.report_text import CHART_TITLES
+from services.recorder.store import PostgresStore, SqliteStore, Store
+from tests.pg import PgServer, shared_server
+
+T0 = 1_790_000_000_000_000_000
+MINUTES = 3
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgServer]:
+    with shared_server() as srv:
+        yield srv
+
+
+def _session(store: Store) -> tuple[int, int]:
+    """Six simulated minutes of the message mix; returns the window."""
+    mix = MessageMix(t0_ns=T0)
+    items = []
+    for topic, svc, msg in mix.stream():
+        if msg.ts_event > T0 + MINUTES * 60 * 10**9:
+            break
+        items.append((topic, svc, msg))
+    ing = Ingestor()
+    raws = Wire().many(items)
+    for i in range(0, len(raws), 1000):
+        out = ing.ingest(raws[i : i + 1000])
+        store.write(out.rows, link_fills=out.link_fills)
+    store.write({"sessions": [("s-test", T0, 0, T0, "host-a", "paper", 1)]})
+    return T0, T0 + MINUTES * 60 * 10**9
+
+
+@pytest.fixture
+def filled(tmp_path: Path) -> Iterator[tuple[Store, int, int]]:
+    st = SqliteStore(tmp_path / "r.sqlite").open()
+    t0, t1 = _session(st)
+    yield st, t0, t1
+    st.close()
+
+
+def test_the_report_has_every_chart_and_its_figures_agree_with_the_store(
+    filled: tuple[Store, int, int], tmp_path: Path
+) -> None:
+    store, t0, t1 = filled
+    q = Queries(store)
+    sess = q.run("sessions", {"session_id": "s-test"}, 1)[0]
+    data = report.build(store, t0, t1, sess)
+    path = report.write_report(data, tmp_path / "out")
+    text = path.read_text()
+    for name in CHART_TITLES:
+        png = tmp_path / "out" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f"]({name}.png)" in text
+    window = {"since_ns": str(t0), "until_ns": str(t1)}
+    fills = q.run("fills", window, 100_000)
+    realized = sum((Decimal(f["realized_pnl"]) for f in fills), Decimal(0))
+    fees = sum((Decimal(f["fee"]) for f in fills), Decimal(0))
+    t = data.totals
+    assert (Decimal(t["realized_pnl"]), Decimal(t["fees"])) == (realized, fees)
+    assert Decimal(t["net_pnl"]) == realized - fees != 0
+    assert int(t["fills"]) == len(fills) == sum(data.per_minute["fills"]) > 0
+    orders = q.run("orders", {}, 100_000)
+    assert (
+        int(t["orders"])
+        == sum(1 for o in orders if t0 <= o["created_ns"] <= t1)
+        == sum(data.per_minute["orders"])
+    )
+    cancels = q.run("order_events", {**window, "state": "Canceled"}, 100_000)
+    assert int(t["cancels"]) == len(cancels) == sum(data.per_minute["cancels"]) > 0
+    assert int(t["risk_events"]) == len(q.run("risk_events", window, 1000))
+    assert int(t["command_errors"]) == len(q.run("commands", {**window, "ok": "false"}, 1000))
+    pending = {
+        e["client_order_id"] for e in q.run("order_events", {**window, "state": "PendingNew"}, 100_000)
+    }
+    acked = {e["client_order_id"] for e in q.run("order_events", {**window, "state": "New"}, 100_000)}
+    assert data.latency["count"] == len(pending & acked) > 0
+    assert (
+        0 < data.latency["p50"] <= data.latency["p99"] <= data.latency["max"] <= 3.0
+    )  # the mix acks within 3 ms
+    last_pos = {p["symbol"]: p for p in q.run("positions", window, 100_000)}
+    for f in data.symbols:
+        assert f.position == last_pos[f.symbol]["qty"]
+        assert f.quoted_spread_bps > 0
+    assert f"| Realized PnL after fees | {Decimal(t['net_pnl']):,.4f} |" in text
+    assert f"| Fills | {len(fills)} (" in text
+    assert "mm_rest_errors_total" in text, "the report says where REST/WS errors are really counted"
+    assert len(data.minutes) == MINUTES
+
+
+def test_both_backends_produce_the_same_report(filled: tuple[Store, int, int], pg: PgServer) -> None:
+    lite, t0, t1 = filled
+    post = PostgresStore(pg.fresh_dsn()).open()
+    try:
+        _session(post)
+        a = msgspec.to_builtins(report.build(lite, t0, t1))
+        b = msgspec.to_builtins(report.build(post, t0, t1))
+    finally:
+        post.close()
+    a.pop("generated_ns")
+    b.pop("generated_ns")
+    assert a == b
+
+
+def test_an_empty_window_still_writes_every_chart_and_says_what_is_missing(tmp_path: Path) -> None:
+    st = SqliteStore(tmp_path / "e.sqlite").open()
+    try:
+        data = report.build(st, T0, T0 + 120 * 10**9)
+    finally:
+        st.close()
+    path = report.write_report(data, tmp_path / "empty")
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == sorted(
+        [*(f"{n}.png" for n in CHART_TITLES), "report.md"]
+    )
+    assert data.totals["fills"] == "0" and data.totals["net_pnl"] == "0"
+    assert "No approved targets" in path.read_text()

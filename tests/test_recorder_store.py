@@ -1,0 +1,297 @@
+"""The typed store on both backends: same ingest, same answers; dedup, upserts, linking, pruning.
+
+Every test that takes ``store`` runs on SQLite and on a real PostgreSQL server started from the
+distribution's binaries (``tests/pg.py``); a machine without them fails these tests, by design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common import topics
+from common.messages import Fill, Heartbeat, OrderUpdate, StateSnapshot, TargetQuotes
+from services.recorder.ingest import Ingestor, Sampling
+from services.recorder.mix import MessageMix, Wire
+from services.recorder.persistence import Persistence
+from services.recorder.queries import Queries, QueryError
+from services.recorder.rows import fill_row
+from services.recorder.store import PostgresStore, SqliteStore, Store, StoreError
+from tests.pg import PgServer, shared_server
+
+T0 = 1_790_000_000_000_000_000
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgServer]:
+    with shared_server() as srv:
+        yield srv
+
+
+def _open(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
+    if backend == "sqlite":
+        return SqliteStore(tmp_path / f"{backend}.sqlite").open()
+    server: PgServer = request.getfixturevalue("pg")
+    return PostgresStore(server.fresh_dsn()).open()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    st = _open(request.param, tmp_path, request)
+    yield st
+    st.close()
+
+
+def _ingest(store: Store, raws: list[Any], ingestor: Ingestor | None = None, batch: int = 500) -> None:
+    ing = ingestor or Ingestor()
+    for i in range(0, len(raws), batch):
+        out = ing.ingest(raws[i : i + batch])
+        store.write(out.rows, link_fills=out.link_fills, keep_snapshots=3 if out.snapshots else 0)
+
+
+def _fill(trade_id: int, **kw: Any) -> Fill:
+    base: dict[str, Any] = {
+        "symbol": "ETHUSDC",
+        "trade_id": trade_id,
+        "client_order_id": "c1",
+        "venue_order_id": 77,
+        "side": "BUY",
+        "price": Decimal("2680.10"),
+        "qty": Decimal("0.050"),
+        "fee": Decimal("0.0268010"),
+        "fee_asset": "USDC",
+        "realized_pnl": Decimal("-0.5"),
+        "is_maker": True,
+        "ts_event": T0 + trade_id,
+    }
+    return Fill(**{**base, **kw})
+
+
+def _order(cid: str, state: str, ts: int, **kw: Any) -> OrderUpdate:
+    base: dict[str, Any] = {
+        "symbol": "ETHUSDC",
+        "client_order_id": cid,
+        "side": "SELL",
+        "price": Decimal("2681"),
+        "qty": Decimal("0.05"),
+        "state": state,
+        "ts_event": ts,
+    }
+    return OrderUpdate(**{**base, **kw})
+
+
+QUERIES: list[tuple[str, dict[str, str], int]] = [
+    ("events", {}, 100_000),
+    ("events", {"topic": "oms.fill."}, 500),
+    ("events", {"topic": "md.book.ETHUSDC", "since_ns": str(T0 + 10**10)}, 300),
+    ("events", {"type": "RiskEvent"}, 50),
+    ("events", {"symbol": "btcusdc", "type": "Trade"}, 100),
+    ("orders", {}, 100_000),
+    ("orders", {"open": "true", "symbol": "ETHUSDC"}, 100),
+    ("orders", {"side": "sell", "state": "Canceled"}, 100),
+    ("order_events", {}, 100_000),
+    ("order_events", {"state": "New", "until_ns": str(T0 + 3 * 10**10)}, 1000),
+    ("fills", {}, 100_000),
+    ("fills", {"symbol": "BTCUSDC", "side": "BUY"}, 10),
+    ("positions", {}, 100_000),
+    ("account", {}, 1000),
+    ("targets", {"origin": "risk"}, 100_000),
+    ("targets", {"symbol": "ETHUSDC", "origin": "strategy"}, 20),
+    ("risk_events", {}, 1000),
+    ("commands", {"ok": "false"}, 1000),
+    ("commands", {}, 1000),
+    ("status", {"state": "degraded"}, 100),
+    ("market", {"symbol": "ETHUSDC"}, 100_000),
+    ("snapshots", {"service": "strategy"}, 10),
+]
+
+
+def test_sqlite_and_postgres_give_identical_answers_to_every_query(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    raws = Wire().many(MessageMix(t0_ns=T0).take(20_000))
+    answers = []
+    for backend in ("sqlite", "postgres"):
+        st = _open(backend, tmp_path, request)
+        try:
+            _ingest(st, raws)
+            q = Queries(st)
+            answers.append([q.run(kind, f, limit) for kind, f, limit in QUERIES])
+        finally:
+            st.close()
+    lite, post = answers
+    for (kind, f, _), a, b in zip(QUERIES, lite, post, strict=True):
+        assert a == b, f"{kind} {f} differs between SQLite and PostgreSQL"
+    by = {(k, tuple(sorted(f.items()))): rows for (k, f, _), rows in zip(QUERIES, lite, strict=True)}
+    assert len(by[("events", ())]) == 20_000
+    assert all(
+        r["topic"].endswith("BTCUSDC") for r in by[("events", (("symbol", "btcusdc"), ("type", "Trade")))]
+    )
+    assert all(
+        r["state"] in ("PendingNew", "New", "PartiallyFilled")
+        for r in by[("orders", (("open", "true"), ("symbol", "ETHUSDC")))]
+    )
+    assert {len(a) > 0 for a in lite} == {True}, "every query should find rows in the mix"
+
+
+def test_a_fill_inserted_twice_is_stored_once(store: Store) -> None:
+    f = _fill(5)
+    store.write({"fills": [fill_row(f, T0, "bus")]})
+    store.write({"fills": [fill_row(f, T0 + 1, "bus"), fill_row(f, T0 + 2, "gateway")]})
+    rows = Queries(store).run("fills", {}, 10)
+    assert len(rows) == 1
+    assert (rows[0]["price"], rows[0]["qty"], rows[0]["fee"], rows[0]["realized_pnl"]) == (
+        "2680.1",
+        "0.05",
+        "0.026801",
+        "-0.5",
+    )
+    assert rows[0]["source"] == "bus" and rows[0]["ts_recv"] == T0
+
+
+def test_a_provisional_fill_is_completed_once_and_a_complete_fill_never_changes(store: Store) -> None:
+    lite = _fill(9, fee=Decimal(0), fee_asset="", realized_pnl=Decimal(0))  # a fill from TRADE_LITE
+    store.write({"fills": [fill_row(lite, T0, "bus")]})
+    store.write({"fills": [fill_row(_fill(9), T0 + 1, "venue")]})
+    store.write({"fills": [fill_row(_fill(9, fee=Decimal(1), realized_pnl=Decimal(7)), T0 + 2, "gateway")]})
+    (f,) = Queries(store).run("fills", {}, 10)
+    assert (f["fee"], f["fee_asset"], f["realized_pnl"], f["source"]) == ("0.026801", "USDC", "-0.5", "venue")
+    assert (f["client_order_id"], f["ts_recv"]) == ("c1", T0), "the rest of the first row stays"
+
+
+def test_the_orders_table_keeps_the_newest_state_and_the_creation_time(store: Store) -> None:
+    wire = Wire()
+    msgs = [
+        _order("a", "PendingNew", T0 + 10),
+        _order("a", "New", T0 + 20, venue_order_id=9),
+        _order("a", "PartiallyFilled", T0 + 30, venue_order_id=9, filled_qty=Decimal("0.02")),
+        _order("a", "New", T0 + 15),  # late, out of order: must not win
+    ]
+    _ingest(store, [wire.raw(topics.oms_order("ETHUSDC"), "gateway", m) for m in msgs])
+    (o,) = Queries(store).run("orders", {}, 10)
+    assert (o["state"], o["filled_qty"], o["created_ns"], o["ts_event"]) == (
+        "PartiallyFilled",
+        "0.02",
+        T0 + 10,
+        T0 + 30,
+    )
+    events = Queries(store).run("order_events", {"client_order_id": "a"}, 10)
+    assert [e["state"] for e in events] == ["PendingNew", "New", "New", "PartiallyFilled"]
+
+
+def test_a_fill_without_client_order_id_is_linked_from_the_orders_table(store: Store) -> None:
+    store.write({"fills": [fill_row(_fill(8, client_order_id="", venue_order_id=42), T0, "venue")]})
+    wire = Wire()
+    _ingest(
+        store,
+        [
+            wire.raw(
+                topics.oms_order("ETHUSDC"),
+                "gateway",
+                _order("mm-7", "New", T0 + 5, venue_order_id=42, layer=2),
+            )
+        ],
+    )
+    (f,) = Queries(store).run("fills", {}, 10)
+    assert (f["client_order_id"], f["layer"]) == ("mm-7", 2)
+
+
+def test_state_snapshots_keep_only_the_newest_per_service(store: Store) -> None:
+    wire = Wire()
+    snaps = [
+        wire.raw(topics.state(svc), svc, StateSnapshot(service=svc, payload=bytes([i]) * 10, ts_event=T0 + i))
+        for i in range(8)
+        for svc in ("strategy", "risk")
+    ]
+    _ingest(store, snaps, batch=2)
+    rows = Queries(store).run("snapshots", {"service": "strategy"}, 100)
+    assert [r["ts_event"] for r in rows] == [T0 + 5, T0 + 6, T0 + 7]
+    assert "payload" not in rows[0]
+    newest = store.select("state_snapshots", [("service", "=", "risk")], limit=1)[0]
+    assert newest["payload"] == bytes([7]) * 10
+
+
+def test_an_unchanged_target_is_stored_once_per_sample_interval(store: Store) -> None:
+    wire = Wire()
+    t = TargetQuotes(symbol="ETHUSDC", target_id=1, quotes=[], origin="risk", ts_event=T0)
+    msgs = [
+        wire.raw(
+            topics.risk_target("ETHUSDC"),
+            "risk",
+            TargetQuotes(**{**_target_fields(t), "target_id": i, "ts_event": T0 + i * 10**9}),
+        )
+        for i in range(12)
+    ]
+    _ingest(store, msgs, Ingestor(Sampling(target_s=5.0)))
+    rows = Queries(store).run("targets", {}, 100)
+    assert [r["target_id"] for r in rows] == [0, 5, 10]
+    assert [r["skipped"] for r in rows] == [0, 4, 4]
+
+
+def _target_fields(t: TargetQuotes) -> dict[str, Any]:
+    return {f: getattr(t, f) for f in t.__struct_fields__}
+
+
+def test_retention_deletes_old_raw_events_in_chunks(store: Store) -> None:
+    wire = Wire()
+    beats = [
+        wire.raw(
+            topics.sys_heartbeat("risk"),
+            "risk",
+            Heartbeat(service="risk", pid=1, version="0", started_ns=0, ts_event=T0 + i),
+        )
+        for i in range(250)
+    ]
+    _ingest(store, beats)
+    deleted = []
+    while n := store.delete_before("events", T0 + 200, chunk=60):
+        deleted.append(n)
+    assert deleted == [60, 60, 60, 20]
+    assert [r["ts_event"] for r in Queries(store).run("events", {}, 1000)] == list(range(T0 + 200, T0 + 250))
+
+
+def test_a_bad_query_is_refused_with_a_message_naming_it(store: Store) -> None:
+    q = Queries(store)
+    with pytest.raises(QueryError, match="unknown filter 'colour' for fills"):
+        q.run("fills", {"colour": "red"}, 10)
+    with pytest.raises(QueryError, match="unknown query kind 'trades'"):
+        q.run("trades", {}, 10)
+    with pytest.raises(QueryError, match="since_ns must be an integer"):
+        q.run("orders", {"since_ns": "yesterday"}, 10)
+    with pytest.raises(QueryError, match="side must be BUY or SELL"):
+        q.run("fills", {"side": "LONG"}, 10)
+    with pytest.raises(QueryError, match="limit must be between"):
+        q.run("fills", {}, 0)
+
+
+class _FlakyStore(SqliteStore):
+    """Fails the next ``fail`` writes, as a full disk or a dropped database connection would."""
+
+    fail = 0
+
+    def write(self, rows: Any, link_fills: bool = False, keep_snapshots: int = 0) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise StoreError("disk full")
+        super().write(rows, link_fills, keep_snapshots)
+
+
+def test_a_batch_whose_write_failed_is_written_before_the_next(tmp_path: Path) -> None:
+    st = _FlakyStore(tmp_path / "f.sqlite")
+    p = Persistence(lambda: st.open(), Ingestor(), None, 3)
+    p.open()
+    wire = Wire()
+    first = [wire.raw(topics.oms_fill("ETHUSDC"), "gateway", _fill(1))]
+    second = [wire.raw(topics.oms_fill("ETHUSDC"), "gateway", _fill(2))]
+    st.fail = 1
+    with pytest.raises(StoreError):
+        p.apply(first)
+    assert p.has_pending
+    p.apply(second)
+    assert [r["trade_id"] for r in Queries(st).run("fills", {}, 10)] == [1, 2]
+    assert not p.has_pending
+    p.close()
