@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import PROJECT, wait_until
+from tests.helpers import PROJECT, free_port, wait_until
+from tests.venue_proc import KEY, SECRET
 
 BIN = Path(sys.executable).parent
 
@@ -20,7 +21,25 @@ class Stack:
     def __init__(self, run_dir: Path, env: dict[str, str] | None = None) -> None:
         self.run_dir = run_dir
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, "MM_RUN_DIR": str(run_dir), "MM_VENUE_AUTOSTART": "true", **(env or {})}
+        port = free_port()
+        base, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+        self.venue_url = base
+        self.console_port = free_port()
+        self.env = {
+            **os.environ,
+            "MM_RUN_DIR": str(run_dir),
+            "MM_VENUE_AUTOSTART": "true",
+            "MM_API_KEY": KEY,
+            "MM_API_SECRET": SECRET,
+            "MM_SIMVENUE__PORT": str(port),
+            "MM_CONSOLE__PORT": str(self.console_port),
+            "MM_VENUE__REST_URL": base,
+            "MM_VENUE__WS_PUBLIC_URL": f"{ws}/public",
+            "MM_VENUE__WS_MARKET_URL": f"{ws}/market",
+            "MM_VENUE__WS_PRIVATE_URL": f"{ws}/private",
+            "MM_VENUE__WS_API_URL": f"{ws}/ws-fapi/v1",
+            **(env or {}),
+        }
 
     def start(self) -> None:
         subprocess.run(

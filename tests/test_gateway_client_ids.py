@@ -32,12 +32,12 @@ def test_ids_of_other_prefixes_and_venue_generated_ids_are_not_ours() -> None:
     assert ids.parse("web_AbCdEf123") is None
     assert ids.parse("mmx-abc-ETHUSDC-b0-1") is None
     assert ids.parse("mm-abc-ETHUSDC-q0-1") is None
-    assert ids.is_ours("mm-zz-ETHUSDC-bx-1")
-    assert not ids.is_this_session("mm-zz-ETHUSDC-bx-1")
+    assert ids.is_ours("mm-zz-ETHUSDC-b_-1")
+    assert not ids.is_this_session("mm-zz-ETHUSDC-b_-1")
     assert ids.is_this_session(ids.next("BTCUSDC", "SELL", 3))
 
 
-def test_layers_without_a_number_are_written_x() -> None:
+def test_layers_without_a_number_are_written_underscore() -> None:
     ids = ClientIds("mm", "abc")
     for layer in (-1, MAX_LAYER + 1):
         p = ids.parse(ids.next("ETHUSDC", "SELL", layer))

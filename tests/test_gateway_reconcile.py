@@ -142,7 +142,7 @@ def test_pending_orders_are_never_touched_and_cover_their_quote() -> None:
 
 
 def test_foreign_orders_and_our_command_orders_are_left_alone() -> None:
-    flatten = order("mm-s1-ETHUSDC-sx-9", "SELL", "2001.00", layer=-1, reduce_only=True)
+    flatten = order("mm-s1-ETHUSDC-s_-9", "SELL", "2001.00", layer=-1, reduce_only=True)
     p = run(target(), [order("web_1", "BUY", "1999.00", owned=False), flatten])
     assert p.actions == ()
 

@@ -75,7 +75,9 @@ def test_single_max_shrinks_each_order_and_sizes_round_down_to_the_step() -> Non
 
 
 def test_a_symbol_without_limits_or_instrument_approves_nothing() -> None:
-    e = ready_engine(loose(symbols=("ETHUSDC",)), symbols=("ETHUSDC",))
+    p = loose(symbols=("ETHUSDC",))  # config files overlay the default symbols; drop BTCUSDC here
+    p = p.model_copy(update={"symbols": {"ETHUSDC": p.symbols["ETHUSDC"]}})
+    e = ready_engine(p, symbols=("ETHUSDC",))
     assert _check(e, ladder("BTCUSDC", "61000.0", 2, "0.001"), "BTCUSDC").clipped == [
         "no risk limits for BTCUSDC"
     ]

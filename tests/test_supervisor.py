@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.helpers import wait_until
@@ -43,3 +44,56 @@ def test_a_service_killed_with_kill_9_is_back_with_a_live_heartbeat_within_5_s(r
         )
         assert time.monotonic() - killed_at < 5.0, "restart took longer than 5 s"
         assert new_pid == stack.pid("recorder")
+
+
+def _open_orders(stack: Stack) -> int:
+    from common.binance.signing import encode_params, hmac_hex
+    from tests.venue_proc import KEY, SECRET
+
+    total = 0
+    for sym in ("ETHUSDC", "BTCUSDC"):
+        q = encode_params({"symbol": sym, "timestamp": int(time.time() * 1000)})
+        q += "&signature=" + hmac_hex(SECRET, q)
+        rows = httpx.get(
+            f"{stack.venue_url}/fapi/v1/openOrders?{q}",
+            headers={"X-MBX-APIKEY": KEY, "X-Sim-Client": "test"},
+            timeout=5,
+        ).json()
+        total += len(rows)
+    return total
+
+
+def test_the_whole_stack_trades_under_supervisord_and_the_console_kills_it(run_env: Path) -> None:
+    with Stack(run_env) as stack:
+
+        def all_up() -> bool:
+            out = stack.mmctl("status", "--json").stdout
+            rows = [json.loads(line) for line in out.splitlines()]
+            return len(rows) == 7 and all(r["up"] and (r["heartbeat_age_s"] or 9) < 3 for r in rows)
+
+        wait_until(all_up, 60, interval=1.0, what="all seven services up with fresh heartbeats")
+        for topic in ("md.book.ETHUSDC", "strategy.target.", "risk.state"):
+            out = stack.mmctl("tap", topic, "-n", "1", "--seconds", "20")
+            assert out.returncode == 0 and topic.rstrip(".") in out.stdout, (topic, out.stdout, out.stderr)
+        wait_until(lambda: _open_orders(stack) > 0, 60, interval=0.5, what="quotes resting at the venue")
+
+        page = httpx.get(f"http://127.0.0.1:{stack.console_port}/", timeout=5)
+        assert page.status_code == 200 and "KILL" in page.text
+        state = httpx.get(f"http://127.0.0.1:{stack.console_port}/api/state", timeout=5).json()
+        assert {"gateway", "risk", "strategy"} <= set(state["services"])
+        refused = httpx.post(f"http://127.0.0.1:{stack.console_port}/api/command/kill", json={}, timeout=30)
+        assert refused.status_code == 400  # no X-MM-Console header: a cross-site post cannot kill
+        killed = httpx.post(
+            f"http://127.0.0.1:{stack.console_port}/api/command/kill",
+            json={"reason": "test"},
+            headers={"X-MM-Console": "1"},
+            timeout=30,
+        )
+        assert killed.status_code == 200 and killed.json()["ok"], killed.text
+        wait_until(lambda: _open_orders(stack) == 0, 10, interval=0.2, what="zero open orders after the kill")
+
+        report = stack.mmctl("report", "--since", "10m", "--out", str(run_env / "report"))
+        assert report.returncode == 0, report.stdout + report.stderr
+        md = (run_env / "report" / "report.md").read_text()
+        assert "PnL" in md and list((run_env / "report").glob("*.png"))
+        assert stack.mmctl("orders", "--since", "10m").returncode == 0

@@ -10,7 +10,8 @@ Scheme (every field lower-case base36 except the prefix and the symbol code)::
 * ``symbol code``: the symbol itself when it is ASCII alphanumeric and short enough; otherwise its
   first alphanumeric characters, ``_`` and a 4-character hash of the whole name (long names and
   Chinese-character symbols both fit).
-* ``b``/``s`` and the layer (base36, at most ``zz`` = 1295; ``x`` = none, e.g. a flatten order).
+* ``b``/``s`` and the layer (base36, at most ``zz`` = 1295; ``_`` = none, e.g. a flatten order;
+  not a base36 digit, so no layer number can be read as "none").
 * ``seq``: base36 counter of the session, from 1.
 
 Every id matches ``^[A-Za-z0-9_-]{1,36}$``, the intersection of the spot and futures rules
@@ -99,8 +100,8 @@ class ClientIds:
         return c
 
     def next(self, symbol: str, side: Side, layer: int) -> str:
-        """A new id; a layer outside 0..1295 is written ``x`` (no layer) rather than refused."""
-        lay = base36(layer) if 0 <= layer <= MAX_LAYER else "x"
+        """A new id; a layer outside 0..1295 is written ``_`` (no layer) rather than refused."""
+        lay = base36(layer) if 0 <= layer <= MAX_LAYER else "_"
         cid = f"{self.prefix}-{self.session}-{self.code(symbol)}-{side[0].lower()}{lay}-{base36(self.seq)}"
         self.seq += 1
         return cid
@@ -130,7 +131,7 @@ def parse(cid: str, prefix: str = "mm") -> ParsedId | None:
     if not _SESSION_RE.match(session) or not code or not _B36_RE.match(seq) or len(side_layer) < 2:
         return None
     side_ch, lay = side_layer[0], side_layer[1:]
-    if side_ch not in "bs" or not (lay == "x" or _B36_RE.match(lay)):
+    if side_ch not in "bs" or not (lay == "_" or _B36_RE.match(lay)):
         return None
-    layer = NO_LAYER if lay == "x" else int(lay, 36)
+    layer = NO_LAYER if lay == "_" else int(lay, 36)
     return ParsedId(session, code, "BUY" if side_ch == "b" else "SELL", layer, int(seq, 36))
