@@ -159,6 +159,7 @@ def live_section(args: argparse.Namespace) -> None:
     overlay = '[marketdata]\ndepth_speed = "0ms"\npublish_interval_ms = 0\n'
     with tempfile.TemporaryDirectory() as d, Cluster(Path(d), overlay) as c:
         c.start("venue", "marketdata")
+
         def ready() -> bool:
             return bool((c.request("marketdata", GetSnapshot(what="latency")).result or {}).get("count", 0))
 

@@ -192,6 +192,7 @@ class StrategyConfig(ServiceSection):
     @classmethod
     def _overlay_defaults(cls, v: Any) -> Any:
         return merge_symbol_defaults(v, StrategyParams().symbols)
+
     snapshot_interval_s: float = Field(default=5.0, gt=0, description="state snapshot for crash recovery")
     republish_s: float = Field(default=5.0, gt=0, description="re-send the current target this often")
     watch_config: bool = Field(default=True, description="reload when a config file changes")

@@ -75,7 +75,7 @@ async def state(v: VenueState, req: web.Request) -> web.Response:
             "orders": len(ex.orders),
             "connections": v.hub.stats(),
             "next_funding_ms": ex.next_funding_ms,
-        "bans": {ip: st.bans for ip, st in v.limiter.ips.items() if st.bans},
-        "violations": {ip: st.violations for ip, st in v.limiter.ips.items() if st.violations},
+            "bans": {ip: st.bans for ip, st in v.limiter.ips.items() if st.bans},
+            "violations": {ip: st.violations for ip, st in v.limiter.ips.items() if st.violations},
         }
     )
