@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,7 +48,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("gw")
     with Cluster(tmp, OVERLAY, env={"MM_B_KEY": KEY_B, "MM_B_SECRET": SECRET_B}) as c:
         c.listen("oms.", "md.status.")
-        c.start("venue", "marketdata", "gateway")
+        c.start("venue", "recorder", "marketdata", "gateway")
         wait_until(lambda: _live(c), 30, what="market data live")
         yield c
 
@@ -135,23 +136,19 @@ def test_a_429_storm_causes_backoff_and_no_ban(cluster: Cluster, risk: FakeRisk)
     wait_until(lambda: cluster.open_orders(SYM) == [], 15)
 
 
+def _trades(c: Cluster) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = c.signed("GET", "/fapi/v1/userTrades", symbol=SYM)
+    return rows
+
+
 def _fill_our_bid(c: Cluster) -> None:
-    """Account b sells into our resting bid (a taker order that reaches it)."""
-    ours = [o for o in c.open_orders(SYM) if o["side"] == "BUY"]
-    px = ours[0]["price"]
-    r = c.signed(
-        "POST",
-        "/fapi/v1/order",
-        key=KEY_B,
-        secret=SECRET_B,
-        symbol=SYM,
-        side="SELL",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity="5.000",
-        price=px,
-    )
+    """Account b sells into our resting bid: an IOC large enough to take every better bid first."""
+    before = len(_trades(c))
+    px = max(o["price"] for o in c.open_orders(SYM) if o["side"] == "BUY")
+    r = c.signed("POST", "/fapi/v1/order", key=KEY_B, secret=SECRET_B, symbol=SYM, side="SELL", type="LIMIT",
+                 timeInForce="IOC", quantity="400.000", price=px)  # fmt: skip
     assert r.get("orderId"), r
+    assert len(_trades(c)) > before, "the IOC did not reach our bid"
 
 
 def test_fills_made_while_the_user_stream_was_down_are_published_exactly_once(
@@ -211,12 +208,13 @@ def test_start_up_adopts_our_orders_and_cancels_foreign_ones(cluster: Cluster, r
     )
     events = [m for t, m in cluster.heard.since(t0, "oms.") if isinstance(m, OmsEvent)]
     assert any(e.kind == "foreign_order" and e.detail == "someone-elses-order" for e in events)
-    adopted = [
-        m
-        for t, m in cluster.heard.since(t0, "oms.order.")
-        if isinstance(m, OrderUpdate) and m.client_order_id == "mm-0000001-ETHUSDC-b3-9"
-    ]
-    assert adopted and adopted[0].layer == 3 and adopted[-1].state == "Canceled"
+
+    def adopted() -> list[OrderUpdate]:
+        return [m for t, m in cluster.heard.since(t0, "oms.order.")
+                if isinstance(m, OrderUpdate) and m.client_order_id == "mm-0000001-ETHUSDC-b3-9"]  # fmt: skip
+
+    wait_until(lambda: adopted() and adopted()[-1].state == "Canceled", 10, what="the adopted order canceled")
+    assert adopted()[0].layer == 3
 
 
 def test_the_dead_mans_switch_cancels_everything_when_the_gateway_freezes(
@@ -250,3 +248,28 @@ def test_mmctl_kill_leaves_zero_open_orders(cluster: Cluster, risk: FakeRisk) ->
     time.sleep(1.0)
     assert cluster.open_orders(SYM) == []  # and nothing comes back while killed
     assert cluster.request("gateway", Resume()).ok
+
+
+def test_kill_9_mid_quoting_then_restart_leaves_no_orphan_duplicate_or_lost_fill(
+    cluster: Cluster, risk: FakeRisk
+) -> None:
+    q = _quotes(cluster, [-0.002, -0.004, 0.004, 0.005])
+    risk.set_target(SYM, q)
+    wait_until(lambda: _follows(cluster, q), 20)
+    cluster.kill("gateway", signal.SIGKILL)
+    _fill_our_bid(cluster)  # a fill while no gateway runs
+    cluster.start("gateway")
+    wait_until(lambda: len(cluster.open_orders(SYM)) == len(q), 30, what="a full quote set after the restart")
+    ids = [o["clientOrderId"] for o in cluster.open_orders(SYM)]
+    assert len(ids) == len(set(ids)) == len(q)  # no orphan, no duplicate
+    venue_ids = {t["id"] for t in _trades(cluster)}
+    wait_until(lambda: venue_ids <= {f.trade_id for f in cluster.heard.of("oms.fill.", Fill)}, 20,
+               what="every venue trade published")  # fmt: skip
+    published = [f.trade_id for f in cluster.heard.of("oms.fill.", Fill) if f.symbol == SYM]
+    assert len(published) == len(set(published))  # none twice, across both gateway runs
+    snap = cluster.request("gateway", GetSnapshot(what="oms")).result
+    pos = [p for p in snap["positions"] if p["symbol"] == SYM]
+    venue_pos = [p for p in cluster.signed("GET", "/fapi/v3/positionRisk") if p["symbol"] == SYM]
+    assert Decimal(pos[0]["qty"]) == Decimal(venue_pos[0]["positionAmt"])
+    risk.set_target(SYM, [])
+    wait_until(lambda: cluster.open_orders(SYM) == [], 15)

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.messages import Pause, ReloadConfig, Resume, RiskEvent, RiskState, TargetQuotes
+from common.messages import GetSnapshot, Pause, ReloadConfig, Resume, RiskEvent, RiskState, TargetQuotes
 from tests.cluster import Cluster
 from tests.helpers import wait_until
 
@@ -224,5 +224,47 @@ def test_a_stop_loss_breach_ends_flat_with_no_open_order(tmp_path: Path) -> None
         assert flat()  # and it stays so: halted until an operator resumes
         st = c.heard.of("risk.state", RiskState)[-1]
         assert st.symbols["ETHUSDC"].mode == "halted"
+    finally:
+        c.stop()
+
+
+def test_the_passive_band_keeps_two_sided_liquidity_inside_the_band(tmp_path: Path) -> None:
+    overlay = (
+        BASE
+        + """
+[strategy.symbols.ETHUSDC]
+model = "passive_band"
+netMax = 20.0
+[risk.params.symbols.ETHUSDC]
+netMax = 20
+singleMax = 10
+[gateway.params.caps]
+max_position = { ETHUSDC = 30, BTCUSDC = 0.1 }
+max_order_notional = 50000
+max_global_notional = 200000
+"""
+    )
+    c = _start(tmp_path, overlay)
+    try:
+
+        def band_ok() -> bool:
+            orders = c.open_orders("ETHUSDC")
+            mid = _mid(c, "ETHUSDC")
+            sides = {o["side"] for o in orders}
+            inside = all(
+                Decimal("0.002") <= abs(Decimal(o["price"]) / mid - 1) <= Decimal("0.004") for o in orders
+            )
+            big = all(Decimal(o["price"]) * Decimal(o["origQty"]) >= 10000 for o in orders)
+            return sides == {"BUY", "SELL"} and inside and big
+
+        wait_until(band_ok, 30, what="one order a side, inside the band, each worth at least 10,000")
+        k0 = c.request("strategy", GetSnapshot(what="band")).result["ETHUSDC"]
+        time.sleep(8.0)
+        kpi = c.request("strategy", GetSnapshot(what="band")).result["ETHUSDC"]
+        span = kpi["observed_ns"] - k0["observed_ns"]
+        assert (kpi["in_band_ns"] - k0["in_band_ns"]) / span > 0.9, (k0, kpi)  # seed 003 wants 99.8 %
+        assert (kpi["two_sided_ns"] - k0["two_sided_ns"]) / span > 0.9
+        assert kpi["min_value_share"] == 1.0
+        assert kpi["fill_ratio"] < 0.5
     finally:
         c.stop()

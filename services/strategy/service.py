@@ -43,6 +43,8 @@ from common.messages import (
 from common.params.strategy import StrategyParams, params_version
 from common.runtime import CommandError, Service
 from services.strategy.engine import StrategyInputs, decide
+from services.strategy.kpi import BandKpi
+from services.strategy.models.passive_band import reference_price
 from services.strategy.state import StrategyState
 
 TARGETS = Counter("mm_quotes_generated_total", "Target quote sets published", ["symbol"])
@@ -58,6 +60,12 @@ SPREAD = Gauge("mm_spread_gauge", "Quoted spread of the last target, bps of mid"
 INTERVAL = Gauge("mm_quote_interval_gauge", "Quote interval, seconds", ["symbol"])
 RELOADS = Counter("mm_config_reloads_total", "Configuration reloads", ["service", "outcome"])
 ACTIONS = Counter("mm_strategy_taker_requests_total", "Taker requests sent to risk", ["symbol", "outcome"])
+BAND = Gauge("mm_band_kpi_ratio", "Passive band KPIs (seed 003 §1.2)", ["symbol", "kpi"])
+BAND_RESPONSE = Histogram(
+    "mm_band_response_seconds",
+    "Passive band: from resting orders leaving the band to all of them back inside",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
 
 
 class SymbolView(msgspec.Struct, kw_only=True):
@@ -77,6 +85,8 @@ class SymbolView(msgspec.Struct, kw_only=True):
     pending_since_ns: int = 0
     last_target: TargetQuotes | None = None
     last_publish_ns: int = 0
+    kpi: BandKpi = msgspec.field(default_factory=BandKpi)
+    out_of_band_ns: int = 0
 
 
 class StrategyService(Service):
@@ -179,6 +189,7 @@ class StrategyService(Service):
             case Fill(symbol=sym) if sym in self.views:
                 v = self.views[sym]
                 v.last_fill_ns, v.last_fill_side = msg.ts_event, msg.side
+                v.kpi = v.kpi.filled()
             case OrderUpdate(symbol=sym) if sym in self.views:
                 self._on_order(msg)
             case RiskState():
@@ -256,9 +267,16 @@ class StrategyService(Service):
             DECISION_TIME.observe(lat / 1e9)
             v.pending_since_ns = 0
         self._gauges(sym, d.record.inputs, d.quotes, params.quote_interval_ms)
+        if params.model == "passive_band" and inputs.features is not None:
+            self._band_kpis(sym, inputs.features, now)
 
     def _publish(self, sym: str, quotes: list[Quote], record: Any, mode: str, now: int) -> None:
         v = self.views[sym]
+        if self.settings.strategy.symbols[sym].model == "passive_band":
+            before = set(v.last_target.quotes) if v.last_target else set()
+            v.kpi = v.kpi.placed(
+                [q for q in quotes if q not in before], self.settings.strategy.symbols[sym].passive_band
+            )
         target = TargetQuotes(
             symbol=sym,
             target_id=time.time_ns() // 1000,
@@ -270,6 +288,21 @@ class StrategyService(Service):
         self.publish(topics.strategy_target(sym), target)
         v.last_target, v.last_publish_ns = target, now
         TARGETS.labels(sym).inc()
+
+    def _band_kpis(self, sym: str, f: Features, now: int) -> None:
+        """Seed 003's KPIs over what actually rests (the gateway's working orders)."""
+        v = self.views[sym]
+        pb = self.settings.strategy.symbols[sym].passive_band
+        ref, _ = reference_price(f, pb)
+        v.kpi = v.kpi.observe(now, ref, list(v.working.values()), pb)
+        inside = v.kpi.last_in_band and v.kpi.last_two_sided
+        if not inside and not v.out_of_band_ns:
+            v.out_of_band_ns = now
+        elif inside and v.out_of_band_ns:
+            BAND_RESPONSE.observe((now - v.out_of_band_ns) / 1e9)
+            v.out_of_band_ns = 0
+        for kpi, value in v.kpi.ratios().items():
+            BAND.labels(sym, kpi).set(value)
 
     def _gauges(self, sym: str, inputs: dict[str, float], quotes: list[Quote], interval_ms: int) -> None:
         mid = inputs.get("mid", 0.0)
@@ -360,6 +393,12 @@ class StrategyService(Service):
                 }
             case GetSnapshot(what="targets"):
                 return {s: msgspec.to_builtins(v.last_target) for s, v in self.views.items()}
+            case GetSnapshot(what="band"):
+                return {
+                    s: {**v.kpi.ratios(), **msgspec.to_builtins(v.kpi)}
+                    for s, v in self.views.items()
+                    if self.settings.strategy.symbols[s].model == "passive_band"
+                }
         return await self._control(cmd)
 
     async def _control(self, cmd: AnyCommand) -> Any:
