@@ -99,12 +99,48 @@ def in_process(decisions: int, seed: int) -> None:
         )
 
 
+def service_section(seconds: float) -> None:
+    """The running service: from an md.features message's arrival in the strategy to the target it
+    caused leaving the socket, with every layer the seeds allow (quote interval 0: every message)."""
+    if seconds <= 0:
+        return
+    import tempfile
+
+    from common.messages import GetSnapshot
+    from tests.cluster import Cluster
+    from tests.helpers import wait_until
+
+    overlay = "\n".join(
+        f"[strategy.symbols.{s}]\nquoteIntervalMs = 0\n[strategy.symbols.{s}.asmm]\nbaseSize = {b}\n"
+        f"layerSizeDecay = 0.97\n"
+        for s, b in (("ETHUSDC", 0.02), ("BTCUSDC", 0.002))
+    )
+    with tempfile.TemporaryDirectory() as d, Cluster(Path(d), overlay) as c:
+        c.start("venue", "marketdata", "gateway", "risk", "strategy")
+
+        def count() -> int:
+            return int((c.request("strategy", GetSnapshot(what="latency")).result or {}).get("count", 0))
+
+        wait_until(lambda: count() > 0, 60)
+        time.sleep(seconds)
+        r = c.request("strategy", GetSnapshot(what="latency")).result
+        t = c.request("strategy", GetSnapshot(what="targets")).result
+    layers = {s: len(v["quotes"]) if v else 0 for s, v in t.items()}
+    print(
+    print(f"running service ({seconds:.0f} s, quotes per target {layers}):")
+    print("  md.features arrival -> strategy.target sent")
+    )
+    print(f"  {r['count']:,} decisions   p50 {r['p50_us']:7.1f} µs   p99 {r['p99_us']:7.1f} µs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--decisions", type=int, default=20_000, help="decisions per model")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--service-seconds", type=float, default=20.0, help="running-service section; 0 skips it")
     args = ap.parse_args()
     in_process(args.decisions, args.seed)
+    service_section(args.service_seconds)
 
 
 if __name__ == "__main__":

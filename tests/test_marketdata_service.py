@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -144,3 +145,24 @@ def test_broken_payloads_are_counted_and_skipped(cluster: Cluster) -> None:
     wait_until(lambda: cluster.heard.since(t0, f"md.book.{SYM}"), 5, what="books still flowing")
     snap = cluster.request("marketdata", GetSnapshot(what="book", symbol=SYM)).result[SYM]
     assert snap["status"]["state"] in ("live", "resyncing") and snap["instrument"]["price_tick"] == "0.01"
+
+
+def test_a_raw_capture_replays_in_the_venues_replay_model(tmp_path: Path) -> None:
+    from services.venue.market.replay import ReplayMarket
+
+    with Cluster(tmp_path, "[marketdata]\ncapture = true\n") as c:
+        c.listen("md.status.")
+        c.start("venue", "marketdata")
+        wait_until(lambda: _state(c.heard, SYM) == "live", 20, what="live")
+        time.sleep(3.0)
+    files = sorted((c.run_dir / "capture").glob("usdm_ethusdc_*.gz"))
+    assert files
+    import gzip
+
+    with gzip.open(files[0], "rt") as fh:
+        first = fh.readline()
+    stamp, _, raw = first.partition(" ")
+    assert stamp.isdigit() and json.loads(raw)
+    m = ReplayMarket(str(files[0]), 0.01, 0.001)
+    steps = m.step(60.0)
+    assert len(m.records) > 10 and any(s.pre for s in steps) and steps[-1].mid > 0
