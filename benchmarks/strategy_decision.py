@@ -126,10 +126,8 @@ def service_section(seconds: float) -> None:
         r = c.request("strategy", GetSnapshot(what="latency")).result
         t = c.request("strategy", GetSnapshot(what="targets")).result
     layers = {s: len(v["quotes"]) if v else 0 for s, v in t.items()}
-    print(
     print(f"running service ({seconds:.0f} s, quotes per target {layers}):")
     print("  md.features arrival -> strategy.target sent")
-    )
     print(f"  {r['count']:,} decisions   p50 {r['p50_us']:7.1f} µs   p99 {r['p99_us']:7.1f} µs")
 
 
