@@ -54,11 +54,14 @@ def _open_orders(stack: Stack) -> int:
     for sym in ("ETHUSDC", "BTCUSDC"):
         q = encode_params({"symbol": sym, "timestamp": int(time.time() * 1000)})
         q += "&signature=" + hmac_hex(SECRET, q)
-        rows = httpx.get(
-            f"{stack.venue_url}/fapi/v1/openOrders?{q}",
-            headers={"X-MBX-APIKEY": KEY, "X-Sim-Client": "test"},
-            timeout=5,
-        ).json()
+        try:
+            rows = httpx.get(
+                f"{stack.venue_url}/fapi/v1/openOrders?{q}",
+                headers={"X-MBX-APIKEY": KEY, "X-Sim-Client": "test"},
+                timeout=5,
+            ).json()
+        except httpx.HTTPError:
+            return -1  # the venue is not up (yet)
         total += len(rows)
     return total
 
