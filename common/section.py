@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -15,6 +15,31 @@ class Section(BaseModel):
     snake_case ones (``net_max``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel)
+
+
+def ordered(field: str, *, above: str | None = None, below: str | None = None, strict: bool = False) -> Any:
+    """A field validator: ``field`` must not be below ``above`` / not exceed ``below``, two fields
+    declared before it (``strict``: must differ too). The message names the other key as written in
+    files (``must not exceed minSpread``). A bound that itself failed validation is not checked again.
+
+        release = ...
+        _release = ordered("release", below="threshold")
+    """
+
+    def check(cls: type[BaseModel], v: Any, info: ValidationInfo) -> Any:
+        if above is not None and above in info.data:
+            lo = info.data[above]
+            if v < lo or (strict and v == lo):
+                rel = "must be above" if strict else "must not be below"
+                raise ValueError(f"{rel} {to_camel(above)}")
+        if below is not None and below in info.data:
+            hi = info.data[below]
+            if v > hi or (strict and v == hi):
+                rel = "must be below" if strict else "must not exceed"
+                raise ValueError(f"{rel} {to_camel(below)}")
+        return v
+
+    return field_validator(field)(check)
 
 
 def merge_symbol_defaults(value: Any, defaults: Mapping[str, BaseModel]) -> Any:

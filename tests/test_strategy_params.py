@@ -113,6 +113,8 @@ def test_an_unknown_key_is_refused_naming_it() -> None:
         ("grinding", {"volKey": "30 minutes"}, "volKey"),
         ("grinding", {"stdDevWindowS": 0}, "stdDevWindowS"),
         ("passiveBand", {"bandMin": 0.004, "bandMax": 0.002}, "bandMax"),
+        ("passiveBand", {"bandMin": 0.003, "bandMax": 0.003}, "bandMax"),
+        ("grinding", {"threshold": 0.8, "release": 0.85}, "release"),
         ("passiveBand", {"driftThreshold": 0.002}, "driftThreshold"),
         ("passiveBand", {"reference": "last"}, "reference"),
         ("phase2", {"maxLayers": 10, "minLayers": 12}, "minLayers"),

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from common.section import Section
+from common.section import Section, ordered
 
 VOL_KEY = r"^\d+(ms|s|m|h)$"
 
@@ -70,12 +70,7 @@ class AsmmParams(LadderParams):
     inventory_pressure_exponent: float = Field(default=2.5, gt=0)
     reservation: ReservationParams = Field(default_factory=ReservationParams)
 
-    @field_validator("fee_buffer")
-    @classmethod
-    def _fee_inside_spread(cls, v: float, info: ValidationInfo) -> float:
-        if v > info.data.get("min_spread", 1.0):
-            raise ValueError("must not exceed minSpread, which includes it")
-        return v
+    _fee_inside_spread = ordered("fee_buffer", below="min_spread")  # minSpread includes the fee buffer
 
 
 class PinningParams(Section):
@@ -92,19 +87,9 @@ class PinningParams(Section):
     far_size: float = Field(default=0.08, gt=0, description="base units per far layer")
     far_tolerance: float = Field(default=0.02, gt=0, lt=1, description="mid drift that re-anchors far layers")
 
-    @field_validator("release")
-    @classmethod
-    def _release_below(cls, v: float, info: ValidationInfo) -> float:
-        if v > info.data.get("threshold", 1.0):
-            raise ValueError("must not exceed threshold")
-        return v
+    _release = ordered("release", below="threshold")
 
-    @field_validator("far_max_pct")
-    @classmethod
-    def _far_range(cls, v: float, info: ValidationInfo) -> float:
-        if v < info.data.get("far_min_pct", 0.0):
-            raise ValueError("must not be below farMinPct")
-        return v
+    _far_range = ordered("far_max_pct", above="far_min_pct")
 
 
 class GrindingParams(Section):
@@ -121,12 +106,7 @@ class GrindingParams(Section):
     reentry_size_multiplier: float = Field(default=2.1, gt=0, description="times the taker slice")
     cooldown_s: float = Field(default=60.0, ge=0)
 
-    @field_validator("release")
-    @classmethod
-    def _release_below(cls, v: float, info: ValidationInfo) -> float:
-        if v > info.data.get("threshold", 1.0):
-            raise ValueError("must not exceed threshold")
-        return v
+    _release = ordered("release", below="threshold")
 
 
 class FundingBiasParams(Section):
@@ -148,12 +128,7 @@ class PassiveBandParams(Section):
     reference: Literal["mid", "twap", "vwap", "hybrid"] = "mid"
     orders_per_side: int = Field(default=1, ge=1, le=10)
 
-    @field_validator("band_max")
-    @classmethod
-    def _band_order(cls, v: float, info: ValidationInfo) -> float:
-        if v <= info.data.get("band_min", 0.0):
-            raise ValueError("must be above bandMin")
-        return v
+    _band_order = ordered("band_max", above="band_min", strict=True)
 
     @field_validator("placement_factor")
     @classmethod
@@ -202,19 +177,9 @@ class Phase2Params(LadderParams):
     inv_skew: float = Field(default=0.5, ge=0, description="centre shift at invMax, of half-spread")
     over_limit_shrink: float = Field(default=0.25, ge=0, le=1, description="adding-side layers kept")
 
-    @field_validator("min_layers")
-    @classmethod
-    def _layers_order(cls, v: int, info: ValidationInfo) -> int:
-        if v > info.data.get("max_layers", 100):
-            raise ValueError("must not exceed maxLayers")
-        return v
+    _layers_order = ordered("min_layers", below="max_layers")
 
-    @field_validator("base_spread")
-    @classmethod
-    def _base_over_floor(cls, v: float, info: ValidationInfo) -> float:
-        if v < info.data.get("min_spread", 0.0):
-            raise ValueError("must not be below minSpread")
-        return v
+    _base_over_floor = ordered("base_spread", above="min_spread")
 
 
 class SymbolStrategy(Section):
