@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -93,6 +94,16 @@ async def market_stream(v: VenueState, req: web.Request) -> web.StreamResponse:
     ws = await _open(v, req)
     conn = v.hub.open(ws, route, combined)
     v.hub.subscribe(conn, streams)
+    await _serve(v, ws, conn, _control)
+    return ws
+
+
+Answer = Callable[[VenueState, Conn, str], dict[str, Any]]
+
+
+async def _serve(v: VenueState, ws: web.WebSocketResponse, conn: Conn, answer: Answer) -> None:
+    """Answer a stream connection's text frames until it closes: the venue's 24 h lifetime applies and
+    more than ``wsMaxIncomingPerS`` frames a second closes it with 1008, as Binance does."""
     life = asyncio.create_task(_lifetime(v, ws))
     budget = _Budget(v.cfg.ws_max_incoming_per_s)
     try:
@@ -102,11 +113,10 @@ async def market_stream(v: VenueState, req: web.Request) -> web.StreamResponse:
             if not budget.ok():
                 await ws.close(code=1008, message=b"too many incoming messages")
                 break
-            conn.push(dumps(_control(v, conn, msg.data)))
+            conn.push(dumps(answer(v, conn, msg.data)))
     finally:
         life.cancel()
         v.hub.close(conn)
-    return ws
 
 
 def _control(v: VenueState, conn: Conn, text: str) -> dict[str, Any]:
@@ -144,19 +154,7 @@ async def user_stream(v: VenueState, req: web.Request) -> web.StreamResponse:
     conn = v.hub.open(ws, "private", False)
     if account is not None:
         v.hub.attach_account(conn, account, key)
-    life = asyncio.create_task(_lifetime(v, ws))
-    budget = _Budget(v.cfg.ws_max_incoming_per_s)
-    try:
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            if not budget.ok():
-                await ws.close(code=1008, message=b"too many incoming messages")
-                break
-            conn.push(dumps(_subscribe_key(v, conn, msg.data)))
-    finally:
-        life.cancel()
-        v.hub.close(conn)
+    await _serve(v, ws, conn, _subscribe_key)
     return ws
 
 
