@@ -20,7 +20,7 @@ import pytest
 from common.messages import FeedStatus, Fill, GetSnapshot, OmsEvent, OrderUpdate, Quote, Resume
 from tests.cluster import Cluster, FakeRisk
 from tests.helpers import wait_until
-from tests.venue_proc import KEY_B, SECRET_B
+from tests.venue_proc import KEY_B, SECRET_B, book_mid
 
 SYM = "ETHUSDC"
 pytestmark = pytest.mark.system
@@ -65,8 +65,7 @@ def _live(c: Cluster) -> bool:
 
 
 def _mid(c: Cluster) -> Decimal:
-    t = httpx.get(c.venue_url + "/fapi/v1/ticker/bookTicker", params={"symbol": SYM}).json()
-    return (Decimal(t["bidPrice"]) + Decimal(t["askPrice"])) / 2
+    return book_mid(c.venue_url, SYM)
 
 
 def _quotes(c: Cluster, offsets: list[float], qty: str = "0.010") -> list[Quote]:

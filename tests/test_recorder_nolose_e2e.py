@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,12 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
-from common.binance.signing import encode_params, hmac_hex
 from common.messages import GetSnapshot, Query
 from services.recorder.schema import dec_text
 from tests.cluster import Cluster
 from tests.helpers import wait_until
-from tests.venue_proc import KEY, SECRET
+from tests.venue_proc import KEY, signed_query
 
 SYMBOLS = ("ETHUSDC", "BTCUSDC")
 OVERLAY = """
@@ -75,20 +73,11 @@ class Trader:
         self._thread.join(10)
 
 
-def signed_query(params: dict[str, Any]) -> str:
-    """A query string signed with the account's secret, signature last."""
-    q = encode_params({**params, "timestamp": int(time.time() * 1000)})
-    return q + "&signature=" + hmac_hex(SECRET, q)
-
-
 def venue_trades(c: Cluster) -> list[dict[str, Any]]:
     """The account's whole trade history on the venue (both symbols)."""
     out: list[dict[str, Any]] = []
     for sym in SYMBOLS:
-        q = signed_query({"symbol": sym, "limit": 1000})
-        rows = httpx.get(
-            f"{c.venue_url}/fapi/v1/userTrades?{q}", headers={"X-MBX-APIKEY": KEY}, timeout=10
-        ).json()
+        rows = c.signed("GET", "/fapi/v1/userTrades", symbol=sym, limit=1000)
         assert isinstance(rows, list), rows
         out += rows
     return out

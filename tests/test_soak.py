@@ -22,6 +22,7 @@ import pytest
 from tests.helpers import wait_until
 from tests.stack import Stack
 from tests.test_supervisor import _open_orders, _store_equals_venue
+from tests.venue_proc import signed_request
 
 SOAK_S = float(os.environ.get("MM_SOAK_SECONDS", "300"))
 pytestmark = [pytest.mark.slow, pytest.mark.system, pytest.mark.timeout(SOAK_S + 600)]
@@ -74,14 +75,5 @@ def test_the_stack_survives_a_soak_with_faults_and_stays_consistent(run_env: Pat
 
 
 def _venue_position(stack: Stack, symbol: str) -> Decimal:
-    from common.binance.signing import encode_params, hmac_hex
-    from tests.venue_proc import KEY, SECRET
-
-    q = encode_params({"timestamp": int(time.time() * 1000)})
-    q += "&signature=" + hmac_hex(SECRET, q)
-    rows = httpx.get(
-        f"{stack.venue_url}/fapi/v3/positionRisk?{q}",
-        headers={"X-MBX-APIKEY": KEY, "X-Sim-Client": "test"},
-        timeout=5,
-    ).json()
+    rows = signed_request(stack.venue_url, "GET", "/fapi/v3/positionRisk", client="test").json()
     return next((Decimal(r["positionAmt"]) for r in rows if r["symbol"] == symbol), Decimal(0))

@@ -13,6 +13,7 @@ import pytest
 
 from tests.helpers import wait_until
 from tests.stack import Stack
+from tests.venue_proc import signed_request
 
 pytestmark = pytest.mark.system
 
@@ -47,36 +48,22 @@ def test_a_service_killed_with_kill_9_is_back_with_a_live_heartbeat_within_5_s(r
 
 
 def _open_orders(stack: Stack) -> int:
-    from common.binance.signing import encode_params, hmac_hex
-    from tests.venue_proc import KEY, SECRET
-
+    """Resting orders at the venue on both symbols; -1 while the venue is not up (yet)."""
     total = 0
     for sym in ("ETHUSDC", "BTCUSDC"):
-        q = encode_params({"symbol": sym, "timestamp": int(time.time() * 1000)})
-        q += "&signature=" + hmac_hex(SECRET, q)
         try:
-            rows = httpx.get(
-                f"{stack.venue_url}/fapi/v1/openOrders?{q}",
-                headers={"X-MBX-APIKEY": KEY, "X-Sim-Client": "test"},
-                timeout=5,
-            ).json()
+            rows = signed_request(stack.venue_url, "GET", "/fapi/v1/openOrders", client="test", symbol=sym)
         except httpx.HTTPError:
-            return -1  # the venue is not up (yet)
-        total += len(rows)
+            return -1
+        total += len(rows.json())
     return total
 
 
 def _venue_trades(stack: Stack, symbol: str) -> list[dict[str, object]]:
-    from common.binance.signing import encode_params, hmac_hex
-    from tests.venue_proc import KEY, SECRET
-
-    q = encode_params({"symbol": symbol, "limit": 1000, "timestamp": int(time.time() * 1000)})
-    q += "&signature=" + hmac_hex(SECRET, q)
-    rows: list[dict[str, object]] = httpx.get(
-        f"{stack.venue_url}/fapi/v1/userTrades?{q}",
-        headers={"X-MBX-APIKEY": KEY, "X-Sim-Client": "test"},
-        timeout=5,
-    ).json()
+    r = signed_request(
+        stack.venue_url, "GET", "/fapi/v1/userTrades", client="test", symbol=symbol, limit=1000
+    )
+    rows: list[dict[str, object]] = r.json()
     return rows
 
 

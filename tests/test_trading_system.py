@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
 from common.messages import GetSnapshot, Pause, ReloadConfig, Resume, RiskEvent, RiskState, TargetQuotes
 from tests.cluster import Cluster
 from tests.helpers import wait_until
+from tests.venue_proc import book_mid
 
 pytestmark = pytest.mark.system
 SYMS = ("ETHUSDC", "BTCUSDC")
@@ -58,8 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def _mid(c: Cluster, sym: str) -> Decimal:
-    t = httpx.get(c.venue_url + "/fapi/v1/ticker/bookTicker", params={"symbol": sym}).json()
-    return (Decimal(t["bidPrice"]) + Decimal(t["askPrice"])) / 2
+    return book_mid(c.venue_url, sym)
 
 
 def _last_target(c: Cluster, sym: str, since: float = 0.0) -> TargetQuotes | None:

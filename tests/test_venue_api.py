@@ -18,7 +18,7 @@ import websockets
 
 from common.binance.signing import hmac_hex, ws_api_payload
 from tests.helpers import async_wait_until, run, wait_until
-from tests.venue_proc import KEY, KEY_B, SECRET, SECRET_B, VenueProc
+from tests.venue_proc import KEY, KEY_B, SECRET, SECRET_B, VenueProc, book_mid
 
 SYM = "ETHUSDC"
 
@@ -39,8 +39,7 @@ def strict_venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VenueProc
 
 
 def _mid(v: VenueProc) -> Decimal:
-    t = httpx.get(v.url + "/fapi/v1/ticker/bookTicker", params={"symbol": SYM}).json()
-    return (Decimal(t["bidPrice"]) + Decimal(t["askPrice"])) / 2
+    return book_mid(v.url, SYM)
 
 
 def test_the_official_connector_trades_on_the_venue(venue: VenueProc) -> None:
