@@ -85,8 +85,8 @@ class ReplayMarket:
 
     def _reset(self) -> list[tuple[int, int, int]]:
         """Levels that turn the current book into the (shifted) first snapshot."""
-        if self.started:
-            self.offset += round(self._mid() - self.first_mid)
+        if self.started:  # the book's mid already includes the offset so far (and any shock)
+            self.offset = round(self._mid() - self.first_mid)
         new: dict[int, dict[int, int]] = {BUY: {}, SELL: {}}
         for side, rows in ((BUY, self.snapshot.bids), (SELL, self.snapshot.asks)):
             for p, q in rows:
