@@ -5,6 +5,8 @@ Each service serves its registry on its own configured port, bound to loopback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 BUS_DECODE_ERRORS = Counter(
@@ -48,3 +50,17 @@ def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
     """Expose the default registry on ``host:port`` (no-op when port is 0)."""
     if port:
         start_http_server(port, addr=host)
+
+
+def latency_summary(ns: Iterable[int]) -> dict[str, float]:
+    """Count, p50, p99 and mean in microseconds of latencies in nanoseconds (a snapshot's
+    ``latency`` answer); ``{"count": 0}`` when there are none."""
+    xs = sorted(ns)
+    if not xs:
+        return {"count": 0}
+    return {
+        "count": len(xs),
+        "p50_us": xs[len(xs) // 2] / 1e3,
+        "p99_us": xs[int(len(xs) * 0.99)] / 1e3,
+        "mean_us": sum(xs) / len(xs) / 1e3,
+    }

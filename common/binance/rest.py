@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
@@ -31,6 +32,7 @@ from common.binance.errors import (
     classify,
 )
 from common.binance.signing import encode_params, hmac_hex
+from common.logging import log
 
 REST_REQUESTS = Counter("mm_rest_requests_total", "REST requests sent", ["endpoint", "status"])
 REST_ERRORS = Counter("mm_rest_errors_total", "REST requests answered with an error", ["endpoint", "code"])
@@ -82,6 +84,22 @@ class Limits:
                 self.orders_10s.limit = int(r["limit"])
             elif r["rateLimitType"] == "ORDERS" and secs == 60:
                 self.orders_1m.limit = int(r["limit"])
+
+
+T = TypeVar("T")
+
+
+async def until_answered(call: Callable[[], Awaitable[T]], max_delay_s: float = 5.0) -> T:
+    """A start-up call (exchange info, time sync) retried with back-off until the venue answers:
+    a service may start before the venue does. Each failure is logged with its error."""
+    delay = 0.2
+    while True:
+        try:
+            return await call()
+        except BinanceError as exc:
+            log.warning("venue_not_ready", error=str(exc)[:200], retry_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay_s)
 
 
 class RestClient:

@@ -59,16 +59,7 @@ class Reducer:
     async def _maker(self, inst: Instrument, side: Side, qty: Decimal, wait_s: float) -> Decimal:
         bid, ask = await self._touch(inst)
         price = ask if side == "SELL" else bid  # join our side of the book: rests, never takes
-        rec = await self.ex.place_one(
-            NewOrder(
-                symbol=inst.symbol,
-                side=side,
-                price=price,
-                qty=qty,
-                tif="GTX",
-                reduce_only=True,
-            )
-        )
+        rec = await self._reduce(inst, side, price, qty, "GTX")
         filled = await self._wait(rec, wait_s)
         if not rec.final:
             await self.ex.cancel(inst.symbol, [rec.client_id])
@@ -79,17 +70,15 @@ class Reducer:
         bid, ask = await self._touch(inst)
         bound = bid * Decimal(repr(1 - slip)) if side == "SELL" else ask * Decimal(repr(1 + slip))
         price = price_for_side(inst, side, bound)  # rounds toward our side: never past the slippage bound
-        rec = await self.ex.place_one(
-            NewOrder(
-                symbol=inst.symbol,
-                side=side,
-                price=price,
-                qty=qty,
-                tif="IOC",
-                reduce_only=True,
-            )
-        )
+        rec = await self._reduce(inst, side, price, qty, "IOC")
         return await self._wait(rec, 2.0)
+
+    async def _reduce(
+        self, inst: Instrument, side: Side, price: Decimal, qty: Decimal, tif: str
+    ) -> OrderRecord:
+        """A reduce-only limit order: it can shrink the position, never flip or grow it."""
+        order = NewOrder(symbol=inst.symbol, side=side, price=price, qty=qty, tif=tif, reduce_only=True)
+        return await self.ex.place_one(order)
 
     async def _wait(self, rec: OrderRecord, seconds: float) -> Decimal:
         """Wait until ``rec`` is final or ``seconds`` pass; returns its filled size."""

@@ -26,7 +26,7 @@ from prometheus_client import Counter, Gauge
 from common import topics
 from common.binance.errors import BinanceError
 from common.binance.exchange_info import instruments
-from common.binance.rest import RestClient
+from common.binance.rest import RestClient, until_answered
 from common.binance.user import AccountUpdate, OrderTradeUpdate, TradeLite, UserEvent
 from common.binance.user_stream import UserStream
 from common.binance.ws_api import WsApiClient
@@ -54,6 +54,7 @@ from common.messages import (
     RiskState,
     TargetQuotes,
 )
+from common.metrics import latency_summary
 from common.runtime import CommandError, Service
 from services.gateway.budget import Budget
 from services.gateway.caps import Caps
@@ -100,8 +101,8 @@ class GatewayService(Service):
         )
         self.venue = Venue(rest, ws)
         self.symbols = list(self.settings.symbols)
-        info = await self._retry(rest.exchange_info)
-        await self._retry(rest.sync_time)
+        info = await until_answered(rest.exchange_info)
+        await until_answered(rest.sync_time)
         self.instruments = instruments(info, self.symbols, venue_cfg.market)
         p = cfg.params
         self.oms = Oms(ClientIds(p.client_ids.prefix, new_session(time.time_ns())), p.oms)
@@ -155,16 +156,6 @@ class GatewayService(Service):
         self.fills: deque[Fill] = deque(maxlen=5000)
         self.account: Account | None = None
         self.gap_pending = False
-
-    async def _retry(self, fn: Any) -> Any:
-        delay = 0.2
-        while True:
-            try:
-                return await fn()
-            except BinanceError as exc:
-                log.warning("venue_not_ready", error=str(exc)[:200], retry_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     async def _startup_reconcile(self) -> None:
         """Before any order: what is open, what we hold, and what filled while we were away."""
@@ -405,20 +396,14 @@ class GatewayService(Service):
             case GetSnapshot(what="oms" | ""):
                 return self._snapshot()
             case GetSnapshot(what="latency"):
-                xs = sorted(self.executor.target_to_ack_ns)
-                if not xs:
-                    return {"count": 0}
-                out = {
-                    "count": len(xs),
-                    "p50_us": xs[len(xs) // 2] / 1e3,
-                    "p99_us": xs[int(len(xs) * 0.99)] / 1e3,
-                    "path": self.settings.gateway.order_path,
-                }
+                out: dict[str, Any] = latency_summary(self.executor.target_to_ack_ns)
+                if not out["count"]:
+                    return out
+                out["path"] = self.settings.gateway.order_path
                 for stage, d in self.executor.stages_ns.items():
-                    ys = sorted(d)
-                    if ys:
-                        out[f"{stage}_p50_us"] = ys[len(ys) // 2] / 1e3
-                        out[f"{stage}_p99_us"] = ys[int(len(ys) * 0.99)] / 1e3
+                    st = latency_summary(d)
+                    if st["count"]:
+                        out[f"{stage}_p50_us"], out[f"{stage}_p99_us"] = st["p50_us"], st["p99_us"]
                 return out
             case Kill(flatten=flatten, reason=reason):
                 self.killed = True

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import statistics
 import time
 from collections import deque
 from typing import Any
@@ -30,9 +29,10 @@ from common.binance.market import (
     decode_combined,
     snapshot_decoder,
 )
-from common.binance.rest import RestClient
+from common.binance.rest import RestClient, until_answered
 from common.logging import log
 from common.messages import AnyCommand, GetSnapshot, Request
+from common.metrics import latency_summary
 from common.runtime import CommandError, Service
 from services.marketdata.capture import Capture
 from services.marketdata.connection import StreamConnection
@@ -63,8 +63,8 @@ class MarketDataService(Service):
         cfg = self.settings.marketdata
         venue = self.settings.venue
         self.rest = RestClient(venue.rest_url, timeout_s=venue.http_timeout_s)
-        info = await self._retry(self.rest.exchange_info)
-        await self._retry(self.rest.sync_time)
+        info = await until_answered(self.rest.exchange_info)
+        await until_answered(self.rest.sync_time)
         self.instruments = instruments(info, self.settings.symbols, venue.market)
         fresh = Freshness(cfg.stale_after_ms, cfg.max_exchange_lag_ms)
         self.feeds = {
@@ -114,17 +114,6 @@ class MarketDataService(Service):
             self.spawn(self._every(cfg.publish_interval_ms / 1000, self._publish_books), "book-coalesce")
         if cfg.features_interval_ms:
             self.spawn(self._every(cfg.features_interval_ms / 1000, self._publish_features), "features")
-
-    async def _retry(self, fn: Any) -> Any:
-        """Start-up calls to the venue: retry until it answers (it may still be starting)."""
-        delay = 0.2
-        while True:
-            try:
-                return await fn()
-            except BinanceError as exc:
-                log.warning("venue_not_ready", error=str(exc), retry_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     # ---- stream frames -----------------------------------------------------------------------
 
@@ -305,15 +294,7 @@ class MarketDataService(Service):
                 "published_books": len(self.latency_ns),
             }
         if what == "latency":
-            xs = sorted(self.latency_ns)
-            if not xs:
-                return {"count": 0}
-            return {
-                "count": len(xs),
-                "p50_us": xs[len(xs) // 2] / 1e3,
-                "p99_us": xs[int(len(xs) * 0.99)] / 1e3,
-                "mean_us": statistics.fmean(xs) / 1e3,
-            }
+            return latency_summary(self.latency_ns)
         syms = [symbol] if symbol else list(self.feeds)
         unknown = [s for s in syms if s not in self.feeds]
         if unknown:

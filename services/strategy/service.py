@@ -40,6 +40,7 @@ from common.messages import (
     StateSnapshot,
     TargetQuotes,
 )
+from common.metrics import latency_summary
 from common.params.strategy import StrategyParams, params_version
 from common.runtime import CommandError, Service
 from services.strategy.engine import StrategyInputs, decide
@@ -383,14 +384,7 @@ class StrategyService(Service):
     async def on_command(self, cmd: AnyCommand, req: Request) -> Any:
         match cmd:
             case GetSnapshot(what="latency"):
-                xs = sorted(self.latency_ns)
-                if not xs:
-                    return {"count": 0}
-                return {
-                    "count": len(xs),
-                    "p50_us": xs[len(xs) // 2] / 1e3,
-                    "p99_us": xs[int(len(xs) * 0.99)] / 1e3,
-                }
+                return latency_summary(self.latency_ns)
             case GetSnapshot(what="targets"):
                 return {s: msgspec.to_builtins(v.last_target) for s, v in self.views.items()}
             case GetSnapshot(what="band"):
