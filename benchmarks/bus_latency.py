@@ -30,6 +30,7 @@ import zmq
 
 from common.bus import Publisher, Subscriber
 from common.messages import BookLevels
+from common.metrics import percentile
 
 TOPIC = "md.book.ETHUSDC"
 STOP = -1
@@ -243,8 +244,7 @@ class _AllReady:
 
 
 def pct(xs: list[int], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))] / 1000.0
+    return percentile(sorted(xs), q) / 1000.0
 
 
 def main() -> None:

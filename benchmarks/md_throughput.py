@@ -30,6 +30,7 @@ from common.binance.market import (
     decode_combined,
     snapshot_decoder,
 )
+from common.metrics import percentile
 from services.marketdata.features import MarketFeatures
 from services.marketdata.sync import BookSync
 
@@ -95,8 +96,7 @@ def replay(events: list[Any], with_messages: bool) -> ReplayResult:
 
 
 def _pct(xs: list[int], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))] / 1000
+    return percentile(sorted(xs), q) / 1000
 
 
 def report(name: str, r: ReplayResult) -> None:

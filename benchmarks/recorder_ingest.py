@@ -35,6 +35,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common.metrics import percentile
 from services.recorder.ingest import Ingestor, RawMsg
 from services.recorder.lake import Lake
 from services.recorder.mix import MessageMix, Wire
@@ -250,7 +251,7 @@ def _report_lag(backend: str, args: argparse.Namespace, sent: int, seen: list[tu
         return
 
     def pct(q: float) -> float:
-        return lags[min(len(lags) - 1, int(q / 100 * len(lags)))]
+        return percentile(lags, q / 100)
 
     print(
         f"  {backend:<10} {len(lags):,}/{sent:,} committed   publish -> committed  p50 {pct(50):6.1f} ms"

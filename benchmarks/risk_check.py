@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.messages import Quote
+from common.metrics import latency_summary
 from common.params.risk import RiskParams
 from services.risk.engine import RiskEngine
 from services.risk.samples import T0_NS, feed_market, fill, ladder, ready_engine, target
@@ -75,12 +76,11 @@ def time_checks(e: RiskEngine, steps: list[tuple[int, list[Quote], Decimal]]) ->
         out = e.check(tq, now)
         lat.append(time.perf_counter_ns() - t0)
         kept += len(out.targets[0].quotes)
-    lat.sort()
-    n = len(lat)
+    st, n = latency_summary(lat), len(lat)
     return {
-        "p50": lat[n // 2] / 1e3,
-        "p99": lat[int(n * 0.99)] / 1e3,
-        "max": lat[-1] / 1e3,
+        "p50": st["p50_us"],
+        "p99": st["p99_us"],
+        "max": st["max_us"],
         "rate": n / (sum(lat) / 1e9),
         "kept": kept / n,
     }

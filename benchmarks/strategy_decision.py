@@ -22,6 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.messages import Features
+from common.metrics import latency_summary
 from common.params.strategy import SymbolStrategy, params_version
 from services.strategy.engine import StrategyInputs, decide
 from services.strategy.samples import T0_NS, features, instrument
@@ -71,12 +72,11 @@ def time_model(params: SymbolStrategy, steps: list[tuple[int, Features, Decimal]
         quotes += len(d.quotes)
         published += d.publish
     total_s = (time.perf_counter_ns() - t_start) / 1e9
-    lat.sort()
-    n = len(lat)
+    st, n = latency_summary(lat), len(lat)
     return {
-        "p50": lat[n // 2] / 1e3,
-        "p99": lat[int(n * 0.99)] / 1e3,
-        "max": lat[-1] / 1e3,
+        "p50": st["p50_us"],
+        "p99": st["p99_us"],
+        "max": st["max_us"],
         "rate": n / total_s,
         "quotes": quotes / n,
         "published": published / n,

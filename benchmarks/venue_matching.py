@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import websockets
 
 from common.config_sections import SimVenueConfig, VenueAccountConfig
+from common.metrics import latency_summary
 from services.venue.errors import VenueError
 from services.venue.exchange import Exchange
 from services.venue.orderbook import BUY, SELL
@@ -92,9 +93,9 @@ def engine_section(n_ops: int) -> None:
         ex.drain()
         lat.append(time.perf_counter_ns() - t0)
     total = time.perf_counter() - t_all
-    lat.sort()
     print(f"matching engine, in process: {n_ops:,} mixed operations in {total:.2f} s")
-    p50, p99 = lat[len(lat) // 2] / 1e3, lat[int(len(lat) * 0.99)] / 1e3
+    st = latency_summary(lat)
+    p50, p99 = st["p50_us"], st["p99_us"]
     print(f"  {n_ops / total:,.0f} ops/s   p50 {p50:.1f} µs   p99 {p99:.1f} µs")
     print("  mix: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 

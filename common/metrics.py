@@ -5,7 +5,7 @@ Each service serves its registry on its own configured port, bound to loopback.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -52,15 +52,21 @@ def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host)
 
 
+def percentile(xs: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of already sorted ``xs``, nearest rank at or below."""
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
 def latency_summary(ns: Iterable[int]) -> dict[str, float]:
-    """Count, p50, p99 and mean in microseconds of latencies in nanoseconds (a snapshot's
-    ``latency`` answer); ``{"count": 0}`` when there are none."""
+    """Count, p50, p99, max and mean in microseconds of latencies in nanoseconds (a snapshot's
+    ``latency`` answer, a benchmark's line); ``{"count": 0}`` when there are none."""
     xs = sorted(ns)
     if not xs:
         return {"count": 0}
     return {
         "count": len(xs),
-        "p50_us": xs[len(xs) // 2] / 1e3,
-        "p99_us": xs[int(len(xs) * 0.99)] / 1e3,
+        "p50_us": percentile(xs, 0.50) / 1e3,
+        "p99_us": percentile(xs, 0.99) / 1e3,
+        "max_us": xs[-1] / 1e3,
         "mean_us": sum(xs) / len(xs) / 1e3,
     }
