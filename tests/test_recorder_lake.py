@@ -125,3 +125,22 @@ def test_a_message_without_ts_event_lands_in_the_partition_of_its_receive_time(t
     )
     lake.close()
     assert _sql(root, "book", "CAST(date AS VARCHAR), ts_event, ts_recv") == [("2024-10-05", 0, T0 + DAY_NS)]
+
+
+def test_polars_and_pandas_read_the_lake_as_the_readme_shows(tmp_path: Path) -> None:
+    import pandas as pd
+    import polars as pl
+
+    root = tmp_path / "lake"
+    lake = Lake(root, rotate_rows=300, rotate_s=3600)
+    sent = _fill_lake(lake, 6_000)
+    lake.close()
+    trades = pl.scan_parquet(f"{root}/dataset=trade/**/*.parquet", hive_partitioning=True)
+    by_symbol = dict(trades.group_by("symbol").agg(pl.len()).collect().iter_rows())
+    assert by_symbol == {s: sent[f"Trade/{s}"] for s in ("ETHUSDC", "BTCUSDC")}
+    book = pd.read_parquet(root / "dataset=book")
+    counts = book.groupby("symbol", observed=True).size().to_dict()
+    assert counts == {s: sent[f"BookLevels/{s}"] for s in ("ETHUSDC", "BTCUSDC")}
+    eth = book[book["symbol"] == "ETHUSDC"]
+    assert abs(float((eth["ask_price"] - eth["bid_price"]).min()) - 0.02) < 1e-9
+    assert sorted(map(str, book["date"].unique())) == ["2024-10-04", "2024-10-05"]
