@@ -31,6 +31,16 @@ def _empty(ax: Axes, what: str) -> None:
     )
 
 
+def _finish(ax: Axes, drew: bool, what: str, zero_line: bool = False) -> None:
+    """A legend over what was drawn, or the "no ... in this window" note when nothing was."""
+    if not drew:
+        _empty(ax, what)
+        return
+    if zero_line:
+        ax.axhline(0, color="black", linewidth=0.6)
+    ax.legend(fontsize=8)
+
+
 def _steps(ax: Axes, series: dict[str, Series], label: str = "{}", end: float | None = None) -> bool:
     drew = False
     for sym, s in sorted(series.items()):
@@ -68,21 +78,14 @@ def pnl(data: ReportData, out: Path) -> str:
     end = data.until_ns / 1e9
     drew = _steps(ax, data.realized, "{} realized (after fees)", end)
     drew = _steps(ax, data.unrealized, "{} unrealized", end) or drew
-    if drew:
-        ax.legend(fontsize=8)
-    else:
-        _empty(ax, "fills or positions")
+    _finish(ax, drew, "fills or positions")
     return _save(fig, out, "pnl")
 
 
 def inventory(data: ReportData, out: Path) -> str:
     """Position per symbol."""
     fig, (ax,) = _frame("Inventory", "position (base asset)")
-    if _steps(ax, data.inventory, "{}", data.until_ns / 1e9):
-        ax.axhline(0, color="black", linewidth=0.6)
-        ax.legend(fontsize=8)
-    else:
-        _empty(ax, "positions")
+    _finish(ax, _steps(ax, data.inventory, "{}", data.until_ns / 1e9), "positions", zero_line=True)
     return _save(fig, out, "inventory")
 
 
@@ -94,21 +97,14 @@ def spread(data: ReportData, out: Path) -> str:
         if s.t:
             top.plot(_times(s.t), s.v, linewidth=0.6, alpha=0.6, label=f"{sym} market")
             drew = True
-    if drew:
-        top.legend(fontsize=8)
-    else:
-        _empty(top, "targets or market samples")
+    _finish(top, drew, "targets or market samples")
     bottom.set_title("Spread captured per fill (vs mid)")
     any_fill = False
     for sym, s in sorted(data.captured.items()):
         if s.t:
             bottom.scatter(_times(s.t), s.v, s=6, label=sym)
             any_fill = True
-    if any_fill:
-        bottom.axhline(0, color="black", linewidth=0.6)
-        bottom.legend(fontsize=8)
-    else:
-        _empty(bottom, "fills with a market mid")
+    _finish(bottom, any_fill, "fills with a market mid", zero_line=True)
     return _save(fig, out, "spread")
 
 
@@ -126,10 +122,7 @@ def _per_minute(ax: Axes, data: ReportData, keys: list[str]) -> bool:
 def activity(data: ReportData, out: Path) -> str:
     """Orders, cancels and fills per minute."""
     fig, (ax,) = _frame("Activity per minute", "count / minute")
-    if _per_minute(ax, data, ["orders", "cancels", "fills"]):
-        ax.legend(fontsize=8)
-    else:
-        _empty(ax, "orders or fills")
+    _finish(ax, _per_minute(ax, data, ["orders", "cancels", "fills"]), "orders or fills")
     return _save(fig, out, "activity")
 
 
@@ -141,19 +134,15 @@ def latency(data: ReportData, out: Path) -> str:
         ax.hist(data.latency_ms, bins=60, color="tab:blue", alpha=0.8)
         for q, style in (("p50", "--"), ("p99", ":")):
             ax.axvline(data.latency[q], color="black", linestyle=style, label=f"{q} {data.latency[q]:.2f} ms")
-        ax.legend(fontsize=8)
-    else:
-        _empty(ax, "PendingNew → New pairs")
+    _finish(ax, bool(data.latency_ms), "PendingNew → New pairs")
     return _save(fig, out, "latency")
 
 
 def errors(data: ReportData, out: Path) -> str:
     """Failed commands, rejected orders, degraded statuses and OMS events per minute."""
     fig, (ax,) = _frame("Errors per minute (seen on the bus)", "count / minute")
-    if _per_minute(ax, data, ["command_errors", "rejects", "degraded", "oms_events"]):
-        ax.legend(fontsize=8)
-    else:
-        _empty(ax, "errors")
+    drew = _per_minute(ax, data, ["command_errors", "rejects", "degraded", "oms_events"])
+    _finish(ax, drew, "errors")
     return _save(fig, out, "errors")
 
 
