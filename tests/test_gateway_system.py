@@ -20,7 +20,7 @@ import pytest
 from common.messages import FeedStatus, Fill, GetSnapshot, OmsEvent, OrderUpdate, Quote, Resume
 from tests.cluster import Cluster, FakeRisk
 from tests.helpers import wait_until
-from tests.venue_proc import KEY_B, SECRET_B, book_mid
+from tests.venue_proc import KEY_B, SECRET_B, book_mid, resting_buy
 
 SYM = "ETHUSDC"
 pytestmark = pytest.mark.system
@@ -188,17 +188,7 @@ def test_start_up_adopts_our_orders_and_cancels_foreign_ones(cluster: Cluster, r
         cluster.signed("POST", "/fapi/v1/countdownCancelAll", symbol=sym, countdownTime=0)
     px = str((_mid(cluster) * Decimal("0.99")).quantize(Decimal("0.01")))
     for cid in ("mm-0000001-ETHUSDC-b3-9", "someone-elses-order"):
-        r = cluster.signed(
-            "POST",
-            "/fapi/v1/order",
-            symbol=SYM,
-            side="BUY",
-            type="LIMIT",
-            timeInForce="GTC",
-            quantity="0.010",
-            price=px,
-            newClientOrderId=cid,
-        )
+        r = cluster.signed("POST", "/fapi/v1/order", **resting_buy(SYM, "0.010", px, newClientOrderId=cid))
         assert r.get("orderId"), r
     t0 = time.monotonic()
     cluster.start("gateway")

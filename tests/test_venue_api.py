@@ -18,7 +18,7 @@ import websockets
 
 from common.binance.signing import hmac_hex, ws_api_payload
 from tests.helpers import async_wait_until, run, wait_until
-from tests.venue_proc import KEY, KEY_B, SECRET, SECRET_B, VenueProc, book_mid
+from tests.venue_proc import KEY, KEY_B, SECRET, SECRET_B, VenueProc, book_mid, resting_buy
 
 SYM = "ETHUSDC"
 
@@ -259,16 +259,7 @@ def test_rate_limit_headers_then_429_then_a_418_ban(strict_venue: VenueProc) -> 
 
 def test_order_count_headers_and_the_orders_limit(venue: VenueProc) -> None:
     px = str((_mid(venue) * Decimal("0.95")).quantize(Decimal("0.01")))
-    r = venue.signed(
-        "POST",
-        "/fapi/v1/order",
-        symbol=SYM,
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.010",
-        price=px,
-    )
+    r = venue.signed("POST", "/fapi/v1/order", **resting_buy(SYM, "0.010", px))
     assert int(r.headers["X-MBX-ORDER-COUNT-10S"]) >= 1 and int(r.headers["X-MBX-ORDER-COUNT-1M"]) >= 1
     venue.signed("DELETE", "/fapi/v1/allOpenOrders", symbol=SYM)
 
@@ -478,17 +469,7 @@ def test_countdown_cancel_all_cancels_when_not_refreshed(venue: VenueProc) -> No
 def test_unknown_503_places_the_order_anyway(venue: VenueProc) -> None:
     venue.fault(unknown_503=1)
     px = str((_mid(venue) * Decimal("0.95")).quantize(Decimal("0.01")))
-    r = venue.signed(
-        "POST",
-        "/fapi/v1/order",
-        symbol=SYM,
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.010",
-        price=px,
-        newClientOrderId="maybe-1",
-    )
+    r = venue.signed("POST", "/fapi/v1/order", **resting_buy(SYM, "0.010", px, newClientOrderId="maybe-1"))
     assert r.status_code == 503 and "Unknown error" in r.json()["msg"]
     q = venue.signed("GET", "/fapi/v1/order", symbol=SYM, origClientOrderId="maybe-1").json()
     assert q["status"] == "NEW"

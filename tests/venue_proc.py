@@ -47,6 +47,19 @@ def signed_request(
     return httpx.request(method, f"{url}{path}?{q}", headers=headers, timeout=timeout)
 
 
+def resting_buy(symbol: str, qty: str, price: str, **extra: Any) -> dict[str, Any]:
+    """The parameters of a LIMIT GTC buy for ``POST /fapi/v1/order`` (``extra``: newClientOrderId, ...)."""
+    return {
+        "symbol": symbol,
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": qty,
+        "price": price,
+        **extra,
+    }
+
+
 def book_mid(url: str, symbol: str) -> Decimal:
     """The venue's mid from its bookTicker."""
     t = httpx.get(url + "/fapi/v1/ticker/bookTicker", params={"symbol": symbol}, timeout=5).json()
