@@ -94,8 +94,17 @@ class Service:
         self.settings = new
 
     def status_detail(self) -> dict[str, str]:
-        """A few key figures for ``mmctl status`` and the heartbeat."""
+        """A few key figures for ``mmctl status`` and the heartbeat (called only once started)."""
         return {}
+
+    def serves_while_starting(self, cmd: AnyCommand) -> bool:
+        """Whether ``on_command`` may take ``cmd`` before ``on_start`` has finished.
+
+        Default: no. State is built in ``on_start``, so until then a command is answered
+        "not ready" instead of reaching half-built state. A service whose state for a command
+        exists from ``__init__`` (the gateway's kill switch) says yes for it.
+        """
+        return False
 
     # ---- helpers for subclasses ------------------------------------------------------------
 
@@ -198,12 +207,18 @@ class Service:
         # ZeroMQ subscribers reconnect to a restarted publisher within ~100 ms and PUB drops
         # until they have: wait for them before anything that must not be missed is published.
         await asyncio.sleep(self.settings.bus.settle_ms / 1000)
+        hb = self.spawn(self._heartbeat(), "heartbeat")  # says "starting" until on_start is done
         try:
-            await self.on_start()
+            started = await self._start()
         except Exception as exc:  # noqa: BLE001 - report the start failure and exit for a clean restart
             log.opt(exception=exc).error("start_failed")
             await self._shutdown()
             return EXIT_CRASH
+        if not started:  # a stop (signal or Shutdown) arrived while starting
+            log.info("service_stopping", reason=self._stop_reason)
+            self.set_state("stopping", self._stop_reason)
+            await self._shutdown()
+            return self.exit_code
         if self.state == "starting":
             self.set_state("running")
         # Everything built so far lives for the whole run: keep the cyclic collector off it, and
@@ -211,7 +226,6 @@ class Service:
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
         metrics.SERVICE_UP.labels(self.name).set(1)
-        hb = self.spawn(self._heartbeat(), "heartbeat")
         log.info("service_started", pid=os.getpid(), version=__version__)
         await self._stop.wait()
         log.info("service_stopping", reason=self._stop_reason)
@@ -220,6 +234,21 @@ class Service:
         await self._shutdown()
         metrics.SERVICE_UP.labels(self.name).set(0)
         return self.exit_code
+
+    async def _start(self) -> bool:
+        """Run ``on_start`` unless a stop comes first (a start may wait for other services for a
+        long time: SIGTERM must still end it). True when it finished."""
+        start = asyncio.create_task(self.on_start(), name=f"{self.name}:on_start")
+        stop = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({start, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not start.done():
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await start
+            return False
+        start.result()  # re-raise a start failure
+        return True
 
     async def _shutdown(self) -> None:
         try:
@@ -257,7 +286,7 @@ class Service:
                     version=__version__,
                     started_ns=self.started_ns,
                     state=self.state,
-                    detail=self.status_detail(),
+                    detail=self.status_detail() if self.state != "starting" else {},
                 ),
             )
             next_at += interval
@@ -273,7 +302,7 @@ class Service:
             "version": __version__,
             "started_ns": self.started_ns,
             "uptime_s": round((time.time_ns() - self.started_ns) / 1e9, 3),
-            "detail": self.status_detail(),
+            "detail": self.status_detail() if self.state != "starting" else {},
         }
 
     async def _handle_request(self, req: Request) -> Reply:
@@ -287,6 +316,10 @@ class Service:
                         self.request_stop, f"Shutdown from {req.sender}: {reason}"
                     )
                     result = {"stopping": True}
+                case _ if self.state == "starting" and not self.serves_while_starting(cmd):
+                    raise CommandError(
+                        f"not ready: {self.name} is starting; {type(cmd).__name__} is refused until it runs"
+                    )
                 case ReloadConfig():
                     result = await self._reload()
                 case _:

@@ -15,7 +15,7 @@ import zmq
 from common import topics
 from common.bus import CommandClient, Subscriber
 from common.config import Settings
-from common.messages import Envelope, GetStatus, Heartbeat, Shutdown
+from common.messages import Envelope, GetStatus, Heartbeat, Pause, Shutdown
 from tests.helpers import PROJECT, run
 
 
@@ -49,12 +49,16 @@ def _start(service: str, run_dir: Path, n: int = 0) -> _Proc:
     return _Proc(service, run_dir / f"{service}-{n}.out")
 
 
-async def _first_heartbeat(settings: Settings, service: str, timeout: float = 10.0) -> Heartbeat:
+async def _first_heartbeat(
+    settings: Settings, service: str, timeout: float = 10.0, state: str = "running"
+) -> Heartbeat:
+    """The first heartbeat of ``service`` in ``state`` (a service beats "starting" during its start)."""
     ctx = zmq.Context()
     got: list[Heartbeat] = []
 
     def on(t: str, m: Any, e: Envelope) -> None:
-        got.append(m)
+        if m.state == state:
+            got.append(m)
 
     sub = Subscriber(ctx, [settings.pub_endpoint(service)], [topics.sys_heartbeat(service)], on, "test")
     sub.start()
@@ -117,6 +121,36 @@ def test_sigterm_and_the_shutdown_command_share_one_stop_path(settings: Settings
     proc = _start("recorder", run_env, 3)
     try:
         assert run(_first_heartbeat(settings, "recorder")).pid == proc.pid
+    finally:
+        proc.stop()
+
+
+def test_a_starting_service_says_not_ready_and_still_stops_on_sigterm(
+    settings: Settings, run_env: Path
+) -> None:
+    """Risk waits for market data at start (none runs here): commands that need its state are
+    refused with "not ready" instead of reaching half-built state, its status says "starting",
+    and SIGTERM ends it although the start never finished."""
+    proc = _start("risk", run_env, 1)
+    try:
+        run(_first_heartbeat(settings, "risk", state="starting"))
+
+        async def ask() -> tuple[Any, Any]:
+            import zmq.asyncio
+
+            ctx = zmq.asyncio.Context()
+            c = CommandClient(ctx, settings.cmd_endpoint("risk"), "test", timeout_s=5)
+            status = await c.call(GetStatus())
+            pause = await c.request(Pause(reason="test"))
+            c.close()
+            ctx.destroy()
+            return status, pause
+
+        status, pause = run(ask())
+        assert status["state"] == "starting" and status["detail"] == {}
+        assert not pause.ok and pause.error.startswith("not ready: risk is starting")
+        assert proc.stop() == 0
+        assert b"signal SIGTERM" in proc.output()
     finally:
         proc.stop()
 

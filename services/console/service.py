@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from common import topics
+from common.config import Settings
 from common.logging import log
 from common.operator import TARGETS, broadcast, build
 from common.runtime import Service
@@ -33,8 +34,12 @@ class ConsoleService(Service):
 
     name = "console"
 
-    async def on_start(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
         self.view = ConsoleView()
+        self.runner: web.AppRunner | None = None
+
+    async def on_start(self) -> None:
         self.subscribe([topics.ALL], lambda t, m, e: self.view.on_message(t, m), services=None)
         app = web.Application()
         app.router.add_get("/", self._index)
@@ -103,7 +108,7 @@ class ConsoleService(Service):
         return ""
 
     async def on_stop(self) -> None:
-        if hasattr(self, "runner"):
+        if self.runner is not None:
             await self.runner.cleanup()
 
     def status_detail(self) -> dict[str, str]:

@@ -30,6 +30,7 @@ from common.binance.market import (
     snapshot_decoder,
 )
 from common.binance.rest import RestClient, until_answered
+from common.config import Settings
 from common.logging import log
 from common.messages import AnyCommand, GetSnapshot, Request
 from common.metrics import latency_summary
@@ -59,10 +60,16 @@ class MarketDataService(Service):
 
     name = "marketdata"
 
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        venue = settings.venue
+        self.rest = RestClient(venue.rest_url, timeout_s=venue.http_timeout_s)
+        self.feeds: dict[str, SymbolFeed] = {}
+        self.capture: Capture | None = None
+
     async def on_start(self) -> None:
         cfg = self.settings.marketdata
         venue = self.settings.venue
-        self.rest = RestClient(venue.rest_url, timeout_s=venue.http_timeout_s)
         info = await until_answered(self.rest.exchange_info)
         await until_answered(self.rest.sync_time)
         self.instruments = instruments(info, self.settings.symbols, venue.market)
@@ -312,12 +319,9 @@ class MarketDataService(Service):
         return out
 
     def status_detail(self) -> dict[str, str]:
-        feeds = getattr(self, "feeds", {})
-        return {s: f.state for s, f in feeds.items()}
+        return {s: f.state for s, f in self.feeds.items()}
 
     async def on_stop(self) -> None:
-        capture = getattr(self, "capture", None)
-        if capture is not None:
-            capture.close()
-        if hasattr(self, "rest"):
-            await self.rest.close()
+        if self.capture is not None:
+            self.capture.close()
+        await self.rest.close()

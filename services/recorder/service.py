@@ -55,10 +55,10 @@ class RecorderService(Service):
         self._rest: RestClient | None = None
         self._gateway_up: bool | None = None
         self._own: list[asyncio.Task[Any]] = []
+        self.persistence = self._persistence()
 
     async def on_start(self) -> None:
         cfg = self.settings.recorder
-        self.persistence = self._persistence()
         store = await self.persistence.start()
         self.queries = Queries(store)
         self.session = await self._open_session()
@@ -287,12 +287,10 @@ class RecorderService(Service):
     # ---- stop, status ----------------------------------------------------------------------------
 
     async def on_stop(self) -> None:
-        if not hasattr(self, "persistence"):
-            return
         for t in self._own:
             t.cancel()
         await asyncio.gather(*self._own, return_exceptions=True)
-        if hasattr(self, "session"):
+        if self._ready.is_set():  # started: close the session row
             try:
                 await self._flush()
                 now = time.time_ns()
@@ -305,14 +303,12 @@ class RecorderService(Service):
         log.info("recorder_closed", stored=self.persistence.stats.messages, dropped=self.dropped)
 
     def status_detail(self) -> dict[str, str]:
-        if not hasattr(self, "persistence"):
-            return {}
         p = self.persistence
         detail = {
             "stored": str(p.stats.messages),
             "buffered": str(len(self._buf)),
             "dropped": str(self.dropped),
-            "session": getattr(getattr(self, "session", None), "session_id", ""),
+            "session": self.session.session_id,
             "deduplicated": str(p.ingestor.deduplicated),
         }
         if p.lake is not None:

@@ -256,8 +256,6 @@ class RiskService(Service):
         log.info("risk_params_reloaded")
 
     def status_detail(self) -> dict[str, str]:
-        if not hasattr(self, "engine"):
-            return {"ready": "false"}
         st = self.engine.state(time.time_ns())
         out = {"mode": st.mode, "ready": str(st.ready).lower()}
         out.update({s: f"{r.mode}{' (' + r.reason + ')' if r.reason else ''}" for s, r in st.symbols.items()})

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Counter, Gauge
 
+from common.config import Settings
 from common.logging import log
 from common.runtime import Service
 from services.venue import admin, rest, ws
@@ -30,6 +31,10 @@ class VenueService(Service):
     """Serves the venue and drives its market."""
 
     name = "venue"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
         cfg = self.settings.simvenue
@@ -148,15 +153,13 @@ class VenueService(Service):
             m.shock(pct)
 
     def status_detail(self) -> dict[str, str]:
-        if not hasattr(self, "v"):
-            return {}
         return {
             "open_orders": str(self.v.exchange.open_count()),
             "ws": str(len(self.v.hub.conns)),
         }
 
     async def on_stop(self) -> None:
-        if hasattr(self, "runner"):
+        if self.runner is not None:
             await self.v.hub.close_all()
             await self.runner.cleanup()
 
