@@ -285,7 +285,37 @@ class RecorderConfig(ServiceSection):
 
 
 class ConsoleConfig(ServiceSection):
-    """The web console."""
+    """The web console: where it listens and which ``Host`` names it answers to.
 
-    host: str = "127.0.0.1"
+    A request is served only when its ``Host`` header names the console (``host:port``; on a
+    loopback bind also ``localhost``, ``127.0.0.1`` and ``[::1]`` with the port) or is one of
+    ``allowed_hosts``. Bound to anything but loopback, the console needs ``MM_CONSOLE_TOKEN``.
+    """
+
+    host: str = Field(default="127.0.0.1", description="address to bind; not loopback = token required")
     port: int = Field(default=8080, ge=1, le=65535)
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="extra Host header values served, exactly as sent ('name' or 'name:port'), e.g. "
+        "behind a reverse proxy; the page's Origin may be http:// or https:// with one of them",
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _bind_address(cls, v: str) -> str:
+        if not v or any(c in v for c in " /[]@") or "://" in v:
+            raise ValueError(
+                "must be an address or name to bind, like 127.0.0.1 or ::1 (no scheme, port or brackets)"
+            )
+        return v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_values(cls, v: list[str]) -> list[str]:
+        for h in v:
+            if not h or h != h.strip() or any(c in h for c in " /@*,") or "://" in h:
+                raise ValueError(
+                    f"{h!r} is not a Host header value: write 'name' or 'name:port' "
+                    "(no scheme, path, wildcard or spaces)"
+                )
+        return [h.lower() for h in v]

@@ -5,28 +5,130 @@
 * ``POST /api/command/<verb>`` (kill, pause, resume, cancel-all, flatten) sends the command to
   every service that must act and answers their acknowledgements, like ``mmctl``.
 
-It binds to loopback. A command needs the ``X-MM-Console`` header (a plain cross-site form post
-cannot set it) and, when ``MM_CONSOLE_TOKEN`` is set, ``Authorization: Bearer <token>``.
+Who may talk to it (:class:`ConsoleGuard`), checked before any handler runs, so a refused command
+never reaches the bus:
+
+* **Host.** Every request's ``Host`` header must name the console: ``console.host:console.port``
+  as configured and, on a loopback bind, ``localhost``, ``127.0.0.1`` and ``[::1]`` with that
+  port, or one of ``console.allowed_hosts`` (exact values, for a reverse proxy). A missing or
+  other Host is refused with 403: a DNS-rebinding page (a hostile name that resolves to
+  127.0.0.1) sends its own name as Host.
+* **Origin.** A request carrying ``Origin`` is refused with 403 unless it is ``http://`` or
+  ``https://`` followed by one of those Host values. Requests without Origin (curl, scripts, the
+  page's own GETs) pass.
+* **Commands** also need the ``X-MM-Console: 1`` header (else 400; a plain cross-site form post
+  cannot set it) and, when ``MM_CONSOLE_TOKEN`` is set, ``Authorization: Bearer <token>``
+  (compared in constant time; else 403).
+* **Token.** Bound to an address that is not loopback, the console refuses to start without
+  ``MM_CONSOLE_TOKEN`` (:class:`~common.config.ConfigError`); an empty token is refused too.
+
+Refusals are counted in ``mm_console_refused_requests_total{reason}`` and logged once per reason
+(never the token). The rules are fixed at start: a config reload does not change them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
+from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import Counter
+from pydantic import SecretStr
 
 from common import topics
-from common.config import Settings
+from common.config import ConfigError, Settings
+from common.config_sections import ConsoleConfig
 from common.logging import log
 from common.operator import TARGETS, broadcast, build
 from common.runtime import Service
 from services.console.view import ConsoleView
 
 VERBS = ("kill", "pause", "resume", "cancel-all", "flatten")
+
+REFUSED = Counter(
+    "mm_console_refused_requests_total",
+    "Console requests refused before a handler ran: bad Host, bad Origin, no console header, bad token",
+    ["reason"],
+)
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+class Refusal(NamedTuple):
+    """Why a request is refused: the metric label, the HTTP status, the text the client gets."""
+
+    reason: str
+    status: int
+    error: str
+
+
+def is_loopback(host: str) -> bool:
+    """Whether the bind address ``host`` only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost: may resolve to anything
+        return False
+
+
+def allowed_hosts(cfg: ConsoleConfig) -> frozenset[str]:
+    """The ``Host`` header values the console answers to (lower case)."""
+    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    names = {host.lower(), *(LOOPBACK_NAMES if is_loopback(cfg.host) else ())}
+    values = {f"{n}:{cfg.port}" for n in names}
+    if cfg.port == 80:  # browsers leave the default port out of Host and Origin
+        values |= names
+    return frozenset(values | set(cfg.allowed_hosts))
+
+
+class ConsoleGuard:
+    """Decides whether a request may be served; pure, built once at start.
+
+    Raises :class:`ConfigError` when the console would listen beyond this machine without a token.
+    """
+
+    def __init__(self, cfg: ConsoleConfig, token: SecretStr | None) -> None:
+        secret = token.get_secret_value() if token is not None else None
+        if secret is not None and not secret.strip():
+            raise ConfigError("MM_CONSOLE_TOKEN is set but empty: set a real token or unset it")
+        if secret is None and not is_loopback(cfg.host):
+            raise ConfigError(
+                f"console.host = {cfg.host!r} is not a loopback address: set MM_CONSOLE_TOKEN in the "
+                "environment (commands then need 'Authorization: Bearer <token>') or bind "
+                "console.host to 127.0.0.1"
+            )
+        self.hosts = allowed_hosts(cfg)
+        self.origins = frozenset(f"{scheme}://{h}" for h in self.hosts for scheme in ("http", "https"))
+        self._token = secret.encode() if secret is not None else None
+
+    def check_request(self, headers: Mapping[str, str]) -> Refusal | None:
+        """Host and Origin, for every request."""
+        host = headers.get("Host")
+        if host is None or host.lower() not in self.hosts:
+            return Refusal("host", 403, "Host header does not name this console (console.allowed_hosts)")
+        origin = headers.get("Origin")
+        if origin is not None and origin.lower() not in self.origins:
+            return Refusal("origin", 403, "Origin is not this console's page")
+        return None
+
+    def check_command(self, headers: Mapping[str, str]) -> Refusal | None:
+        """The console header and, when a token is set, the bearer token."""
+        if headers.get("X-MM-Console") != "1":
+            return Refusal("console_header", 400, "missing X-MM-Console header")
+        if self._token is not None:
+            scheme, _, given = headers.get("Authorization", "").partition(" ")
+            # Bytes, not str: compare_digest raises on non-ASCII str, and aiohttp decodes header
+            # bytes that are not UTF-8 as surrogates; the client picks them.
+            matches = hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), self._token)
+            if scheme.lower() != "bearer" or not matches:
+                return Refusal("token", 403, "bad or missing token")
+        return None
 
 
 class ConsoleService(Service):
@@ -35,13 +137,15 @@ class ConsoleService(Service):
     name = "console"
 
     def __init__(self, settings: Settings) -> None:
+        self.guard = ConsoleGuard(settings.console, settings.console_token)  # before any socket
         super().__init__(settings)
         self.view = ConsoleView()
         self.runner: web.AppRunner | None = None
+        self._logged_refusals: set[str] = set()
 
     async def on_start(self) -> None:
         self.subscribe([topics.ALL], lambda t, m, e: self.view.on_message(t, m), services=None)
-        app = web.Application()
+        app = web.Application(middlewares=[self._check_request])
         app.router.add_get("/", self._index)
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/api/stream", self._stream)
@@ -50,7 +154,27 @@ class ConsoleService(Service):
         await self.runner.setup()
         cfg = self.settings.console
         await web.TCPSite(self.runner, cfg.host, cfg.port, reuse_address=True).start()
-        log.info("console_listening", url=f"http://{cfg.host}:{cfg.port}/")
+        log.info("console_listening", url=f"http://{cfg.host}:{cfg.port}/", hosts=sorted(self.guard.hosts))
+
+    @web.middleware
+    async def _check_request(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        refusal = self.guard.check_request(request.headers)
+        if refusal is not None:
+            return self._refused(request, refusal)
+        return await handler(request)
+
+    def _refused(self, req: web.Request, refusal: Refusal) -> web.Response:
+        REFUSED.labels(refusal.reason).inc()
+        if refusal.reason not in self._logged_refusals:  # once per reason: the counter has the rest
+            self._logged_refusals.add(refusal.reason)
+            log.warning(
+                "console_request_refused",
+                reason=refusal.reason,
+                path=req.path[:100],
+                host=req.headers.get("Host", "")[:100],
+                origin=req.headers.get("Origin", "")[:100],
+            )
+        return web.json_response({"ok": False, "error": refusal.error}, status=refusal.status)
 
     async def _index(self, req: web.Request) -> web.Response:
         page = resources.files("services.console").joinpath("static/index.html").read_text()
@@ -75,11 +199,11 @@ class ConsoleService(Service):
 
     async def _command(self, req: web.Request) -> web.Response:
         verb = req.match_info["verb"]
-        refusal = self._refuse(req, verb)
-        if refusal:
-            return web.json_response(
-                {"ok": False, "error": refusal}, status=403 if "token" in refusal else 400
-            )
+        if verb not in VERBS:
+            return web.json_response({"ok": False, "error": f"unknown command {verb!r}"}, status=400)
+        refusal = self.guard.check_command(req.headers)
+        if refusal is not None:
+            return self._refused(req, refusal)
         try:
             body: dict[str, Any] = await req.json() if req.can_read_body else {}
         except ValueError:
@@ -94,18 +218,6 @@ class ConsoleService(Service):
         ok = all(r["ok"] for r in rows)
         log.warning("console_command", verb=verb, ok=ok)
         return web.json_response({"ok": ok, "acks": rows}, status=200 if ok else 502)
-
-    def _refuse(self, req: web.Request, verb: str) -> str:
-        if verb not in VERBS:
-            return f"unknown command {verb!r}"
-        if req.headers.get("X-MM-Console") != "1":
-            return "missing X-MM-Console header"
-        token = self.settings.console_token
-        if token is not None:
-            given = req.headers.get("Authorization", "").removeprefix("Bearer ")
-            if not hmac.compare_digest(given, token.get_secret_value()):
-                return "bad or missing token"
-        return ""
 
     async def on_stop(self) -> None:
         if self.runner is not None:
