@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from common.params.gateway import GatewayParams
 from common.params.risk import RiskParams
@@ -70,6 +70,10 @@ class VenueAccountConfig(Section):
     name: str
     api_key_env: str = "MM_API_KEY"
     api_secret_env: str = "MM_API_SECRET"
+    read_key_env: str = Field(
+        default="", description="env var of a read-only API key (USER_DATA reads only); empty = none"
+    )
+    read_secret_env: str = Field(default="", description="env var of the read-only key's secret")
     balances: dict[str, Decimal] = Field(
         default_factory=lambda: {"USDC": Decimal(10000), "USDT": Decimal(10000)}
     )
@@ -222,7 +226,35 @@ class GatewayConfig(ServiceSection):
     listen_key_keepalive_s: float = Field(default=1800.0, ge=5)
     flatten_max_slippage_pct: float = Field(default=0.003, gt=0, lt=0.1)
     flatten_maker_wait_s: float = Field(default=2.0, ge=0)
-    leverage: dict[str, int] = Field(default_factory=dict, description="set at start, per symbol")
+    leverage: dict[str, int] = Field(default_factory=dict, description="set at start, per symbol (1-125)")
+    md_silence_s: float = Field(
+        default=3.0, gt=0, description="no md.status for a symbol this long: cancel its orders"
+    )
+    latency_probe_s: float = Field(
+        default=2.0, gt=0, description="a timed round trip to the venue this often"
+    )
+    self_trade_prevention: Literal["", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "NONE"] = Field(
+        default="EXPIRE_TAKER",
+        description="selfTradePreventionMode sent on GTC/IOC orders ('' = venue default)",
+    )
+
+    @field_validator("leverage")
+    @classmethod
+    def _leverage_range(cls, v: dict[str, int]) -> dict[str, int]:
+        for sym, lev in v.items():
+            if not 1 <= lev <= 125:
+                raise ValueError(f"{sym}: leverage {lev} is outside Binance's 1-125")
+        return v
+
+    @model_validator(mode="after")
+    def _horizon_beyond_recv_window(self) -> GatewayConfig:
+        horizon_ms = self.params.oms.unknown_horizon_s * 1000
+        if horizon_ms <= self.recv_window_ms:
+            raise ValueError(
+                f"params.oms.unknown_horizon_s ({self.params.oms.unknown_horizon_s:g} s) must be longer than "
+                f"recv_window_ms ({self.recv_window_ms} ms): an order of unknown outcome may land until then"
+            )
+        return self
 
 
 class RecorderConfig(ServiceSection):

@@ -7,6 +7,8 @@ matches prefixes, and the trailing dot makes the prefix end on a boundary.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 def _leaf(family: str, name: str) -> str:
     if not name or "." in name:
@@ -59,6 +61,7 @@ RISK_EVENT = "risk.event"
 # order management
 OMS_ACCOUNT = "oms.account"
 OMS_EVENT = "oms.event"
+OMS_LATENCY = "oms.latency"
 
 
 def oms_order(symbol: str) -> str:
@@ -98,6 +101,50 @@ ALL = ""
 """The empty prefix: every topic (the recorder and ``mmctl tap`` of everything)."""
 
 
+# ---- ownership ----------------------------------------------------------------------------------
+
+_FAMILY_OWNERS = {"md": "marketdata", "strategy": "strategy", "risk": "risk", "oms": "gateway"}
+
+
+def owner(topic: str) -> str:
+    """The one service that may publish ``topic``; ``""`` when no service may (not a bus topic).
+
+    ``md.*`` is marketdata's, ``strategy.*`` strategy's, ``risk.*`` risk's, ``oms.*`` the
+    gateway's; ``sys.<kind>.<service>`` and ``state.<service>`` belong to the service they name.
+    A subscriber acts on a topic only from its owner (see PROTOCOL.md, "Ownership").
+    """
+    head, _, rest = topic.partition(".")
+    fixed = _FAMILY_OWNERS.get(head)
+    if fixed is not None:
+        return fixed
+    if head == "sys":
+        kind, _, service = rest.partition(".")
+        return service if kind and service and "." not in service else ""
+    if head == "state":
+        return rest if rest and "." not in rest else ""
+    return ""
+
+
+def subscription_owner(pattern: str) -> str:
+    """The one service owning every topic ``pattern`` selects; ``""`` when its topics have several
+    owners (``""``, ``sys.heartbeat.``, ``state.``), so it must be heard from every publisher."""
+    if not pattern.endswith("."):
+        return owner(pattern)
+    return _FAMILY_OWNERS.get(pattern.partition(".")[0], "")
+
+
+def by_owner(patterns: Iterable[str]) -> dict[str, list[str]] | None:
+    """``patterns`` grouped by the service owning their topics, or None when any pattern spans
+    several owners (then one subscription to every publisher is the only way to hear it)."""
+    groups: dict[str, list[str]] = {}
+    for p in patterns:
+        who = subscription_owner(p)
+        if not who:
+            return None
+        groups.setdefault(who, []).append(p)
+    return groups
+
+
 def topic_family(topic: str) -> str:
     """The family of a concrete topic, for metric labels: ``md.book.ETHUSDC`` -> ``md.book``."""
     head, _, _ = topic.rpartition(".")
@@ -105,7 +152,7 @@ def topic_family(topic: str) -> str:
 
 
 _LEAF_DEPTH = {"md": 3, "strategy": 3, "risk": 3, "oms": 3, "sys": 3, "state": 2}
-_FIXED = {RISK_STATE, RISK_EVENT, OMS_ACCOUNT, OMS_EVENT}
+_FIXED = {RISK_STATE, RISK_EVENT, OMS_ACCOUNT, OMS_EVENT, OMS_LATENCY}
 
 
 def normalize_subscription(pattern: str) -> str:

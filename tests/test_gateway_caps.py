@@ -14,6 +14,8 @@ from services.gateway.caps import (
     ORDER_NOTIONAL_CAP,
     ORDERS_PER_SECOND,
     POSITION_CAP,
+    REDUCE_ONLY_BEYOND_POSITION,
+    REDUCE_ONLY_WRONG_SIDE,
     Caps,
     Exposure,
 )
@@ -53,6 +55,17 @@ def test_position_plus_same_side_resting_plus_the_order_must_fit_the_symbol_cap(
 def test_reduce_only_orders_are_exempt_from_position_caps() -> None:
     caps = Caps(PARAMS)
     assert caps.check_place(sell("1.2", reduce_only=True), eth("1.2"), T0) == ""
+
+
+def test_a_reduce_only_order_must_reduce_counting_every_live_reduce_only_order() -> None:
+    """The venue refuses (-2022) a reduce-only order that would not reduce: same side as the
+    position, no position, or more reduce-only size on the side than the position."""
+    caps = Caps(PARAMS)
+    long_1 = {"ETHUSDC": Exposure("ETHUSDC", Decimal(1), price=Decimal(2000), reducing_sell=Decimal("0.6"))}
+    assert caps.check_place(sell("0.4", reduce_only=True), long_1, T0) == ""
+    assert caps.check_place(sell("0.401", reduce_only=True), long_1, T0) == REDUCE_ONLY_BEYOND_POSITION
+    assert caps.check_place(buy("0.1", reduce_only=True), long_1, T0) == REDUCE_ONLY_WRONG_SIDE
+    assert caps.check_place(sell("0.1", reduce_only=True), eth("0"), T0) == REDUCE_ONLY_WRONG_SIDE
 
 
 def test_an_unlisted_symbol_has_no_room_by_default() -> None:
@@ -110,6 +123,14 @@ def test_a_check_always_answers_with_a_reason_and_never_raises(
     order = NewOrder("ETHUSDC", "BUY", price, qty, 0, reduce_only=reduce)
     exp = {"ETHUSDC": Exposure("ETHUSDC", pos, buys, sells, price)}
     why = caps.check_place(order, exp, T0)
-    assert why in ("", BAD_ORDER, POSITION_CAP, ORDER_NOTIONAL_CAP, GLOBAL_NOTIONAL_CAP)
+    assert why in (
+        "",
+        BAD_ORDER,
+        POSITION_CAP,
+        ORDER_NOTIONAL_CAP,
+        GLOBAL_NOTIONAL_CAP,
+        REDUCE_ONLY_WRONG_SIDE,
+        REDUCE_ONLY_BEYOND_POSITION,
+    )
     if why == "" and not reduce:
         assert pos + buys + qty <= Decimal("1.0") or pos + buys + qty <= pos + buys

@@ -14,6 +14,8 @@ from services.gateway.orders import NewOrder
 
 T0 = 1_763_000_000_000_000_000
 MS = 1_000_000
+S = 1_000 * MS
+LATER = T0 + 3600 * S  # a clock past every query back-off
 
 
 def make_oms() -> Oms:
@@ -193,18 +195,57 @@ def test_an_unknown_place_outcome_stays_pending_until_a_query_finds_the_order() 
     cid = submitted(oms)
     eff = oms.on_error(cid, "place", classify(503, 0, "Unknown error, please check your request."), T0 + MS)
     assert states(eff) == []
-    assert [r.client_id for r in oms.unresolved()] == [cid]
+    assert [r.client_id for r in oms.unresolved(LATER)] == [cid]
     assert oms.orders[cid].busy
     assert states(oms.resolve(cid, answer(cid), T0 + 2 * MS)) == ["New"]
-    assert oms.unresolved() == [] and not oms.orders[cid].busy
+    assert oms.unresolved(LATER) == [] and not oms.orders[cid].busy
 
 
-def test_an_unknown_place_outcome_resolved_as_not_found_is_rejected() -> None:
+def test_an_unknown_place_not_found_stays_live_until_the_horizon_then_is_rejected() -> None:
+    """A place whose answer was lost may still land until the venue's recvWindow has passed:
+    "no such order" before then settles nothing (the order stays live for every cap); after the
+    7 s horizon (OmsParams default, more than the 5 s recvWindow) it is Rejected, not_found."""
     oms = make_oms()
     cid = submitted(oms)
     oms.on_unknown(cid, "place", T0 + MS)
-    eff = oms.resolve(cid, None, T0 + 2 * MS)
+    eff = oms.resolve(cid, None, T0 + 300 * MS)
+    assert states(eff) == [] and oms.orders[cid].state == "PendingNew" and oms.orders[cid].unknown
+    assert oms.exposure("ETHUSDC").resting_buy == Decimal("1.000")
+    assert oms.unresolved(T0 + 400 * MS) == []  # asked again only after the back-off (250 ms)
+    assert [r.client_id for r in oms.unresolved(T0 + 551 * MS)] == [cid]
+    eff = oms.resolve(cid, None, T0 + 7 * S + MS)
     assert states(eff) == ["Rejected"] and eff.updates[0].reason == "not_found"
+    assert oms.exposure("ETHUSDC").resting_buy == 0
+
+
+def test_an_order_rejected_as_not_found_revives_when_it_lands_late() -> None:
+    oms = make_oms()
+    cid = submitted(oms)
+    oms.on_unknown(cid, "place", T0 + MS)
+    oms.resolve(cid, None, T0 + 8 * S)
+    assert oms.orders[cid].state == "Rejected"
+    eff = oms.on_order_trade_update(otu(cid, "NEW", "NEW"), T0 + 9 * S)
+    assert states(eff) == ["New"] and [a.kind for a in eff.anomalies] == ["revived_order"]
+    assert oms.exposure("ETHUSDC").resting_buy == Decimal("1.000")
+    assert [r.client_id for r in oms.working("ETHUSDC")] == [cid]
+
+
+def test_a_rejection_the_venue_reported_never_revives() -> None:
+    oms = make_oms()
+    cid = submitted(oms)
+    oms.on_reject(cid, "place", -5022, "would take", T0 + MS)
+    eff = oms.on_order_trade_update(otu(cid, "NEW", "NEW"), T0 + 2 * MS)
+    assert oms.orders[cid].state == "Rejected" and "New" not in states(eff)
+
+
+def test_a_malformed_success_answer_makes_the_outcome_unknown_not_pending_forever() -> None:
+    oms = make_oms()
+    cid = submitted(oms)
+    eff = oms.on_answer(cid, "place", {"orderId": "twelve"}, T0 + MS)
+    assert [a.kind for a in eff.anomalies] == ["malformed_answer"]
+    rec = oms.orders[cid]
+    assert rec.unknown == {"place"} and not rec.inflight
+    assert [r.client_id for r in oms.unresolved(T0 + 2 * MS)] == [cid]
 
 
 def test_an_unknown_place_outcome_is_settled_by_the_stream_without_a_query() -> None:
@@ -212,7 +253,7 @@ def test_an_unknown_place_outcome_is_settled_by_the_stream_without_a_query() -> 
     cid = submitted(oms)
     oms.on_unknown(cid, "place", T0 + MS)
     oms.on_order_trade_update(otu(cid, "NEW", "NEW"), T0 + 2 * MS)
-    assert oms.unresolved() == [] and not oms.orders[cid].busy
+    assert oms.unresolved(LATER) == [] and not oms.orders[cid].busy
 
 
 def test_a_duplicate_client_id_is_queried_not_rejected() -> None:
@@ -220,7 +261,7 @@ def test_a_duplicate_client_id_is_queried_not_rejected() -> None:
     cid = submitted(oms)
     eff = oms.on_reject(cid, "place", -4116, "ClientOrderId is duplicated.", T0 + MS)
     assert [a.kind for a in eff.anomalies] == ["duplicate_client_id"]
-    assert oms.orders[cid].state == "PendingNew" and oms.unresolved()
+    assert oms.orders[cid].state == "PendingNew" and oms.unresolved(LATER)
 
 
 # ---- cancel -----------------------------------------------------------------------------------------
@@ -249,7 +290,7 @@ def test_a_cancel_of_an_order_no_longer_open_is_resolved_by_query_as_filled() ->
     oms.request_cancel(cid, T0 + 2 * MS)
     eff = oms.on_error(cid, "cancel", classify(400, -2011, "Unknown order sent."), T0 + 3 * MS)
     assert states(eff) == [] and oms.orders[cid].state == "PendingCancel"
-    assert [r.client_id for r in oms.unresolved()] == [cid]
+    assert [r.client_id for r in oms.unresolved(LATER)] == [cid]
     eff = oms.resolve(cid, answer(cid, "FILLED", executedQty="1.000", avgPrice="2000.00"), T0 + 4 * MS)
     assert states(eff) == ["Filled"] and eff.updates[0].filled_qty == Decimal(1)
 
@@ -326,7 +367,7 @@ def test_an_unknown_modify_outcome_is_resolved_by_the_query() -> None:
     cid = acked(oms)
     oms.request_modify(cid, Decimal("1999.00"), Decimal("2.000"), T0 + 2 * MS)
     oms.on_unknown(cid, "modify", T0 + 3 * MS)
-    assert oms.orders[cid].state == "PendingModify" and oms.unresolved()
+    assert oms.orders[cid].state == "PendingModify" and oms.unresolved(LATER)
     eff = oms.resolve(cid, answer(cid, price="1999.00", origQty="2.000"), T0 + 4 * MS)
     assert states(eff) == ["New"]
     assert (eff.updates[0].price, eff.updates[0].qty) == (Decimal("1999.00"), Decimal("2.000"))

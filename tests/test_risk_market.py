@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from common.messages import CancelAll, TargetQuotes
+from common.messages import CancelAll, TargetQuotes, VenueLatency
 from common.params.risk import RiskParams
 from services.risk.engine import Outcome, RiskEngine
 from services.risk.samples import T0_NS, S, features, feed, feed_market, ladder, ready_engine, target
@@ -101,9 +101,24 @@ def test_latency_above_the_limit_widens_and_above_the_pause_quotes_nothing() -> 
     t = _check(e, 1)
     assert sorted(q.layer for q in t.quotes) == [1, 1, 2, 2]  # the innermost layer of each side dropped
     assert t.clipped == ["latency 200 ms: 2 innermost quote(s) dropped"]
-    e.on_latency("ETHUSDC", 600.0)
+    # samples are smoothed (new = old + 0.3 × (sample − old)): 200 + 0.3 × 1800 = 740 > 500
+    e.on_latency("ETHUSDC", 2000.0)
     assert ("latency", "hold", "halted") in _changes(e.tick(T0_NS + 2))
     assert _check(e, 3).quotes == []
-    e.on_latency("ETHUSDC", 100.0)
-    assert ("latency", "release", "normal") in _changes(e.tick(T0_NS + 4))
-    assert len(_check(e, 5).quotes) == 6
+    e.on_latency("ETHUSDC", 100.0)  # 740 - 0.3 × 640 = 548: still above the pause
+    assert _changes(e.tick(T0_NS + 4)) == []
+    e.on_latency("ETHUSDC", 100.0)  # 548 - 0.3 × 448 = 413.6
+    assert ("latency", "release", "normal") in _changes(e.tick(T0_NS + 5))
+    assert len(_check(e, 6).quotes) == 4  # 413.6 ms is still above latencyMs 150: the inner layer waits
+
+
+def test_a_latency_halt_lifts_on_the_gateways_probes_while_nothing_is_quoted() -> None:
+    """One 602 ms acknowledgement halts the symbol; no order is sent while halted, so acks can never
+    bring the figure down: the gateway's round-trip probe (oms.latency) does."""
+    e = _engine()
+    e.on_latency("ETHUSDC", 602.0)
+    assert ("latency", "hold", "halted") in _changes(e.tick(T0_NS + 1))
+    e.on_venue_latency(VenueLatency(rtt_ms=2.0), failed_ms=5000.0)  # 602 - 0.3 × 600 = 422
+    assert ("latency", "release", "normal") in _changes(e.tick(T0_NS + 2))
+    e.on_venue_latency(VenueLatency(rtt_ms=1.0, ok=False), failed_ms=5000.0)  # unreachable: 5 s
+    assert ("latency", "hold", "halted") in _changes(e.tick(T0_NS + 3))

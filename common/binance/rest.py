@@ -7,9 +7,12 @@
 * Rate limits: the weight and order counts the venue reports in ``X-MBX-USED-WEIGHT-1M`` and
   ``X-MBX-ORDER-COUNT-*`` plus what is in flight predict the next request's cost; a request that
   would cross ``safety`` of a limit waits for the window to roll (or raises :class:`LocalRateLimit`
-  if that is too long). 429 and 418 stop *all* sending until their ``Retry-After`` has passed.
-* Errors are raised as the :mod:`common.binance.errors` tree; a timeout or dropped connection on a
-  request that changes state is :class:`OutcomeUnknown`.
+  if that is too long). 429 and 418 stop *all* sending until their ``Retry-After`` (or the ban-until
+  time of a 418's message) has passed. Weight and bans are per IP: with ``shared`` they are merged
+  with every other process of this machine that talks to the same venue
+  (:mod:`common.binance.shared_limits`).
+* Errors are raised as the :mod:`common.binance.errors` tree; a timeout, a dropped connection or a
+  body that does not decode is :class:`OutcomeUnknown`.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from common.binance.errors import (
     BinanceError,
     InvalidTimestamp,
     LocalRateLimit,
+    MalformedResponse,
     RateLimited,
     TransportError,
     classify,
 )
+from common.binance.shared_limits import SharedLimits
 from common.binance.signing import encode_params, hmac_hex
 from common.logging import log
 
@@ -113,7 +118,9 @@ class RestClient:
         timeout_s: float = 5.0,
         recv_window_ms: int = 5000,
         max_wait_s: float = 2.0,
+        shared: SharedLimits | None = None,
     ) -> None:
+        self.shared = shared
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self._secret = api_secret
@@ -130,6 +137,22 @@ class RestClient:
 
     async def close(self) -> None:
         await self._http.aclose()
+        if self.shared is not None:
+            self.shared.close()
+
+    def blocked_for_s(self) -> float:
+        """Seconds until sending may resume after a 429/418 (0 = not stopped), this machine-wide."""
+        now = self.now_ms()
+        if self.shared is not None:
+            self.shared.merge_in(self.limits, now)
+        return max(0.0, (self.limits.blocked_until_ms - now) / 1000)
+
+    def stop_sending(self, seconds: float) -> None:
+        """Stop every request (REST and WS-API) for ``seconds``: a 429's Retry-After, a ban."""
+        lim = self.limits
+        lim.blocked_until_ms = max(lim.blocked_until_ms, self.now_ms() + int(seconds * 1000))
+        if self.shared is not None:
+            self.shared.publish(lim, self.now_ms())
 
     def now_ms(self) -> int:
         """The venue's clock as we estimate it."""
@@ -182,6 +205,7 @@ class RestClient:
             resp = await self._http.request(method, url)
         except httpx.HTTPError as exc:
             REST_REQUESTS.labels(path, "transport").inc()
+            REST_ERRORS.labels(path, "transport").inc()
             raise TransportError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         finally:
             w.weight.inflight -= weight
@@ -190,13 +214,22 @@ class RestClient:
         self._account(resp)
         if resp.status_code >= 400:
             raise self._error(path, resp)
-        return resp.json()
+        try:
+            return resp.json()
+        except ValueError:
+            REST_ERRORS.labels(path, "malformed").inc()
+            raise MalformedResponse(
+                f"{method} {path}: HTTP {resp.status_code} with a body that is not JSON: {resp.text[:80]!r}",
+                status=resp.status_code,
+            ) from None
 
     async def admit(self, weight: int, orders: int) -> None:
         """Wait for room under every limit, or refuse before sending."""
         lim = self.limits
         while True:
             now = self.now_ms()
+            if self.shared is not None:
+                self.shared.merge_in(lim, now)
             if lim.blocked_until_ms > now:
                 raise LocalRateLimit(
                     "sending is stopped after a 429/418 until Retry-After",
@@ -229,6 +262,8 @@ class RestClient:
             if val is not None and val.isdigit():
                 win.roll(now)
                 win.used = max(win.used, int(val))  # out-of-order answers never lower the count
+        if self.shared is not None:
+            self.shared.publish(lim, now)
         REST_WEIGHT.set(lim.weight.used)
         ORDER_COUNT.labels("10s").set(lim.orders_10s.used)
         ORDER_COUNT.labels("1m").set(lim.orders_1m.used)
@@ -237,15 +272,16 @@ class RestClient:
         try:
             body = resp.json()
             code, msg = int(body.get("code", 0)), str(body.get("msg", ""))
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError):
             code, msg = 0, resp.text[:200]
-        retry = float(resp.headers.get("Retry-After", "0") or 0)
-        err = classify(resp.status_code, code, msg, retry)
+        try:
+            retry = float(resp.headers.get("Retry-After", "0") or 0)
+        except ValueError:
+            retry = 0.0  # an HTTP-date or garbage: the ban-until of the message or the default applies
+        err = classify(resp.status_code, code, msg, retry, self.now_ms())
         REST_ERRORS.labels(path, str(code or resp.status_code)).inc()
         if isinstance(err, RateLimited):
-            self.limits.blocked_until_ms = max(
-                self.limits.blocked_until_ms, self.now_ms() + int(err.retry_after * 1000)
-            )
+            self.stop_sending(err.retry_after)
         return err
 
     # ---- conveniences ----------------------------------------------------------------------

@@ -1,12 +1,18 @@
 """Binance USDⓈ-M user-data-stream events, field names as sent (reference A.7).
 
 Decoded with one tagged union on ``e``; unknown event types and malformed payloads raise
-``msgspec`` errors the caller counts and skips.
+``msgspec`` errors the caller counts and skips. Numbers are ``Decimal``, exact; a value that is not
+a finite number (``"abc"``, ``""``, ``"NaN"``) fails the decode naming the field, so it never
+reaches the OMS.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
+
+from common.binance.trading import ZERO, finite
 
 
 class OrderData(msgspec.Struct, frozen=True):
@@ -19,22 +25,25 @@ class OrderData(msgspec.Struct, frozen=True):
     x: str
     X: str
     i: int
-    q: str
-    p: str
-    ap: str = "0"
+    q: Decimal
+    p: Decimal
+    ap: Decimal = ZERO
     f: str = "GTC"
-    l: str = "0"  # noqa: E741 - Binance's field name
-    z: str = "0"
-    L: str = "0"
+    l: Decimal = ZERO  # noqa: E741 - Binance's field name
+    z: Decimal = ZERO
+    L: Decimal = ZERO
     N: str = ""
-    n: str = "0"
+    n: Decimal = ZERO
     T: int = 0
     t: int = 0
     m: bool = False
     R: bool = False
-    rp: str = "0"
+    rp: Decimal = ZERO
     er: str = "0"
     V: str = ""
+
+    def __post_init__(self) -> None:
+        finite(self, "q", "p", "ap", "l", "z", "L", "n", "rp")
 
 
 class OrderTradeUpdate(msgspec.Struct, frozen=True, tag_field="e", tag="ORDER_TRADE_UPDATE"):
@@ -47,33 +56,42 @@ class TradeLite(msgspec.Struct, frozen=True, tag_field="e", tag="TRADE_LITE"):
     E: int
     T: int
     s: str
-    q: str
-    p: str
+    q: Decimal
+    p: Decimal
     m: bool
     c: str
     S: str
-    L: str
-    l: str  # noqa: E741
+    L: Decimal
+    l: Decimal  # noqa: E741
     t: int
     i: int
+
+    def __post_init__(self) -> None:
+        finite(self, "q", "p", "L", "l")
 
 
 class BalanceData(msgspec.Struct, frozen=True):
     a: str
-    wb: str
-    cw: str = "0"
-    bc: str = "0"
+    wb: Decimal
+    cw: Decimal = ZERO
+    bc: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        finite(self, "wb", "cw", "bc")
 
 
 class PositionData(msgspec.Struct, frozen=True):
     s: str
-    pa: str
-    ep: str
-    up: str = "0"
-    cr: str = "0"
-    bep: str = "0"
+    pa: Decimal
+    ep: Decimal
+    up: Decimal = ZERO
+    cr: Decimal = ZERO
+    bep: Decimal = ZERO
     mt: str = "cross"
     ps: str = "BOTH"
+
+    def __post_init__(self) -> None:
+        finite(self, "pa", "ep", "up", "cr", "bep")
 
 
 class AccountData(msgspec.Struct, frozen=True):

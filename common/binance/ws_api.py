@@ -2,9 +2,10 @@
 
 Requests are ``{"id", "method", "params"}`` signed over the params sorted by name with
 ``apiKey`` included; answers are matched by id. The connection is opened on demand and
-re-opened after a failure. A request whose answer never comes (timeout, dropped connection) ends
-in :class:`OutcomeUnknown`: the caller resolves it by querying, never by resending. Limits and
-clock offset are shared with the REST client (the venue counts both paths together).
+re-opened after a failure. A request whose answer never comes (timeout, dropped connection, a
+frame that does not decode) ends in :class:`OutcomeUnknown`: the caller resolves it by querying,
+never by resending. Limits, bans and clock offset are shared with the REST client (the venue
+counts both paths together): a 429/418 error frame's ``retryAfter`` (epoch ms) stops both.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from common.binance.errors import BinanceError, RateLimited, TransportError, classify
+from common.binance.errors import BinanceError, MalformedResponse, RateLimited, TransportError, classify
 from common.binance.rest import RestClient
 from common.binance.signing import hmac_hex, ws_api_payload
 from common.logging import log
@@ -70,6 +71,10 @@ class WsApiClient:
                 try:
                     msg = json.loads(raw)
                 except ValueError:
+                    log.warning("ws_api_frame_malformed", frame=str(raw)[:120])
+                    continue  # its request times out: an unknown outcome, resolved by query
+                if not isinstance(msg, dict):
+                    log.warning("ws_api_frame_malformed", frame=str(raw)[:120])
                     continue
                 fut = self._pending.pop(str(msg.get("id")), None)
                 if fut is not None and not fut.done():
@@ -109,30 +114,45 @@ class WsApiClient:
         return self._result(method, answer)
 
     def _result(self, method: str, answer: dict[str, Any]) -> Any:
-        self._account(answer.get("rateLimits") or [])
-        status = int(answer.get("status", 0))
+        limits = answer.get("rateLimits")
+        self._account(limits if isinstance(limits, list) else [])
+        try:
+            status = int(answer.get("status", 0))
+        except (TypeError, ValueError):
+            status = 0
         if status == 200:
             return answer.get("result")
-        err = answer.get("error") or {}
-        exc: BinanceError = classify(status, int(err.get("code", 0)), str(err.get("msg", "")))
+        err = answer.get("error")
+        err = err if isinstance(err, dict) else {}
+        data = err.get("data")
+        now = self.rest.now_ms()
+        retry_at = data.get("retryAfter") if isinstance(data, dict) else None
+        retry = max(0.0, (retry_at - now) / 1000) if isinstance(retry_at, int) else 0.0
+        code = err.get("code")
+        exc: BinanceError = classify(
+            status, code if isinstance(code, int) else 0, str(err.get("msg", "")), retry, now
+        )
+        if not status:
+            exc = MalformedResponse(f"{method}: an answer without a status: {str(answer)[:120]}")
         if isinstance(exc, RateLimited):
-            lim = self.rest.limits
-            lim.blocked_until_ms = max(lim.blocked_until_ms, self.rest.now_ms() + int(exc.retry_after * 1000))
+            self.rest.stop_sending(exc.retry_after)
         return _raise(exc)
 
     def _account(self, limits: list[dict[str, Any]]) -> None:
         lim = self.rest.limits
         now = self.rest.now_ms()
         for r in limits:
-            secs = {"SECOND": 1, "MINUTE": 60}.get(r.get("interval", ""), 0) * int(r.get("intervalNum", 0))
+            if not isinstance(r, dict) or not isinstance(r.get("intervalNum"), int):
+                continue
+            secs = {"SECOND": 1, "MINUTE": 60}.get(r.get("interval", ""), 0) * r["intervalNum"]
             win = {
                 ("REQUEST_WEIGHT", 60): lim.weight,
                 ("ORDERS", 10): lim.orders_10s,
                 ("ORDERS", 60): lim.orders_1m,
             }.get((r.get("rateLimitType", ""), secs))
-            if win is not None:
+            if win is not None and isinstance(r.get("count"), int):
                 win.roll(now)
-                win.used = max(win.used, int(r.get("count", 0)))
+                win.used = max(win.used, r["count"])
 
     async def close(self) -> None:
         if self._ws is not None:

@@ -44,6 +44,7 @@ from common.messages.trading import (
     Quote,
     Side,
     TargetQuotes,
+    VenueLatency,
 )
 
 AnyMessage = (
@@ -64,6 +65,7 @@ AnyMessage = (
     | Position
     | Account
     | OmsEvent
+    | VenueLatency
     | RiskState
     | RiskEvent
 )
@@ -114,5 +116,6 @@ __all__ = [
     "StateSnapshot",
     "SymbolRisk",
     "Trade",
+    "VenueLatency",
     "now_ns",
 ]

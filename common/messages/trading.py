@@ -130,6 +130,15 @@ class OmsEvent(Message, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class VenueLatency(Message, frozen=True, kw_only=True):
+    """One timed round trip to the venue (``oms.latency``), measured whether or not we quote, so a
+    latency rule can lift once the venue is fast again. ``path`` is "rest" or "ws_api"."""
+
+    rtt_ms: float
+    path: str = "rest"
+    ok: bool = True
+
+
 class Balance(msgspec.Struct, frozen=True, kw_only=True):
     """One asset's balances on the venue."""
 

@@ -102,6 +102,15 @@ class OmsParams(Section):
     seen_trades_max: int = Field(default=200_000, ge=1000, description="trade ids remembered for dedup")
     retired_ids_max: int = Field(default=100_000, ge=100, description="finished client ids remembered")
     keep_finished_s: float = Field(default=60.0, ge=0, description="finished orders kept before pruning")
+    unknown_horizon_s: float = Field(
+        default=7.0,
+        gt=0,
+        description="a place of unknown outcome that the venue does not know stays live this long after it "
+        "was sent (more than recvWindow: the matching engine refuses it after that)",
+    )
+    cancel_confirm_s: float = Field(
+        default=2.0, gt=0, description="a cancel not confirmed by the venue this long is sent again"
+    )
 
 
 class GatewayParams(Section):

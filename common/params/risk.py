@@ -80,6 +80,12 @@ class SymbolRiskParams(Section):
     target_max_age_seconds: float = Field(
         default=10.0, gt=0, description="a target the churn budget held back is retried until this old"
     )
+    outside_order_grace_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="a pending cancel or unacknowledged order older than this counts against netMax "
+        "beside the target (orders without a layer always do)",
+    )
 
     @field_validator("drawdown_bands")
     @classmethod

@@ -1,16 +1,23 @@
 """Hard caps, the second line behind risk (safety rule 4), checked right before the wire.
 
-A check answers with a refusal reason, or ``""`` to go; it never raises. Worst case means every
-resting order of a side fills: for a buy, ``position + resting buys + this order``; for a sell,
-``-position + resting sells + this order``. The limits:
+A check answers with a refusal reason, or ``""`` to go; it never raises. The exposure it is given
+comes from the OMS's live index at the moment of the check, so an order admitted a moment ago
+(even one whose request has not left yet) already counts: the caps are cumulative on every path.
+
+Worst case means every order that may be live on a side fills: for a buy,
+``position + live buys + this order``; for a sell, ``-position + live sells + this order``. The
+limits:
 
 * per symbol: that worst case ≤ ``max_position`` (base units);
-* per order: price × size ≤ ``max_order_notional``;
+* per order: price × size ≤ ``max_order_notional`` — flatten and reduce orders included (they are
+  sliced to fit);
 * whole account: the sum over symbols of the worse side's worst case × reference price ≤
   ``max_global_notional``;
 * rate: places and modifies per second ≤ ``max_orders_per_second`` (a passing check counts as sent).
 
-Reduce-only orders cannot grow a position, so only the order notional and the rate apply to them.
+A reduce-only order cannot grow a position, so the position and global caps do not apply to it;
+instead it must actually reduce: its side is opposite the position, and every reduce-only order
+live on that side plus this one stays within |position| (otherwise the venue answers -2022).
 A modify is judged by its effect: an amend that shrinks exposure passes even above a cap.
 """
 
@@ -31,20 +38,27 @@ POSITION_CAP = "position_cap"
 ORDER_NOTIONAL_CAP = "order_notional_cap"
 GLOBAL_NOTIONAL_CAP = "global_notional_cap"
 ORDERS_PER_SECOND = "orders_per_second"
+REDUCE_ONLY_WRONG_SIDE = "reduce_only_wrong_side"
+REDUCE_ONLY_BEYOND_POSITION = "reduce_only_beyond_position"
 
 
 @dataclass(frozen=True, slots=True)
 class Exposure:
-    """One symbol's position and resting size per side (from the OMS), and a reference price."""
+    """One symbol's position and live open size per side (from the OMS), and a reference price.
+
+    ``reducing_*`` is the part of ``resting_*`` that is reduce-only.
+    """
 
     symbol: str
     position: Decimal = ZERO
     resting_buy: Decimal = ZERO
     resting_sell: Decimal = ZERO
     price: Decimal = ZERO  # mark or mid; 0 = unknown (the order's own price is used)
+    reducing_buy: Decimal = ZERO
+    reducing_sell: Decimal = ZERO
 
     def worst(self, side: Side) -> Decimal:
-        """The position if every resting order of ``side`` filled, as a size on that side."""
+        """The position if every live order of ``side`` filled, as a size on that side."""
         return self.position + self.resting_buy if side == "BUY" else self.resting_sell - self.position
 
     def worst_notional(self, price: Decimal) -> Decimal:
@@ -55,6 +69,10 @@ class Exposure:
             return replace(self, resting_buy=self.resting_buy + delta)
         return replace(self, resting_sell=self.resting_sell + delta)
 
+    def reducing(self, side: Side) -> Decimal:
+        """Reduce-only size live on ``side``."""
+        return self.reducing_buy if side == "BUY" else self.reducing_sell
+
 
 class Caps:
     """The checks plus the orders-per-second window they share."""
@@ -64,7 +82,7 @@ class Caps:
         self._rate = Window(params.max_orders_per_second, NS_PER_S)
 
     def check_place(self, order: NewOrder, exposures: Mapping[str, Exposure], now: int) -> str:
-        """Refusal reason for placing ``order`` given every symbol's exposure, or ''."""
+        """Refusal reason for placing ``order`` given every symbol's live exposure, or ''."""
         return self._check(
             order.symbol, order.side, order.price, order.qty, ZERO, order.reduce_only, exposures, now
         )
@@ -77,6 +95,10 @@ class Caps:
         return self._check(
             amend.symbol, amend.side, amend.price, new_open, open_qty, amend.reduce_only, exposures, now
         )
+
+    def rate_room(self, now: int) -> bool:
+        """Whether one more place or modify fits in this second's rate cap."""
+        return self._rate.available(now) >= 1
 
     def _check(
         self,
@@ -93,25 +115,41 @@ class Caps:
             return BAD_ORDER
         if price * add > self.params.max_order_notional:
             return ORDER_NOTIONAL_CAP
-        if not reduce_only:
-            why = self._exposure(symbol, side, price, add - remove, exposures)
-            if why:
-                return why
-        if self._rate.available(now) < 1:
+        exp = exposures.get(symbol) or Exposure(symbol)
+        why = (
+            _reduces(exp, side, add - remove)
+            if reduce_only
+            else self._exposure(exp, side, price, add - remove, exposures)
+        )
+        if why:
+            return why
+        if not self.rate_room(now):
             return ORDERS_PER_SECOND
         self._rate.spend(1, now)
         return ""
 
     def _exposure(
-        self, symbol: str, side: Side, price: Decimal, delta: Decimal, exposures: Mapping[str, Exposure]
+        self, before: Exposure, side: Side, price: Decimal, delta: Decimal, exposures: Mapping[str, Exposure]
     ) -> str:
-        before = exposures.get(symbol) or Exposure(symbol)
         after = before.with_resting(side, delta)
         grows = after.worst(side) > before.worst(side)
-        if grows and after.worst(side) > self.params.position_cap(symbol):
+        if grows and after.worst(side) > self.params.position_cap(before.symbol):
             return POSITION_CAP
-        others = sum((e.worst_notional(e.price) for s, e in exposures.items() if s != symbol), ZERO)
+        others = sum((e.worst_notional(e.price) for s, e in exposures.items() if s != before.symbol), ZERO)
         total_after = others + after.worst_notional(price)
         if grows and total_after > self.params.max_global_notional:
             return GLOBAL_NOTIONAL_CAP
         return ""
+
+
+def _reduces(exp: Exposure, side: Side, delta: Decimal) -> str:
+    """A reduce-only order must shrink the position: opposite side, and all reduce-only size on
+    that side within |position| (a shrinking amend always passes)."""
+    if delta <= 0:
+        return ""
+    pos = exp.position
+    if pos == 0 or (pos > 0) == (side == "BUY"):
+        return REDUCE_ONLY_WRONG_SIDE
+    if exp.reducing(side) + delta > abs(pos):
+        return REDUCE_ONLY_BEYOND_POSITION
+    return ""

@@ -1,9 +1,10 @@
-"""Carrying out the OMS's actions on the venue: place, modify, cancel, single or batched.
+"""Carrying out the OMS's actions on the venue: place, modify, cancel, cancel-all, single or batched.
 
-Each request is recorded in the OMS just before it is sent (so the next plan never repeats it),
-and every answer goes back to the OMS: success, rejection by code, or unknown outcome (which the
-resolver settles by querying by client id, never by resending). The resulting order updates,
-fills and positions go to ``emit``.
+Every place and modify passes :class:`~services.gateway.guard.Guard` item by item, which records it
+in the OMS before its request leaves (so the next check and the next plan count it). Every answer
+goes back to the OMS: success, rejection by code, or unknown outcome (which the resolver settles
+by querying by client id, never by resending). The resulting order updates, fills and positions go
+to ``emit``. Refusals are counted per reason and logged at most once a minute per (symbol, reason).
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from common.binance.errors import BinanceError, OutcomeUnknown, UnknownOrder
 from common.logging import log
-from services.gateway.caps import Caps, Exposure
+from services.gateway.guard import Admission, Guard, Purpose
 from services.gateway.oms import Effects, Oms
-from services.gateway.orders import Amend, NewOrder, OrderRecord
+from services.gateway.orders import Amend, NewOrder, OrderRecord, RequestKind
 from services.gateway.reconcile import Action, CancelOrders, ModifyOrders, PlaceOrders
 from services.gateway.venue import Venue
 
@@ -31,7 +31,9 @@ MODIFIED = Counter("mm_orders_modified_count", "Modifies sent to the venue", ["s
 REJECTED = Counter("mm_orders_rejected_total", "Requests the venue refused", ["symbol", "code"])
 UNKNOWN = Counter("mm_orders_unknown_outcome_total", "Requests whose outcome was unknown", ["symbol"])
 CAP_REFUSED = Counter(
-    "mm_gateway_cap_refusals_total", "Orders stopped by the hard caps", ["symbol", "reason"]
+    "mm_gateway_cap_refusals_total",
+    "Orders and amends stopped before the wire (kill switch, holds, hard caps)",
+    ["symbol", "reason"],
 )
 LATENCY = Histogram(
     "mm_order_latency_seconds",
@@ -39,17 +41,22 @@ LATENCY = Histogram(
     ["stage", "path"],
     buckets=(1e-4, 2.5e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0, 10.0),
 )
+LOG_EVERY_NS = 60 * 1_000_000_000
 
 Emit = Callable[[Effects], None]
 
 
-def _num(d: Decimal) -> str:
+def _num(d: Any) -> str:
     """Plain notation, no trailing zeros: 0.0090 -> "0.009", 1E+1 -> "10" (extra decimals are -1111)."""
     return format(d.normalize(), "f")
 
 
-def order_params(rec: OrderRecord) -> dict[str, Any]:
-    """The wire parameters of a new order (exact decimal strings)."""
+def order_params(rec: OrderRecord, stp: str = "") -> dict[str, Any]:
+    """The wire parameters of a new order (exact decimal strings).
+
+    ``stp`` sets ``selfTradePreventionMode``; Binance applies it only to GTC/IOC/GTD takers (never
+    GTX or FOK), so it is sent for those only.
+    """
     p: dict[str, Any] = {
         "symbol": rec.symbol,
         "side": rec.side,
@@ -63,63 +70,77 @@ def order_params(rec: OrderRecord) -> dict[str, Any]:
         p["timeInForce"] = rec.tif
     if rec.reduce_only:
         p["reduceOnly"] = "true"
+    if stp and rec.tif in ("GTC", "IOC", "GTD"):
+        p["selfTradePreventionMode"] = stp
     return p
 
 
 class Executor:
     """Sends actions and feeds the answers back to the OMS."""
 
-    def __init__(self, venue: Venue, oms: Oms, caps: Caps, emit: Emit, path: str) -> None:
+    def __init__(self, venue: Venue, oms: Oms, guard: Guard, emit: Emit, path: str, stp: str = "") -> None:
         self.venue = venue
         self.oms = oms
-        self.caps = caps
+        self.guard = guard
         self.emit = emit
         self.path = path
+        self.stp = stp
         self.target_to_ack_ns: deque[int] = deque(maxlen=100_000)
         self.stages_ns: dict[str, deque[int]] = {
             s: deque(maxlen=100_000) for s in ("target_to_sent", "sent_to_ack")
         }
+        self._logged: dict[tuple[str, str], int] = {}
 
-    async def run(self, action: Action, exposures: dict[str, Exposure], target_ns: int = 0) -> None:
+    async def run(self, action: Action, target_ns: int = 0) -> None:
         match action:
             case CancelOrders():
                 await self.cancel(action.symbol, list(action.items))
             case PlaceOrders():
-                await self._place(action, exposures, target_ns)
+                await self._place(action, target_ns)
             case ModifyOrders():
-                await self._modify(action, exposures)
+                await self._modify(action)
+
+    def refused(self, symbol: str, why: str, what: str = "") -> None:
+        """Count a refusal; log it at most once a minute per (symbol, reason)."""
+        CAP_REFUSED.labels(symbol, why).inc()
+        now = time.monotonic_ns()
+        if now - self._logged.get((symbol, why), -LOG_EVERY_NS) >= LOG_EVERY_NS:
+            self._logged[(symbol, why)] = now
+            log.warning("order_refused", symbol=symbol, reason=why, order=what)
 
     # ---- place -------------------------------------------------------------------------------
 
-    async def _place(self, action: PlaceOrders, exposures: dict[str, Exposure], target_ns: int) -> None:
-        now = time.time_ns()
+    async def _place(self, action: PlaceOrders, target_ns: int) -> None:
         recs = []
         for item in action.items:
-            why = self.caps.check_place(item, exposures, now)
-            if why:
-                CAP_REFUSED.labels(item.symbol, why).inc()
-                log.warning("cap_refused", symbol=item.symbol, reason=why, side=item.side, qty=str(item.qty))
+            adm = self.guard.place(item, time.time_ns(), "quote", target_ns)
+            if not adm.ok:
+                self.refused(item.symbol, adm.reason, f"{item.side} {item.qty}@{item.price}")
                 continue
-            rec, eff = self.oms.submit(item, now, target_ns)
-            self.emit(eff)
-            recs.append(rec)
+            self.emit(adm.effects)
+            assert adm.record is not None
+            recs.append(adm.record)
         if len(recs) == 1:
             await self._one_place(recs[0])
         elif recs:
             await self._batch_place(recs)
 
-    async def place_one(self, order: NewOrder) -> OrderRecord:
-        """Place one order outside a plan (flatten, reduce); returns its record."""
-        now = time.time_ns()
-        rec, eff = self.oms.submit(order, now)
-        self.emit(eff)
-        await self._one_place(rec)
-        return rec
+    async def place_one(self, order: NewOrder, purpose: Purpose) -> Admission:
+        """Place one order outside a plan (flatten, reduce, the kill's flatten) through the guard;
+        the admission says whether it was sent, and its record follows the venue's answers."""
+        adm = self.guard.place(order, time.time_ns(), purpose)
+        if not adm.ok:
+            self.refused(order.symbol, adm.reason, f"{order.side} {order.qty}@{order.price} {purpose}")
+            return adm
+        self.emit(adm.effects)
+        assert adm.record is not None
+        await self._one_place(adm.record)
+        return adm
 
     async def _one_place(self, rec: OrderRecord) -> None:
         PLACED.labels(rec.symbol, rec.side).inc()
         try:
-            answer = await self.venue.place(order_params(rec))
+            answer = await self.venue.place(order_params(rec, self.stp))
         except BinanceError as exc:
             self._failed(rec.client_id, rec.symbol, "place", exc)
             return
@@ -130,30 +151,26 @@ class Executor:
         for r in recs:
             PLACED.labels(r.symbol, r.side).inc()
         try:
-            answers = await self.venue.place_batch([order_params(r) for r in recs])
+            answers = await self.venue.place_batch([order_params(r, self.stp) for r in recs])
         except BinanceError as exc:
             for r in recs:
                 self._failed(r.client_id, r.symbol, "place", exc)
             return
-        now = time.time_ns()
-        for rec, ans in zip(recs, answers, strict=False):
-            self._item(rec.client_id, rec.symbol, "place", ans, now)
+        self._items([(r.client_id, r.symbol) for r in recs], "place", answers)
+        for rec in recs:
             self._observe(rec)
 
     # ---- modify ------------------------------------------------------------------------------
 
-    async def _modify(self, action: ModifyOrders, exposures: dict[str, Exposure]) -> None:
-        now = time.time_ns()
+    async def _modify(self, action: ModifyOrders) -> None:
         items: list[Amend] = []
         for a in action.items:
-            rec = self.oms.orders.get(a.client_id)
-            if rec is None:
+            adm = self.guard.modify(a, time.time_ns())
+            if not adm.ok:
+                if adm.reason != "not_live":
+                    self.refused(a.symbol, adm.reason, f"modify {a.client_id}")
                 continue
-            why = self.caps.check_modify(a, rec.filled, rec.open_qty, exposures, now)
-            if why:
-                CAP_REFUSED.labels(a.symbol, why).inc()
-                continue
-            self.emit(self.oms.request_modify(a.client_id, a.price, a.qty, now))
+            self.emit(adm.effects)
             items.append(a)
         await asyncio.gather(*(self._one_modify(a) for a in items))
 
@@ -176,39 +193,63 @@ class Executor:
     # ---- cancel ------------------------------------------------------------------------------
 
     async def cancel(self, symbol: str, cids: list[str]) -> None:
+        """Cancel these orders (one request, or batches of up to 10); a record whose cancel is
+        already in flight or that is final is skipped, one whose cancel went unconfirmed is re-sent."""
         now = time.time_ns()
+        send = []
         for cid in cids:
-            self.emit(self.oms.request_cancel(cid, now))
-        CANCELED.labels(symbol).inc(len(cids))
-        if len(cids) == 1:
+            eff = self.oms.request_cancel(cid, now)
+            self.emit(eff)
+            if not eff.anomalies:
+                send.append(cid)
+        CANCELED.labels(symbol).inc(len(send))
+        if len(send) == 1:
             try:
-                answer = await self.venue.cancel(symbol, cids[0])
+                answer = await self.venue.cancel(symbol, send[0])
             except BinanceError as exc:
-                self._failed(cids[0], symbol, "cancel", exc)
+                self._failed(send[0], symbol, "cancel", exc)
                 return
-            self.emit(self.oms.on_answer(cids[0], "cancel", answer, time.time_ns()))
+            self.emit(self.oms.on_answer(send[0], "cancel", answer, time.time_ns()))
             return
-        try:
-            answers = await self.venue.cancel_batch(symbol, cids)
-        except BinanceError as exc:
-            for cid in cids:
-                self._failed(cid, symbol, "cancel", exc)
-            return
-        now = time.time_ns()
-        for cid, ans in zip(cids, answers, strict=False):
-            self._item(cid, symbol, "cancel", ans, now)
+        for i in range(0, len(send), 10):
+            chunk = send[i : i + 10]
+            try:
+                answers = await self.venue.cancel_batch(symbol, chunk)
+            except BinanceError as exc:
+                for cid in chunk:
+                    self._failed(cid, symbol, "cancel", exc)
+                continue
+            self._items([(c, symbol) for c in chunk], "cancel", answers)
+
+    async def cancel_all(self, symbol: str) -> None:
+        """``DELETE allOpenOrders`` for ``symbol``; raises the venue's error. On success every order
+        the venue had acknowledged is PendingCancel until its CANCELED event confirms it."""
+        sent = time.time_ns()
+        await self.venue.cancel_all(symbol)
+        self.emit(self.oms.cancel_all_accepted(symbol, sent, time.time_ns()))
 
     # ---- answers -----------------------------------------------------------------------------
 
-    def _item(self, cid: str, symbol: str, kind: Any, ans: Any, now: int) -> None:
-        """One item of a batch answer: an order object or ``{"code", "msg"}``."""
-        if isinstance(ans, dict) and "code" in ans and "orderId" not in ans:
-            REJECTED.labels(symbol, str(ans["code"])).inc()
-            self.emit(self.oms.on_reject(cid, kind, int(ans["code"]), str(ans.get("msg", "")), now))
-        else:
-            self.emit(self.oms.on_answer(cid, kind, ans, now))
+    def _items(self, keys: list[tuple[str, str]], kind: RequestKind, answers: Any) -> None:
+        """A batch answer: one order object or ``{"code", "msg"}`` per item, in order. An answer
+        that is not such a list settles nothing: every item's outcome is unknown."""
+        now = time.time_ns()
+        if not isinstance(answers, list) or len(answers) != len(keys):
+            for cid, symbol in keys:
+                UNKNOWN.labels(symbol).inc()
+                self.emit(self.oms.on_unknown(cid, kind, now))
+            log.warning("batch_answer_malformed", kind=kind, items=len(keys), answer=str(answers)[:200])
+            return
+        for (cid, symbol), ans in zip(keys, answers, strict=True):
+            if isinstance(ans, dict) and "code" in ans and "orderId" not in ans:
+                code = ans.get("code")
+                REJECTED.labels(symbol, str(code)).inc()
+                self.emit(self.oms.on_reject(cid, kind, int(code) if isinstance(code, int) else 0,
+                                             str(ans.get("msg", "")), now))  # fmt: skip
+            else:
+                self.emit(self.oms.on_answer(cid, kind, ans, now))
 
-    def _failed(self, cid: str, symbol: str, kind: Any, exc: BinanceError) -> None:
+    def _failed(self, cid: str, symbol: str, kind: RequestKind, exc: BinanceError) -> None:
         if isinstance(exc, OutcomeUnknown):
             UNKNOWN.labels(symbol).inc()
             log.warning(
@@ -232,8 +273,8 @@ class Executor:
             self.target_to_ack_ns.append(lat["target_to_sent"] + lat["sent_to_ack"])
 
     async def resolve_unknowns(self) -> int:
-        """Query every order whose outcome is unknown by client id and settle it."""
-        pending = self.oms.unresolved()
+        """Query every order whose outcome is unknown and due by client id, and settle it."""
+        pending = self.oms.unresolved(time.time_ns())
         for rec in pending:
             try:
                 answer: Any = await self.venue.status(rec.symbol, rec.client_id)

@@ -1,88 +1,152 @@
-"""Taker actions with an acknowledgement: reduce a position, or close it.
+"""Taker actions with an acknowledgement: reduce a position, or close it, inside every cap.
 
-Maker first: a reduce-only post-only order at the touch on the reducing side, given
-``maker_wait_s`` to fill; then, for what is left, a reduce-only IOC order priced at the touch
-plus ``max_slippage_pct``, so a taker never pays more than the bound. Orders placed here carry
-layer -1, so target reconciliation leaves them alone.
+Maker first: reduce-only post-only orders at the touch on the reducing side, given
+``maker_wait_s`` to fill; then, for what is left, reduce-only IOC orders priced at the touch plus
+``max_slippage_pct``, so a taker never pays more than the bound. Every order is a slice no larger
+than the per-order notional cap (and the venue's quantity limits), admitted by the guard like any
+other order: the rate cap paces the slices, and a reduce-only order that would no longer reduce
+(the position moved) ends the reduction. The kill switch's flatten is taker only (IOC orders never
+rest, so the venue stays at zero open orders). Orders placed here carry layer -1, so target
+reconciliation leaves them alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
+import msgspec
+
+from common.binance.errors import BinanceError
+from common.binance.trading import BookTicker, convert
 from common.instrument import price_for_side, qty_down
 from common.logging import log
 from common.messages import Instrument, Side
+from services.gateway.caps import ORDERS_PER_SECOND
 from services.gateway.executor import Executor
+from services.gateway.guard import Purpose
 from services.gateway.orders import NewOrder, OrderRecord
 
 ZERO = Decimal(0)
+RATE_RETRY_S = 0.1
+RATE_WAIT_MAX_S = 5.0
 
 
 class Reducer:
-    """Runs reductions for the gateway."""
+    """Runs reductions for the gateway; ``position(symbol)`` is the OMS's signed position now."""
 
-    def __init__(self, executor: Executor, instruments: dict[str, Instrument]) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        instruments: dict[str, Instrument],
+        max_order_notional: Decimal,
+        position: Callable[[str], Decimal],
+    ) -> None:
         self.ex = executor
         self.instruments = instruments
+        self.max_notional = max_order_notional
+        self.position = position
 
     async def reduce(
         self,
         symbol: str,
         qty: Decimal,
-        position: Decimal,
         mode: str,
         max_slippage_pct: float,
         maker_wait_s: float,
+        purpose: Purpose = "reduce",
     ) -> Decimal:
-        """Reduce ``position`` (signed) by up to ``qty``; returns the size filled."""
+        """Reduce the position by up to ``qty``; returns the size filled. Venue errors propagate."""
         inst = self.instruments[symbol]
+        position = self.position(symbol)
         want = qty_down(inst, min(abs(qty), abs(position)))
-        if want <= 0 or position == 0:
+        if want <= 0:
             return ZERO
         side: Side = "SELL" if position > 0 else "BUY"
         done = ZERO
-        if mode in ("maker", "maker_first_then_taker"):
-            done += await self._maker(inst, side, want, maker_wait_s)
+        if mode in ("maker", "maker_first_then_taker") and purpose != "kill":
+            done += await self._maker(inst, side, want, maker_wait_s, purpose)
         left = qty_down(inst, want - done)
         if left > 0 and mode in ("taker", "maker_first_then_taker"):
-            done += await self._taker(inst, side, left, max_slippage_pct)
+            done += await self._taker(inst, side, left, max_slippage_pct, purpose)
         log.info("reduce_done", symbol=symbol, side=side, wanted=str(want), filled=str(done), mode=mode)
         return done
 
-    async def _touch(self, inst: Instrument) -> tuple[Decimal, Decimal]:
-        t = await self.ex.venue.book_ticker(inst.symbol)
-        return Decimal(t["bidPrice"]), Decimal(t["askPrice"])
+    def slices(self, inst: Instrument, qty: Decimal, price: Decimal, market: bool = False) -> list[Decimal]:
+        """``qty`` cut into orders each within the notional cap and the venue's size limit."""
+        cap = qty_down(inst, self.max_notional / price)
+        limit = (inst.market_max_qty if market and inst.market_max_qty else inst.max_qty) or qty
+        size = min(cap, limit)
+        if size < inst.min_qty or size <= 0:
+            return []
+        out = []
+        left = qty
+        while left >= inst.min_qty:
+            part = min(size, left)
+            out.append(part)
+            left = qty_down(inst, left - part)
+        return out
 
-    async def _maker(self, inst: Instrument, side: Side, qty: Decimal, wait_s: float) -> Decimal:
+    async def _touch(self, inst: Instrument) -> tuple[Decimal, Decimal]:
+        try:
+            t = convert(await self.ex.venue.book_ticker(inst.symbol), BookTicker)
+        except msgspec.ValidationError as exc:
+            raise BinanceError(f"bookTicker for {inst.symbol} malformed: {exc}") from None
+        return t.bidPrice, t.askPrice
+
+    async def _maker(
+        self, inst: Instrument, side: Side, qty: Decimal, wait_s: float, purpose: Purpose
+    ) -> Decimal:
         bid, ask = await self._touch(inst)
         price = ask if side == "SELL" else bid  # join our side of the book: rests, never takes
-        rec = await self._reduce(inst, side, price, qty, "GTX")
-        filled = await self._wait(rec, wait_s)
-        if not rec.final:
-            await self.ex.cancel(inst.symbol, [rec.client_id])
-            filled = await self._wait(rec, 1.0)
-        return filled
+        recs = []
+        for part in self.slices(inst, qty, price):
+            rec = await self._send(inst, side, price, part, "GTX", purpose)
+            if rec is None:
+                break
+            recs.append(rec)
+        await self._wait(recs, wait_s)
+        open_ids = [r.client_id for r in recs if not r.final]
+        if open_ids:
+            await self.ex.cancel(inst.symbol, open_ids)
+            await self._wait(recs, 1.0)
+        return sum((r.filled for r in recs), ZERO)
 
-    async def _taker(self, inst: Instrument, side: Side, qty: Decimal, slip: float) -> Decimal:
+    async def _taker(
+        self, inst: Instrument, side: Side, qty: Decimal, slip: float, purpose: Purpose
+    ) -> Decimal:
         bid, ask = await self._touch(inst)
         bound = bid * Decimal(repr(1 - slip)) if side == "SELL" else ask * Decimal(repr(1 + slip))
         price = price_for_side(inst, side, bound)  # rounds toward our side: never past the slippage bound
-        rec = await self._reduce(inst, side, price, qty, "IOC")
-        return await self._wait(rec, 2.0)
+        done = ZERO
+        for part in self.slices(inst, qty, price):
+            rec = await self._send(inst, side, price, part, "IOC", purpose)
+            if rec is None:
+                break
+            await self._wait([rec], 2.0)
+            done += rec.filled
+            if rec.filled < part:
+                break  # no more liquidity inside the bound
+        return done
 
-    async def _reduce(
-        self, inst: Instrument, side: Side, price: Decimal, qty: Decimal, tif: str
-    ) -> OrderRecord:
-        """A reduce-only limit order: it can shrink the position, never flip or grow it."""
+    async def _send(
+        self, inst: Instrument, side: Side, price: Decimal, qty: Decimal, tif: str, purpose: Purpose
+    ) -> OrderRecord | None:
+        """One reduce-only limit order through the guard; waits out the rate cap; None if refused."""
         order = NewOrder(symbol=inst.symbol, side=side, price=price, qty=qty, tif=tif, reduce_only=True)
-        return await self.ex.place_one(order)
+        end = time.monotonic() + RATE_WAIT_MAX_S
+        while True:
+            adm = await self.ex.place_one(order, purpose)
+            if adm.ok:
+                return adm.record
+            if adm.reason != ORDERS_PER_SECOND or time.monotonic() > end:
+                return None
+            await asyncio.sleep(RATE_RETRY_S)
 
-    async def _wait(self, rec: OrderRecord, seconds: float) -> Decimal:
-        """Wait until ``rec`` is final or ``seconds`` pass; returns its filled size."""
+    async def _wait(self, recs: list[OrderRecord], seconds: float) -> None:
+        """Wait until every record is final or ``seconds`` pass."""
         end = time.monotonic() + seconds
-        while not rec.final and time.monotonic() < end:
+        while not all(r.final for r in recs) and time.monotonic() < end:
             await asyncio.sleep(0.02)
-        return rec.filled

@@ -15,6 +15,11 @@ Positions follow our fills (Binance's average entry: a fill that adds re-average
 keeps the entry, a flip starts at the fill price) and are overwritten by the venue's figure from
 ``ACCOUNT_UPDATE`` or ``positionRisk``, which is the truth; a fill at or before the venue figure's
 time is already in it, and a venue figure older than our last fill is stale and skipped.
+
+The OMS is the one owner of what may be live at the venue: every record that is not final —
+working, in flight, pending cancel or modify, or of unknown outcome — is in the per-symbol live
+index that :meth:`Oms.exposure` sums, so every cap and worst case counts the same orders, and an
+order counts from the moment it is submitted (before its request is even sent).
 """
 
 from __future__ import annotations
@@ -28,44 +33,18 @@ from typing import Any, NamedTuple
 import msgspec
 
 from common.binance.errors import BinanceError, OutcomeUnknown
+from common.binance.trading import PositionRisk, UserTrade, VenueOrder, convert
 from common.binance.user import AccountUpdate, OrderData, OrderTradeUpdate, TradeLite
 from common.messages import Fill, OrderUpdate, Position, Side
 from common.params.gateway import OmsParams
 from services.gateway import orders
 from services.gateway.caps import Exposure
 from services.gateway.client_ids import ClientIds
-from services.gateway.orders import NewOrder, OrderRecord, RequestKind, VenueOrder
+from services.gateway.orders import NewOrder, OrderRecord, RequestKind
 
 ZERO = Decimal(0)
 NS_PER_MS = 1_000_000
-
-
-class UserTrade(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of ``GET /fapi/v1/userTrades``."""
-
-    id: int
-    orderId: int
-    symbol: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    commission: Decimal = ZERO
-    commissionAsset: str = ""
-    realizedPnl: Decimal = ZERO
-    maker: bool = False
-    time: int = 0
-
-
-class PositionRisk(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of ``GET /fapi/v3/positionRisk`` (the fields the OMS uses)."""
-
-    symbol: str
-    positionAmt: Decimal
-    entryPrice: Decimal = ZERO
-    unRealizedProfit: Decimal = ZERO
-    markPrice: Decimal = ZERO
-    positionSide: str = "BOTH"
-    updateTime: int = 0
+NS_PER_S = 1_000_000_000
 
 
 class Anomaly(NamedTuple):
@@ -174,9 +153,11 @@ class Oms:
         self.params = params or OmsParams()
         self.orders: dict[str, OrderRecord] = {}
         self.positions: dict[str, PositionBook] = {}
+        self._live: dict[str, dict[str, OrderRecord]] = {}
         self._by_venue: dict[tuple[str, int], str] = {}
         self._seen = _Bounded(self.params.seen_trades_max)
         self._retired = _Bounded(self.params.retired_ids_max)
+        self._horizon_ns = int(self.params.unknown_horizon_s * NS_PER_S)
 
     # ---- the order path -------------------------------------------------------------------------
 
@@ -192,6 +173,7 @@ class Oms:
         """Add the ``OrderUpdate`` to ``eff`` when ``rec``'s published view differs from ``before``."""
         if rec.venue_id:
             self._by_venue[(rec.symbol, rec.venue_id)] = rec.client_id
+        self._index(rec)
         if rec.view() != before:
             rec.ts_update_ns = now
             eff.updates.append(rec.update(now, ts))
@@ -199,6 +181,14 @@ class Oms:
 
     def _get(self, cid: str) -> OrderRecord | None:
         return self.orders.get(cid)
+
+    def _index(self, rec: OrderRecord) -> None:
+        """Keep the live index equal to "every record that is not final"."""
+        live = self._live.setdefault(rec.symbol, {})
+        if rec.final:
+            live.pop(rec.client_id, None)
+        else:
+            live[rec.client_id] = rec
 
     def submit(self, order: NewOrder, now: int, target_ns: int = 0) -> tuple[OrderRecord, Effects]:
         """A new order about to be sent: its record (PendingNew) with a fresh client id."""
@@ -220,6 +210,7 @@ class Oms:
             ts_update_ns=now,
         )
         self.orders[cid] = rec
+        self._index(rec)
         return rec, Effects(updates=[rec.update(now)])
 
     def request_cancel(self, cid: str, now: int) -> Effects:
@@ -237,14 +228,20 @@ class Oms:
         return self._step(rec, now, lambda: orders.request_modify(rec, price, qty, now))
 
     def on_answer(self, cid: str, kind: RequestKind, answer: VenueOrder | Any, now: int) -> Effects:
-        """The venue's success answer to a place, modify or cancel (its order object)."""
+        """The venue's success answer to a place, modify or cancel (its order object).
+
+        An answer that is not a valid order object says the request reached the venue but not
+        what it did: the outcome is unknown and a query settles it.
+        """
         rec = self._get(cid)
-        try:
-            vo = self._venue_order(answer)
-        except msgspec.ValidationError as exc:
-            return Effects(anomalies=[Anomaly("malformed_answer", cid, str(exc))])
         if rec is None:
             return Effects(anomalies=[Anomaly("answer_for_unknown_order", cid)])
+        try:
+            vo = convert(answer, VenueOrder)
+        except msgspec.ValidationError as exc:
+            eff = self.on_unknown(cid, kind, now)
+            eff.anomalies.append(Anomaly("malformed_answer", cid, str(exc)[:200]))
+            return eff
         return self._step(rec, now, lambda: orders.on_answer(rec, kind, vo, now))
 
     def on_reject(self, cid: str, kind: RequestKind, code: int, msg: str, now: int) -> Effects:
@@ -259,7 +256,7 @@ class Oms:
         rec = self._get(cid)
         if rec is None:
             return Effects(anomalies=[Anomaly("unknown_outcome_for_unknown_order", cid)])
-        return self._step(rec, now, lambda: orders.on_unknown(rec, kind))
+        return self._step(rec, now, lambda: orders.on_unknown(rec, kind, now))
 
     def on_error(self, cid: str, kind: RequestKind, exc: BinanceError, now: int) -> Effects:
         """Route an exception of :mod:`common.binance.errors` to ``on_unknown`` or ``on_reject``."""
@@ -268,26 +265,40 @@ class Oms:
         return self.on_reject(cid, kind, exc.code, exc.msg, now)
 
     def resolve(self, cid: str, answer: VenueOrder | Any | None, now: int) -> Effects:
-        """The answer of a query by client id for an unresolved order; None when not found (-2013)."""
+        """The answer of a query by client id; None when the venue has no such order (-2013).
+
+        "No such order" for a place that may still land keeps it unknown (see
+        :func:`services.gateway.orders.resolve`); a malformed answer settles nothing.
+        """
         rec = self._get(cid)
         if rec is None:
             return Effects(anomalies=[Anomaly("resolve_of_unknown_order", cid)])
         try:
-            vo = None if answer is None else self._venue_order(answer)
+            vo = None if answer is None else convert(answer, VenueOrder)
         except msgspec.ValidationError as exc:
-            return Effects(anomalies=[Anomaly("malformed_answer", cid, str(exc))])
-        return self._step(rec, now, lambda: orders.resolve(rec, vo, now))
+            return Effects(anomalies=[Anomaly("malformed_answer", cid, str(exc)[:200])])
+        return self._step(rec, now, lambda: orders.resolve(rec, vo, now, self._horizon_ns))
 
-    @staticmethod
-    def _venue_order(answer: VenueOrder | Any) -> VenueOrder:
-        return answer if isinstance(answer, VenueOrder) else orders.venue_order(answer)
+    def cancel_all_accepted(self, symbol: str, sent_ns: int, now: int) -> Effects:
+        """The venue accepted a cancel-all of ``symbol`` sent at ``sent_ns``.
+
+        Every order it acknowledged before then is PendingCancel until its CANCELED event; an
+        order still unacknowledged may have landed after the cancel-all and stays as it is.
+        """
+        eff = Effects()
+        for rec in list(self._live.get(symbol, {}).values()):
+            if rec.acknowledged and rec.ts_ack_ns <= sent_ns:
+                before = rec.view()
+                eff.anomalies += [Anomaly(a, rec.client_id) for a in orders.cancel_all_accepted(rec, now)]
+                self._emit(rec, before, now, eff)
+        return eff
 
     def adopt(self, answer: VenueOrder | Any, now: int) -> Effects:
-        """An open order found on the venue at start-up (``openOrders``), ours or not."""
+        """An open order found on the venue (``openOrders``), ours or not; revives an inferred final."""
         try:
-            vo = self._venue_order(answer)
+            vo = convert(answer, VenueOrder)
         except msgspec.ValidationError as exc:
-            return Effects(anomalies=[Anomaly("malformed_answer", "", str(exc))])
+            return Effects(anomalies=[Anomaly("malformed_answer", "", str(exc)[:200])])
         rec = self._get(vo.clientOrderId)
         if rec is None:
             side: Side = "BUY" if vo.side == "BUY" else "SELL"
@@ -310,6 +321,7 @@ class Oms:
             ts_update_ns=now,
         )
         self.orders[cid] = rec
+        self._index(rec)
         return rec
 
     # ---- the user stream ------------------------------------------------------------------------
@@ -334,12 +346,12 @@ class Oms:
 
     def _adopt_event(self, o: OrderData, now: int) -> OrderRecord:
         side: Side = "BUY" if o.S == "BUY" else "SELL"
-        rec = self._new_record(o.c, o.s, side, Decimal(o.p), Decimal(o.q), now)
+        rec = self._new_record(o.c, o.s, side, o.p, o.q, now)
         rec.tif, rec.reduce_only, rec.order_type = o.f, o.R, o.o
         return rec
 
     def _trade_from_event(self, o: OrderData, rec: OrderRecord | None, now: int) -> Effects:
-        qty = Decimal(o.l)
+        qty = o.l
         if qty <= 0:
             return Effects()
         return self._trade(
@@ -350,11 +362,11 @@ class Oms:
                 client_order_id=o.c,
                 venue_order_id=o.i,
                 side="BUY" if o.S == "BUY" else "SELL",
-                price=Decimal(o.L),
+                price=o.L,
                 qty=qty,
-                fee=Decimal(o.n) if o.N else ZERO,
+                fee=o.n if o.N else ZERO,
                 fee_asset=o.N,
-                realized_pnl=Decimal(o.rp),
+                realized_pnl=o.rp,
                 is_maker=o.m,
                 layer=rec.layer if rec else -1,
                 ts_event=o.T * NS_PER_MS,
@@ -393,8 +405,8 @@ class Oms:
             client_order_id=ev.c,
             venue_order_id=ev.i,
             side="BUY" if ev.S == "BUY" else "SELL",
-            price=Decimal(ev.L),
-            qty=Decimal(ev.l),
+            price=ev.L,
+            qty=ev.l,
             fee=ZERO,
             fee_asset="",
             realized_pnl=ZERO,
@@ -408,9 +420,9 @@ class Oms:
     def on_user_trade(self, trade: UserTrade | Any, now: int) -> Effects:
         """One row of a REST ``userTrades`` replay (after a reconnect or at start-up)."""
         try:
-            tr = trade if isinstance(trade, UserTrade) else msgspec.convert(trade, UserTrade, strict=False)
+            tr = convert(trade, UserTrade)
         except msgspec.ValidationError as exc:
-            return Effects(anomalies=[Anomaly("malformed_user_trade", "", str(exc))])
+            return Effects(anomalies=[Anomaly("malformed_user_trade", "", str(exc)[:200])])
         cid = self._by_venue.get((tr.symbol, tr.orderId), "")
         rec = self._get(cid)
         fill = Fill(
@@ -470,15 +482,15 @@ class Oms:
             if p.ps != "BOTH":
                 eff.anomalies.append(Anomaly("hedge_mode_position", "", p.s))
                 continue
-            eff.merge(self.venue_position(p.s, Decimal(p.pa), Decimal(p.ep), ev.T, now, Decimal(p.up)))
+            eff.merge(self.venue_position(p.s, p.pa, p.ep, ev.T, now, p.up))
         return eff
 
     def on_position_risk(self, row: PositionRisk | Any, now: int) -> Effects:
         """One row of ``positionRisk`` (start-up and periodic reconciliation)."""
         try:
-            pr = row if isinstance(row, PositionRisk) else msgspec.convert(row, PositionRisk, strict=False)
+            pr = convert(row, PositionRisk)
         except msgspec.ValidationError as exc:
-            return Effects(anomalies=[Anomaly("malformed_position", "", str(exc))])
+            return Effects(anomalies=[Anomaly("malformed_position", "", str(exc)[:200])])
         if pr.positionSide != "BOTH":
             return Effects(anomalies=[Anomaly("hedge_mode_position", "", pr.symbol)])
         self._position(pr.symbol).mark = pr.markPrice
@@ -489,32 +501,59 @@ class Oms:
     # ---- views ----------------------------------------------------------------------------------
 
     def working(self, symbol: str) -> list[OrderRecord]:
-        """The symbol's orders that are not final (ours and foreign), for reconciliation and caps."""
-        return [r for r in self.orders.values() if r.symbol == symbol and not r.final]
+        """The symbol's orders that may be live at the venue (ours and foreign): every record that
+        is not final, for reconciliation, caps and the kill switch."""
+        return list(self._live.get(symbol, {}).values())
 
-    def unresolved(self) -> list[OrderRecord]:
-        """Orders with a request of unknown outcome: query each by client id, then ``resolve``."""
-        return [r for r in self.orders.values() if r.unknown and not r.final]
+    def live_symbols(self) -> list[str]:
+        """Symbols with at least one order that may be live."""
+        return [s for s, live in self._live.items() if live]
+
+    def unresolved(self, now: int) -> list[OrderRecord]:
+        """Orders with a request of unknown outcome due for a query: query each by client id, then
+        ``resolve`` (an order the venue does not know yet is asked again after a back-off)."""
+        return [
+            r for live in self._live.values() for r in live.values() if r.unknown and r.ts_query_ns <= now
+        ]
 
     def exposure(self, symbol: str, price: Decimal = ZERO) -> Exposure:
-        """Position and worst-case resting size per side; ``price`` is the reference (mark/mid)."""
-        work = self.working(symbol)
+        """Position and worst-case open size per side over every order that may be live; ``price``
+        is the reference (mark/mid)."""
+        work = self._live.get(symbol, {}).values()
         pos = self._position(symbol)
         ref = price or pos.mark or pos.entry or max((r.price for r in work), default=ZERO)
+        buy = sell = reduce_buy = reduce_sell = ZERO
+        for r in work:
+            q = r.worst_open_qty
+            if r.side == "BUY":
+                buy += q
+                reduce_buy += q if r.reduce_only else ZERO
+            else:
+                sell += q
+                reduce_sell += q if r.reduce_only else ZERO
         return Exposure(
             symbol=symbol,
             position=pos.qty,
-            resting_buy=sum((r.worst_open_qty for r in work if r.side == "BUY"), ZERO),
-            resting_sell=sum((r.worst_open_qty for r in work if r.side == "SELL"), ZERO),
+            resting_buy=buy,
+            resting_sell=sell,
+            reducing_buy=reduce_buy,
+            reducing_sell=reduce_sell,
             price=ref,
         )
 
     def exposures(self, prices: Mapping[str, Decimal]) -> dict[str, Exposure]:
-        """Every symbol with a position or an open order, for the caps' global check."""
-        symbols = {s for s, p in self.positions.items() if p.qty} | {
-            r.symbol for r in self.orders.values() if not r.final
-        }
+        """Every symbol with a position or an order that may be live, for the caps' global check."""
+        symbols = {s for s, p in self.positions.items() if p.qty} | set(self.live_symbols())
         return {s: self.exposure(s, prices.get(s, ZERO)) for s in symbols}
+
+    def unconfirmed_cancels(self, symbol: str, now: int, after_ns: int) -> list[OrderRecord]:
+        """Orders whose cancel was accepted or sent more than ``after_ns`` ago with no answer in
+        flight and no CANCELED event yet: the venue may still hold them."""
+        return [
+            r
+            for r in self._live.get(symbol, {}).values()
+            if r.intent == "cancel" and "cancel" not in r.inflight and now - r.ts_cancel_ns > after_ns
+        ]
 
     def snapshot(self, now: int, symbols: Iterable[str] | None = None) -> Effects:
         """Every open order and every position as messages (for ``GetSnapshot``)."""

@@ -6,7 +6,15 @@ size) and from the requests still awaiting an answer (``inflight``) or whose out
 (``unknown``). The published :data:`OrderState` is derived: a final status wins, then a pending
 cancel or modify, then the status. Because a REST answer and the user stream race, the status
 only moves forward (a ``NEW`` ack that arrives after a ``TRADE`` event changes nothing) and a
-final status is final; anything impossible is returned as an anomaly, never raised.
+final status the venue reported is final; anything impossible is returned as an anomaly, never
+raised.
+
+Unknown outcomes are settled by evidence, never by hope. A place whose answer never came (timeout,
+503, an HTML page from the edge) may still land: a query answering "no such order" does not prove
+it never will, so the record stays live (counted by every cap) until ``horizon`` has passed since
+it was sent (longer than the venue's recvWindow, after which the matching engine refuses it).
+Only then is it settled as Rejected, marked ``inferred``; a final status we inferred revives if the
+venue later shows the order open (a late NEW event, an openOrders listing).
 
 Every function here mutates one record and returns the anomalies it met; :mod:`oms` turns the
 before/after difference into exactly one ``OrderUpdate``.
@@ -18,8 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-import msgspec
-
+from common.binance.trading import VenueOrder
 from common.binance.user import OrderData
 from common.messages import OrderState, OrderUpdate, Side
 
@@ -55,24 +62,6 @@ _NOT_OPEN_CODES = (-2011, -2013)  # cancel / modify of an order the venue does n
 _DUPLICATE_ID_CODE = -4116
 
 
-class VenueOrder(msgspec.Struct, frozen=True, kw_only=True):
-    """The order object of REST and WS-API answers (place, modify, cancel, query, openOrders)."""
-
-    orderId: int
-    clientOrderId: str
-    symbol: str
-    status: str
-    side: str
-    price: Decimal = ZERO
-    origQty: Decimal = ZERO
-    executedQty: Decimal = ZERO
-    avgPrice: Decimal = ZERO
-    timeInForce: str = "GTC"
-    type: str = "LIMIT"
-    reduceOnly: bool = False
-    updateTime: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class NewOrder:
     """An order to place (the OMS gives it a client id when it is actually sent)."""
@@ -99,11 +88,6 @@ class Amend:
     qty: Decimal
     layer: int = -1
     reduce_only: bool = False
-
-
-def venue_order(payload: object) -> VenueOrder:
-    """A venue answer (decoded JSON) as a :class:`VenueOrder`; raises ``msgspec.ValidationError``."""
-    return msgspec.convert(payload, VenueOrder, strict=False)
 
 
 @dataclass(slots=True)
@@ -134,6 +118,10 @@ class OrderRecord:
     modify_requests: int = 0
     reason: str = ""
     error_code: int = 0
+    inferred: bool = False
+    queries: int = 0
+    ts_query_ns: int = 0
+    ts_cancel_ns: int = 0
     ts_target_ns: int = 0
     ts_sent_ns: int = 0
     ts_ack_ns: int = 0
@@ -161,6 +149,11 @@ class OrderRecord:
     def busy(self) -> bool:
         """Not to be touched by reconciliation: unacknowledged, pending, or of unknown outcome."""
         return self.status == "PendingNew" or bool(self.intent or self.inflight or self.unknown)
+
+    @property
+    def acknowledged(self) -> bool:
+        """The venue confirmed the order exists (New or PartiallyFilled), and it is not final."""
+        return self.status in ("New", "PartiallyFilled")
 
     @property
     def open_qty(self) -> Decimal:
@@ -215,7 +208,14 @@ class OrderRecord:
 
 
 def advance(rec: OrderRecord, status: Status, now: int, reason: str = "") -> list[str]:
-    """Move the status forward; a regression is a late message (ignored), a second final an anomaly."""
+    """Move the status forward with what the venue reported.
+
+    A regression is a late message (ignored) and a second final status an anomaly, except on a
+    record whose final status we only inferred: the venue's word replaces the inference, and an
+    order it shows open comes back to life.
+    """
+    if rec.final and rec.inferred:
+        return _revive(rec, status, now, reason)
     if rec.final:
         if status in FINAL and status != rec.status:
             return [f"{status.lower()}_after_{rec.status.lower()}"]
@@ -229,6 +229,25 @@ def advance(rec: OrderRecord, status: Status, now: int, reason: str = "") -> lis
     elif _RANK[status] >= _RANK[rec.status]:
         rec.status = status
     return []
+
+
+def _revive(rec: OrderRecord, status: Status, now: int, reason: str) -> list[str]:
+    """The venue contradicts a final status we inferred: its word wins."""
+    rec.inferred = False
+    if status in FINAL:
+        rec.status, rec.ts_done_ns = status, now
+        rec.reason = reason or rec.reason
+        return [] if status == rec.status else ["inferred_final_corrected"]
+    rec.status, rec.ts_done_ns, rec.reason, rec.error_code = status, 0, "", 0
+    return ["revived_order"]
+
+
+def settle_inferred(rec: OrderRecord, status: Status, now: int, reason: str) -> list[str]:
+    """A final status we infer (the venue no longer knows the order), which the venue may overrule."""
+    out = advance(rec, status, now, reason)
+    if rec.final:
+        rec.inferred = True
+    return out
 
 
 def _apply_fill_totals(rec: OrderRecord, cum: Decimal, avg: Decimal, now: int) -> None:
@@ -253,7 +272,7 @@ def count_trade(rec: OrderRecord, trade_id: int, qty: Decimal, price: Decimal, n
         rec.ts_first_fill_ns = now
     if rec.status == "PendingNew":
         rec.unknown.discard("place")  # a trade proves the place went through
-    if not rec.final:
+    if not rec.final or rec.inferred:
         advance(rec, "Filled" if rec.filled >= rec.qty else "PartiallyFilled", now)
 
 
@@ -277,13 +296,27 @@ def request_cancel(rec: OrderRecord, now: int) -> list[str]:
     """We are about to send a cancel."""
     if rec.final:
         return ["cancel_of_final_order"]
-    if rec.intent == "cancel" or "cancel" in rec.inflight:
+    if "cancel" in rec.inflight:
         return ["cancel_already_pending"]
-    rec.intent = "cancel"
+    rec.intent = "cancel"  # again if an earlier cancel (or cancel-all) was not confirmed
     rec.pending_price = rec.pending_qty = None
     rec.inflight.add("cancel")
     rec.reason, rec.error_code = "", 0
-    rec.ts_update_ns = now
+    rec.ts_update_ns = rec.ts_cancel_ns = now
+    return []
+
+
+def cancel_all_accepted(rec: OrderRecord, now: int) -> list[str]:
+    """A cancel-all of the order's symbol was accepted: the order is on its way out.
+
+    The venue's answer names no order, so each one stays PendingCancel until its CANCELED event
+    (or a query) confirms it; reconciliation re-sends the cancel if that does not come.
+    """
+    if rec.final or rec.intent == "cancel":
+        return []
+    rec.intent = "cancel"
+    rec.pending_price = rec.pending_qty = None
+    rec.ts_cancel_ns = now
     return []
 
 
@@ -347,29 +380,46 @@ def _place_rejected(rec: OrderRecord, code: int, msg: str, now: int) -> list[str
     return advance(rec, "Rejected", now, "post_only" if code == POST_ONLY_CODE else msg or "rejected")
 
 
-def on_unknown(rec: OrderRecord, kind: RequestKind) -> list[str]:
-    """No answer, or one meaning 'maybe' (timeout, 503, -1006/-1007): stay pending until resolved."""
+def on_unknown(rec: OrderRecord, kind: RequestKind, now: int) -> list[str]:
+    """No answer, or one meaning 'maybe' (timeout, 5xx, -1006/-1007, an undecodable 200): the
+    request may have been carried out. Stay pending, and live for every cap, until a query settles it."""
     rec.inflight.discard(kind)
-    if rec.final:
+    if rec.final and not rec.inferred:
         return []
     if kind == "place" and rec.status != "PendingNew":
         return []  # the stream already confirmed it
     if kind == "modify" and rec.intent != "modify":
         return []  # the AMENDMENT event already arrived
     rec.unknown.add(kind)
+    rec.ts_query_ns = now  # the resolver asks at once
     return []
 
 
-def resolve(rec: OrderRecord, vo: VenueOrder | None, now: int) -> list[str]:
-    """A query by client id settled the unknown outcome: ``vo`` is the order, None if not found."""
-    kinds = set(rec.unknown)
-    rec.unknown.clear()
+QUERY_BACKOFF_NS = (250_000_000, 500_000_000, 1_000_000_000, 2_000_000_000)
+"""Delays between queries of an order the venue does not know yet (a place that may still land)."""
+
+
+def resolve(rec: OrderRecord, vo: VenueOrder | None, now: int, horizon_ns: int) -> list[str]:
+    """A query by client id for an unknown outcome: ``vo`` is the order, None if the venue has none.
+
+    None for a place sent less than ``horizon_ns`` ago proves nothing (it may still land): the
+    record stays unknown and is asked again after a back-off. Past the horizon, or for an order
+    the venue had acknowledged, it is settled as Rejected / Canceled, inferred (revivable).
+    """
     if vo is None:
         if rec.final:
+            rec.unknown.clear()
             return []
+        if rec.status == "PendingNew" and now - rec.ts_sent_ns < horizon_ns:
+            rec.ts_query_ns = now + QUERY_BACKOFF_NS[min(rec.queries, len(QUERY_BACKOFF_NS) - 1)]
+            rec.queries += 1
+            return []
+        rec.unknown.clear()
         if rec.status == "PendingNew":
-            return advance(rec, "Rejected", now, "not_found")
-        return ["acknowledged_order_not_found", *advance(rec, "Canceled", now, "not_found")]
+            return settle_inferred(rec, "Rejected", now, "not_found")
+        return ["acknowledged_order_not_found", *settle_inferred(rec, "Canceled", now, "not_found")]
+    kinds = set(rec.unknown)
+    rec.unknown.clear()
     if rec.intent in kinds:
         rec.intent = rec.pending_price = rec.pending_qty = None
     if not rec.ts_ack_ns:
@@ -390,7 +440,7 @@ def on_event(rec: OrderRecord, o: OrderData, now: int) -> list[str]:
         rec.ts_ack_ns = now
     if rec.status == "PendingNew":
         rec.unknown.discard("place")
-    _apply_fill_totals(rec, Decimal(o.z), Decimal(o.ap), now)
+    _apply_fill_totals(rec, o.z, o.ap, now)
     match o.x:
         case "NEW" | "TRADE" | "CALCULATED":
             return advance(rec, status, now)
@@ -406,7 +456,7 @@ def on_event(rec: OrderRecord, o: OrderData, now: int) -> list[str]:
 def _amended(rec: OrderRecord, o: OrderData, status: Status, now: int) -> list[str]:
     if rec.final:
         return ["amendment_after_final"]
-    rec.price, rec.qty = Decimal(o.p), Decimal(o.q)
+    rec.price, rec.qty = o.p, o.q
     if rec.intent == "modify":
         rec.intent = rec.pending_price = rec.pending_qty = None
         rec.unknown.discard("modify")

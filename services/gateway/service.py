@@ -1,15 +1,18 @@
 """The gateway / OMS service: the one truth about orders, fills and positions, and the only
 process that talks to the venue's trading API.
 
-Start-up, before any order: clock sync, instruments, adoption or cleanup of open orders,
-positions, and the fills made while it was away. Then it reconciles the venue toward the latest
-``risk.target.<SYMBOL>`` of each symbol, within its rate budget and hard caps, and publishes
-``oms.order``, ``oms.fill`` (exactly once per trade), ``oms.position`` and ``oms.account``.
+Its state (OMS, guard, executor, kill switch) is built before it serves a command; start-up then
+connects: clock sync, instruments, leverage, the fills the recorder already holds, adoption or
+cleanup of open orders, positions, and the fills made while it was away. Then it reconciles the
+venue toward the latest ``risk.target.<SYMBOL>`` of each symbol, within its rate budget and hard
+caps, and publishes ``oms.order``, ``oms.fill`` (exactly once per trade), ``oms.position``,
+``oms.account`` and ``oms.latency`` (a timed round trip to the venue every few seconds).
 
 It fails closed: no ``risk.state`` for ``risk_silence_s`` (or risk not ready or killed) cancels
-every order; a symbol whose ``md.status`` is not live has its orders canceled; and the venue's
-dead-man's switch (``countdownCancelAll``), renewed on a timer, cancels everything if this
-process dies or freezes.
+every order; a symbol whose market data is not live, or whose ``md.status`` has not been heard
+for ``md_silence_s``, has its orders canceled; and the venue's dead-man's switch
+(``countdownCancelAll``), renewed on a timer, cancels everything if this process dies or freezes.
+The kill switch (:mod:`kill`, :mod:`sweep`) is persisted and swept until the venue shows zero.
 """
 
 from __future__ import annotations
@@ -24,13 +27,16 @@ import msgspec
 from prometheus_client import Counter, Gauge
 
 from common import topics
-from common.binance.errors import BinanceError
+from common.binance.errors import BinanceError, OutcomeUnknown, ServiceUnavailable
 from common.binance.exchange_info import instruments
 from common.binance.rest import RestClient, until_answered
+from common.binance.shared_limits import SharedLimits, shared_path
+from common.binance.trading import AccountInfo, convert
 from common.binance.user import AccountUpdate, OrderTradeUpdate, TradeLite, UserEvent
 from common.binance.user_stream import UserStream
 from common.binance.ws_api import WsApiClient
 from common.bus import RequestRefused, RequestTimeout
+from common.config import Settings
 from common.logging import log
 from common.messages import (
     Account,
@@ -53,6 +59,7 @@ from common.messages import (
     Resume,
     RiskState,
     TargetQuotes,
+    VenueLatency,
 )
 from common.metrics import latency_summary
 from common.runtime import CommandError, Service
@@ -61,8 +68,11 @@ from services.gateway.caps import Caps
 from services.gateway.client_ids import ClientIds, new_session
 from services.gateway.executor import Executor
 from services.gateway.flatten import Reducer
+from services.gateway.guard import Guard
+from services.gateway.kill import KillFile, KillReport, KillState
 from services.gateway.oms import Effects, Oms
 from services.gateway.reconcile import plan
+from services.gateway.sweep import Sweeper
 from services.gateway.venue import Venue
 from services.gateway.venue_sync import VenueSync
 
@@ -75,10 +85,13 @@ RPNL = Gauge("mm_realized_pnl", "Realized PnL of the session", ["symbol"])
 FAIL_CLOSED = Gauge(
     "mm_gateway_fail_closed", "1 while a symbol is held flat by a fail-closed rule", ["symbol"]
 )
+KILLED = Gauge("mm_kill_engaged", "1 while the kill switch is engaged")
 DEFERRED = Counter("mm_gateway_deferred_total", "Actions deferred by the rate budget", ["reason"])
 ANOMALIES = Counter("mm_gateway_anomalies_total", "Venue events the OMS ignored as anomalies", ["kind"])
 BAD_EVENTS = Counter("mm_gateway_bad_events_total", "User-stream payloads that failed to decode")
+PROBE = Gauge("mm_venue_round_trip_seconds", "Last timed round trip to the venue (latency probe)")
 EMPTY = Decimal(0)
+RECORDER_WAIT_S = 10.0
 
 
 class GatewayService(Service):
@@ -86,41 +99,87 @@ class GatewayService(Service):
 
     name = "gateway"
 
-    async def on_start(self) -> None:
-        cfg = self.settings.gateway
-        key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
-        secret = self.settings.api_secret.get_secret_value() if self.settings.api_secret else ""
-        if not key or not secret:
-            raise CommandError("the gateway needs MM_API_KEY and MM_API_SECRET in the environment")
-        venue_cfg = self.settings.venue
-        rest = RestClient(venue_cfg.rest_url, key, secret, venue_cfg.http_timeout_s, cfg.recv_window_ms)
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        cfg, p = settings.gateway, settings.gateway.params
+        self.symbols = list(settings.symbols)
+        self.instruments: dict[str, Any] = {}
+        self.kill_file = KillFile(settings.run_path / "gateway.kill.json")
+        self.kill_state = self.kill_file.load()
+        KILLED.set(1 if self.kill_state.engaged else 0)
+        self.targets: dict[str, TargetQuotes] = {}
+        self.target_ns: dict[str, int] = {}
+        self.feeds: dict[str, tuple[str, int]] = {}  # symbol -> (state, monotonic ns when heard)
+        self.marks: dict[str, Decimal] = {}
+        self.risk_seen_ns = 0
+        self.risk_ready = False
+        self.risk_killed = False
+        self.paused: set[str] = set()
+        self.blocked: dict[str, str] = {}  # symbol -> why it may never quote (e.g. leverage refused)
+        self.held: dict[str, str] = {}
+        self.dirty: set[str] = set()
+        self.passing: dict[str, asyncio.Task[None]] = {}
+        self.fills: deque[Fill] = deque(maxlen=5000)
+        self.account: Account | None = None
+        self.gap_pending = False
+        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        secret = settings.api_secret.get_secret_value() if settings.api_secret else ""
+        self.has_keys = bool(key and secret)
+        venue_cfg = settings.venue
+        shared = SharedLimits(shared_path(settings.run_path, venue_cfg.rest_url))
+        self.rest = RestClient(
+            venue_cfg.rest_url, key, secret, venue_cfg.http_timeout_s, cfg.recv_window_ms, shared=shared
+        )
         ws = (
-            WsApiClient(venue_cfg.ws_api_url, key, secret, rest, venue_cfg.http_timeout_s)
+            WsApiClient(venue_cfg.ws_api_url, key, secret, self.rest, venue_cfg.http_timeout_s)
             if cfg.order_path == "ws_api"
             else None
         )
-        self.venue = Venue(rest, ws)
-        self.symbols = list(self.settings.symbols)
-        info = await until_answered(rest.exchange_info)
-        await until_answered(rest.sync_time)
-        self.instruments = instruments(info, self.symbols, venue_cfg.market)
-        p = cfg.params
+        self.venue = Venue(self.rest, ws)
         self.oms = Oms(ClientIds(p.client_ids.prefix, new_session(time.time_ns())), p.oms)
         self.budget = Budget(p.budget)
-        self.executor = Executor(self.venue, self.oms, Caps(p.caps), self._emit, cfg.order_path)
+        self.guard = Guard(
+            self.oms, Caps(p.caps), self.marks, lambda: self.kill_state.engaged, self._quote_hold
+        )
+        self.executor = Executor(
+            self.venue, self.oms, self.guard, self._emit, cfg.order_path, cfg.self_trade_prevention
+        )
         self.sync = VenueSync(
             self.venue, self.oms, self.executor, self._emit, cfg.foreign_orders, self._repaired
         )
-        self.reducer = Reducer(self.executor, self.instruments)
-        self._init_state()
+        self.reducer = Reducer(self.executor, self.instruments, p.caps.max_order_notional, self._position)
+        self.sweeper = Sweeper(
+            self.executor,
+            self.venue,
+            self.oms,
+            self.sync,
+            self.reducer,
+            self.symbols,
+            lambda: self.kill_state,
+            cfg.flatten_max_slippage_pct,
+        )
+        self._sweep: asyncio.Task[None] | None = None
+        self._connected = False
+
+    def serves_while_starting(self, cmd: AnyCommand) -> bool:
+        """A kill is taken at any moment: it is persisted at once and swept once connected."""
+        return isinstance(cmd, Kill) or (isinstance(cmd, GetSnapshot) and cmd.what == "kill")
+
+    async def on_start(self) -> None:
+        if not self.has_keys:
+            raise CommandError("the gateway needs MM_API_KEY and MM_API_SECRET in the environment")
+        info = await until_answered(self.rest.exchange_info)
+        await until_answered(self.rest.sync_time)
+        self.instruments.update(instruments(info, self.symbols, self.settings.venue.market))
         await self._startup_reconcile()
+        self._connected = True
         self.stream = UserStream(
-            rest,
-            venue_cfg.ws_private_url,
+            self.rest,
+            self.settings.venue.ws_private_url,
             self._on_user_event,
             self._on_gap,
-            lambda d: BAD_EVENTS.inc(),
-            cfg.listen_key_keepalive_s,
+            self._bad_event,
+            self.settings.gateway.listen_key_keepalive_s,
         )
         self.spawn(self.stream.run(), "user-stream")
         self.subscribe(
@@ -137,51 +196,72 @@ class GatewayService(Service):
             ("watchdog", self._watchdog()),
             ("reconcile", self._reconcile_loop()),
             ("resolver", self._resolver()),
+            ("probe", self._probe()),
         ):
             self.spawn(coro, name)
-
-    def _init_state(self) -> None:
-        self.targets: dict[str, TargetQuotes] = {}
-        self.target_ns: dict[str, int] = {}
-        self.feeds: dict[str, str] = {}
-        self.marks: dict[str, Decimal] = {}
-        self.risk_seen_ns = 0
-        self.risk_ready = False
-        self.risk_killed = False
-        self.killed = False
-        self.paused: set[str] = set()
-        self.held: dict[str, str] = {}
-        self.dirty: set[str] = set()
-        self.passing: dict[str, asyncio.Task[None]] = {}
-        self.fills: deque[Fill] = deque(maxlen=5000)
-        self.account: Account | None = None
-        self.gap_pending = False
+        if self.kill_state.engaged:
+            log.warning(
+                "kill_engaged_at_start", reason=self.kill_state.reason, since_ns=self.kill_state.since_ns
+            )
+            self._start_sweep()
 
     async def _startup_reconcile(self) -> None:
-        """Before any order: what is open, what we hold, and what filled while we were away."""
-        recent = await self._recorded_fills()
-        self.oms.remember_fills(recent)
-        for f in recent:
-            self.sync.last_trade_id[f.symbol] = max(self.sync.last_trade_id.get(f.symbol, 0), f.trade_id)
+        """Before any order: leverage, what is open, what we hold, and what filled while we were away."""
+        marks = await self._recorded_marks()
+        self.sync.seed(marks)
         for sym, lev in self.settings.gateway.leverage.items():
-            await self.venue.set_leverage(sym, lev)
+            await self._set_leverage(sym, lev)
         await self.sync.full(self.symbols, startup=True)
         await self._refresh_account()
         self._emit(self.oms.snapshot(time.time_ns()))
         log.info(
             "gateway_reconciled",
             open_orders=sum(len(self.oms.working(s)) for s in self.symbols),
-            fills_known=len(recent),
+            trade_marks=dict(self.sync.trade_mark),
         )
 
-    async def _recorded_fills(self) -> list[Fill]:
-        """The recorder's last fills, so a restart does not publish old fills again."""
+    async def _set_leverage(self, sym: str, lev: int) -> None:
+        """Set a symbol's leverage; a refusal blocks that symbol's quoting instead of the whole gateway."""
         try:
-            rows = await self.client("recorder").call(Query(kind="fills", limit=2000), timeout_s=2.0)
-            return [msgspec.convert(r, Fill) for r in rows]
-        except (RequestTimeout, RequestRefused, msgspec.ValidationError, TypeError) as exc:
-            log.info("no_recorded_fills", reason=str(exc)[:200])
-            return []
+            await until_answered_bounded(lambda: self.venue.set_leverage(sym, lev))
+        except BinanceError as exc:
+            why = f"leverage {lev} refused by the venue: {exc.msg or exc}"
+            self.blocked[sym] = why
+            log.error("leverage_refused", symbol=sym, leverage=lev, error=str(exc)[:200])
+
+    async def _recorded_marks(self) -> dict[str, int]:
+        """Per symbol, the trade id up to which every fill was published in an earlier session (the
+        recorder's contiguous venue watermark, else its newest stored fill), and the fills above it,
+        so a restart neither republishes old fills nor skips a missed one. Waits for a starting
+        recorder up to ``RECORDER_WAIT_S``."""
+        client = self.client("recorder")
+        deadline = time.monotonic() + RECORDER_WAIT_S
+        while True:
+            try:
+                rows = await client.call(Query(kind="fill_marks"), timeout_s=2.0)
+                break
+            except (RequestTimeout, RequestRefused) as exc:
+                starting = isinstance(exc, RequestTimeout) or str(exc).startswith("not ready")
+                if not starting or time.monotonic() > deadline:
+                    log.warning("fill_marks_unavailable", reason=str(exc)[:200])
+                    return {}
+                await asyncio.sleep(0.5)
+        marks: dict[str, int] = {}
+        for row in rows if isinstance(rows, list) else []:
+            sym = row.get("symbol") if isinstance(row, dict) else None
+            mark = row.get("venue_mark") or row.get("max_trade_id") if isinstance(row, dict) else None
+            if sym in self.symbols and isinstance(mark, int):
+                marks[sym] = mark
+        for sym, mark in marks.items():
+            try:
+                above = await client.call(
+                    Query(kind="fills", filters={"symbol": sym, "after_trade_id": str(mark)}, limit=100_000),
+                    timeout_s=5.0,
+                )
+                self.oms.remember_fills(msgspec.convert(f, Fill) for f in above)
+            except (RequestTimeout, RequestRefused, msgspec.ValidationError, TypeError) as exc:
+                log.warning("recorded_fills_unavailable", symbol=sym, reason=str(exc)[:200])
+        return marks
 
     # ---- publishing --------------------------------------------------------------------------
 
@@ -190,7 +270,6 @@ class GatewayService(Service):
             self.fills.append(f)
             self.publish(topics.oms_fill(f.symbol), f)
             FILLS.labels(f.symbol, f.side).inc()
-            self.sync.last_trade_id[f.symbol] = max(self.sync.last_trade_id.get(f.symbol, 0), f.trade_id)
         for u in eff.updates:
             self.publish(topics.oms_order(u.symbol), u)
         for p in eff.positions:
@@ -226,11 +305,11 @@ class GatewayService(Service):
                 self.risk_ready = msg.ready
                 self.risk_killed = msg.mode == "killed"
             case FeedStatus(symbol=sym, state=state):
-                changed = self.feeds.get(sym) != state
-                self.feeds[sym] = state
+                changed = self.feeds.get(sym, ("", 0))[0] != state
+                self.feeds[sym] = (state, time.monotonic_ns())
                 if changed and sym in self.instruments:
                     self._schedule(sym)
-            case MarkPrice(symbol=sym):
+            case MarkPrice(symbol=sym) if msg.mark_price > 0:
                 self.marks[sym] = msg.mark_price
 
     def _on_user_event(self, ev: UserEvent, recv_ns: int) -> None:
@@ -243,17 +322,24 @@ class GatewayService(Service):
                 self._emit(self.oms.on_account_update(ev, recv_ns))
                 self._account_from_event(ev)
 
+    def _bad_event(self, detail: str) -> None:
+        """A user-stream payload that did not decode (a broken number, a missing field): counted,
+        and a reconcile soon, since the event may have carried a fill."""
+        BAD_EVENTS.inc()
+        log.warning("user_event_malformed", detail=detail[:300])
+        self.gap_pending = True
+
     def _account_from_event(self, ev: AccountUpdate) -> None:
         if ev.a.m == "FUNDING_FEE" and ev.a.S:
             for b in ev.a.B:
-                paid = FundingPaid(symbol=ev.a.S, asset=b.a, amount=Decimal(b.bc), ts_event=ev.E * 1_000_000)
+                paid = FundingPaid(symbol=ev.a.S, asset=b.a, amount=b.bc, ts_event=ev.E * 1_000_000)
                 self.publish(topics.oms_funding(ev.a.S), paid)
         if not ev.a.B:
             return
         old = {b.asset: b for b in (self.account.balances if self.account else [])}
         for b in ev.a.B:
             prev = old.get(b.a)
-            old[b.a] = Balance(asset=b.a, wallet=Decimal(b.wb), available=prev.available if prev else EMPTY)
+            old[b.a] = Balance(asset=b.a, wallet=b.wb, available=prev.available if prev else EMPTY)
         self.account = Account(balances=list(old.values()), reason=ev.a.m, ts_event=ev.E * 1_000_000)
         self.publish(topics.OMS_ACCOUNT, self.account)
 
@@ -265,17 +351,28 @@ class GatewayService(Service):
 
     def _hold_reason(self, sym: str, now: int) -> str:
         """Why this symbol must have no quotes now ("" = quote the target)."""
-        if self.killed or self.risk_killed:
+        cfg = self.settings.gateway
+        if self.kill_state.engaged or self.risk_killed:
             return "killed"
-        if not self.risk_seen_ns or now - self.risk_seen_ns > self.settings.gateway.risk_silence_s * 1e9:
+        if sym in self.blocked:
+            return self.blocked[sym]
+        if not self.risk_seen_ns or now - self.risk_seen_ns > cfg.risk_silence_s * 1e9:
             return "risk silent"
         if not self.risk_ready:
             return "risk not ready"
         if sym in self.paused or "" in self.paused:
             return "paused"
-        if self.feeds.get(sym) != "live":
-            return f"market data {self.feeds.get(sym, 'unknown')}"
+        state, heard = self.feeds.get(sym, ("unknown", 0))
+        if state != "live":
+            return f"market data {state}"
+        silent = (time.monotonic_ns() - heard) / 1e9
+        if silent > cfg.md_silence_s:
+            return f"market data silent for {silent:.1f} s"
         return ""
+
+    def _quote_hold(self, sym: str) -> str:
+        """The guard's view: quotes are refused while the symbol is held."""
+        return self._hold_reason(sym, time.time_ns())
 
     def _schedule(self, sym: str) -> None:
         task = self.passing.get(sym)
@@ -301,6 +398,8 @@ class GatewayService(Service):
             log.warning("fail_closed" if reason else "fail_closed_lifted", symbol=sym, reason=reason)
             FAIL_CLOSED.labels(sym).set(1 if reason else 0)
             self.held[sym] = reason
+        if reason == "killed" and self.kill_state.engaged:
+            return  # the sweeper owns every cancel while the kill switch is engaged
         target = self.targets.get(sym)
         if reason or target is None:
             target = TargetQuotes(
@@ -312,15 +411,76 @@ class GatewayService(Service):
         adm = self.budget.admit(p.actions, now, urgent=bool(reason))
         for k, n in adm.deferred_by.items():
             DEFERRED.labels(k).inc(n)
-        exposures = self.oms.exposures(self.marks)
         for action in adm.admitted:
-            await self.executor.run(action, exposures, self.target_ns.get(sym, 0))
+            await self.executor.run(action, self.target_ns.get(sym, 0))
         if adm.deferred:
             self._retry_later(sym, adm.retry_at_ns)
 
     def _retry_later(self, sym: str, at_ns: int | None) -> None:
         delay = max(0.01, (at_ns - time.time_ns()) / 1e9) if at_ns else 0.25
         asyncio.get_running_loop().call_later(delay, self._schedule, sym)
+
+    # ---- the kill switch ---------------------------------------------------------------------
+
+    def _engage(self, reason: str, by: str, flatten: bool) -> None:
+        """Persist the kill before anything else: it holds across a restart from this moment."""
+        st = self.kill_state
+        if not st.engaged or (flatten and not st.flatten):
+            self.kill_state = KillState(
+                engaged=True,
+                reason=reason if not st.engaged else st.reason,
+                by=by if not st.engaged else st.by,
+                since_ns=st.since_ns if st.engaged else time.time_ns(),
+                flatten=flatten or st.flatten,
+            )
+            self.kill_file.save(self.kill_state)
+        KILLED.set(1)
+        log.warning("kill_engaged", reason=reason, flatten=flatten, sender=by)
+
+    def _start_sweep(self) -> None:
+        if self._connected and (self._sweep is None or self._sweep.done()):
+            self._sweep = self.spawn(self.sweeper.run(), "kill-sweep", critical=False)
+
+    def _kill_report(self) -> KillReport:
+        st = self.kill_state
+        if not st.engaged:
+            return KillReport(engaged=False, why="not engaged")
+        rep = self.sweeper.report
+        if not self._connected:
+            return KillReport(
+                engaged=True,
+                reason=st.reason,
+                flatten=st.flatten,
+                since_ns=st.since_ns,
+                why="gateway starting: the kill is saved and the sweep starts once the venue is connected",
+            )
+        return rep
+
+    async def _kill(self, cmd: Kill, req: Request) -> dict[str, Any]:
+        self._engage(cmd.reason, req.sender, cmd.flatten)
+        self._start_sweep()
+        budget = (req.deadline_ns - time.time_ns()) / 1e9 - 0.3
+        end = time.monotonic() + max(0.0, budget)
+        while not self.sweeper.report.done and self._sweep is not None and not self._sweep.done():
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            self.sweeper.changed.clear()
+            try:
+                await asyncio.wait_for(self.sweeper.changed.wait(), left)
+            except TimeoutError:
+                break
+        return msgspec.to_builtins(self._kill_report())
+
+    def _release(self, by: str) -> None:
+        if not self.kill_state.engaged:
+            return
+        self.kill_state = KillState()
+        self.kill_file.clear()
+        KILLED.set(0)
+        if self._sweep is not None:
+            self._sweep.cancel()
+        log.warning("kill_released", sender=by)
 
     # ---- timers ------------------------------------------------------------------------------
 
@@ -336,18 +496,26 @@ class GatewayService(Service):
             await asyncio.sleep(cfg.deadman_refresh_s)
 
     async def _watchdog(self) -> None:
-        """Re-run passes when a fail-closed condition starts or ends without a new message."""
+        """Re-run passes when a fail-closed condition starts or ends without a new message, and
+        sweep again when the kill switch is engaged and something may be live."""
         while True:
             await asyncio.sleep(0.2)
             now = time.time_ns()
             for sym in self.symbols:
                 if self._hold_reason(sym, now) != self.held.get(sym, ""):
                     self._schedule(sym)
+            if (
+                self.kill_state.engaged
+                and self.oms.live_symbols()
+                and (self._sweep is None or self._sweep.done())
+            ):
+                self._start_sweep()
 
     async def _reconcile_loop(self) -> None:
         n = 0
         while True:
-            await asyncio.sleep(0.5 if self.gap_pending else self.settings.gateway.reconcile_interval_s)
+            fast = self.gap_pending or self.kill_state.engaged
+            await asyncio.sleep(0.5 if fast else self.settings.gateway.reconcile_interval_s)
             gap, self.gap_pending = self.gap_pending, False
             await self.sync.full(self.symbols)
             n += 1
@@ -358,32 +526,48 @@ class GatewayService(Service):
     async def _resolver(self) -> None:
         """Settle unknown outcomes by querying by client id (never by resending)."""
         while True:
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.1)
+            if await self.executor.resolve_unknowns():
+                for sym in self.symbols:
+                    self._schedule(sym)
+
+    async def _probe(self) -> None:
+        """Time a round trip to the venue every ``latency_probe_s``, quoting or not, so a latency
+        halt lifts once the venue is fast again; published on ``oms.latency``."""
+        while True:
+            await asyncio.sleep(self.settings.gateway.latency_probe_s)
+            t0 = time.perf_counter()
             try:
-                if await self.executor.resolve_unknowns():
-                    for sym in self.symbols:
-                        self._schedule(sym)
+                await self.rest.request("GET", "/fapi/v1/ping", weight=1)
+                ok = True
             except BinanceError as exc:
-                log.warning("resolver_failed", error=str(exc)[:200])
+                ok = False
+                log.info("latency_probe_failed", error=str(exc)[:120])
+            rtt = time.perf_counter() - t0
+            PROBE.set(rtt)
+            self.publish(topics.OMS_LATENCY, VenueLatency(rtt_ms=rtt * 1000, path="rest", ok=ok))
 
     async def _refresh_account(self) -> None:
         try:
-            data = await self.venue.account()
+            data = convert(await self.venue.account(), AccountInfo)
         except BinanceError as exc:
             log.warning("account_refresh_failed", error=str(exc)[:200])
+            return
+        except msgspec.ValidationError as exc:
+            log.warning("account_malformed", error=str(exc)[:200])
             return
         self.account = Account(
             balances=[
                 Balance(
-                    asset=a["asset"],
-                    wallet=Decimal(a["walletBalance"]),
-                    available=Decimal(a["availableBalance"]),
-                    unrealized_pnl=Decimal(a["unrealizedProfit"]),
-                    margin_balance=Decimal(a["marginBalance"]),
-                    maint_margin=Decimal(a["maintMargin"]),
-                    initial_margin=Decimal(a["initialMargin"]),
+                    asset=a.asset,
+                    wallet=a.walletBalance,
+                    available=a.availableBalance,
+                    unrealized_pnl=a.unrealizedProfit,
+                    margin_balance=a.marginBalance,
+                    maint_margin=a.maintMargin,
+                    initial_margin=a.initialMargin,
                 )
-                for a in data.get("assets", [])
+                for a in data.assets
             ],
             reason="rest",
         )
@@ -393,32 +577,16 @@ class GatewayService(Service):
 
     async def on_command(self, cmd: AnyCommand, req: Request) -> Any:
         match cmd:
+            case Kill():
+                return await self._kill(cmd, req)
+            case GetSnapshot(what="kill"):
+                return msgspec.to_builtins(self._kill_report())
             case GetSnapshot(what="oms" | ""):
                 return self._snapshot()
             case GetSnapshot(what="latency"):
-                out: dict[str, Any] = latency_summary(self.executor.target_to_ack_ns)
-                if not out["count"]:
-                    return out
-                out["path"] = self.settings.gateway.order_path
-                for stage, d in self.executor.stages_ns.items():
-                    st = latency_summary(d)
-                    if st["count"]:
-                        out[f"{stage}_p50_us"], out[f"{stage}_p99_us"] = st["p50_us"], st["p99_us"]
-                return out
-            case Kill(flatten=flatten, reason=reason):
-                self.killed = True
-                log.warning("kill", reason=reason, flatten=flatten, sender=req.sender)
-                canceled = await self._cancel_all(self.symbols)
-                if flatten:
-                    for sym in self.symbols:
-                        await self._flatten(
-                            sym,
-                            self.settings.gateway.flatten_max_slippage_pct,
-                            self.settings.gateway.flatten_maker_wait_s,
-                        )
-                return {"killed": True, "cancel_requests": canceled, "flattened": flatten}
+                return self._latency()
             case CancelAll(symbol=sym):
-                return {"cancel_requests": await self._cancel_all([sym] if sym else self.symbols)}
+                return {"canceled": await self._cancel_all([sym] if sym else self.symbols)}
             case Pause(symbol=sym):
                 self.paused.add(sym)
                 for s in [sym] if sym else self.symbols:
@@ -428,17 +596,34 @@ class GatewayService(Service):
                 self.paused.discard(sym)
                 if not sym:
                     self.paused.clear()
-                    self.killed = False
+                    self._release(req.sender)
                 for s in self.symbols:
                     self._schedule(s)
                 return {"resumed": sym or "all"}
             case Flatten(symbol=sym, max_slippage_pct=slip, maker_wait_s=wait):
+                self._refuse_while_killed()
                 return {s: await self._flatten(s, slip, wait) for s in ([sym] if sym else self.symbols)}
             case ReducePosition(symbol=sym, qty=qty, mode=mode, max_slippage_pct=slip, maker_wait_s=wait):
-                pos = self._position(sym)
-                filled = await self.reducer.reduce(sym, qty, pos, mode, slip, wait)
+                self._refuse_while_killed()
+                self._position(sym)
+                filled = await self.reducer.reduce(sym, qty, mode, slip, wait)
                 return {"symbol": sym, "filled": str(filled)}
         raise CommandError(f"gateway does not handle {type(cmd).__name__}")
+
+    def _refuse_while_killed(self) -> None:
+        if self.kill_state.engaged:
+            raise CommandError("the kill switch is engaged: only the kill's own flatten sends orders")
+
+    def _latency(self) -> dict[str, Any]:
+        out: dict[str, Any] = latency_summary(self.executor.target_to_ack_ns)
+        if not out["count"]:
+            return out
+        out["path"] = self.settings.gateway.order_path
+        for stage, d in self.executor.stages_ns.items():
+            st = latency_summary(d)
+            if st["count"]:
+                out[f"{stage}_p50_us"], out[f"{stage}_p99_us"] = st["p50_us"], st["p99_us"]
+        return out
 
     def _position(self, sym: str) -> Decimal:
         if sym not in self.instruments:
@@ -449,26 +634,23 @@ class GatewayService(Service):
         pos = self._position(sym)
         if pos == 0:
             return "flat"
-        filled = await self.reducer.reduce(sym, abs(pos), pos, "maker_first_then_taker", slip, wait)
+        filled = await self.reducer.reduce(sym, abs(pos), "maker_first_then_taker", slip, wait)
         return f"reduced {filled} of {abs(pos)}"
 
-    async def _cancel_all(self, symbols: list[str]) -> int:
-        """Cancel every open order of ``symbols`` at once (one request per symbol)."""
+    async def _cancel_all(self, symbols: list[str]) -> dict[str, str]:
+        """One cancel-all per symbol; the answer says per symbol whether the venue accepted it."""
+        out: dict[str, str] = {}
         for sym in symbols:
-            for rec in self.oms.working(sym):
-                self._emit(self.oms.request_cancel(rec.client_id, time.time_ns()))
-
-        async def one(sym: str) -> bool:
             try:
-                await self.venue.cancel_all(sym)
-                return True
+                await self.executor.cancel_all(sym)
+                out[sym] = "accepted"
             except BinanceError as exc:
                 log.error("cancel_all_failed", symbol=sym, error=str(exc)[:200])
-                return False
-
-        results = await asyncio.gather(*(one(s) for s in symbols))
-        self.gap_pending = True  # let the reconcile loop settle every record soon
-        return sum(results)
+                out[sym] = f"failed: {str(exc)[:160]}"
+        self.gap_pending = True  # the next reconcile confirms every record soon
+        if any(v != "accepted" for v in out.values()):
+            raise CommandError(f"cancel-all not accepted for every symbol: {out}")
+        return out
 
     def _snapshot(self) -> dict[str, Any]:
         eff = self.oms.snapshot(time.time_ns())
@@ -479,23 +661,38 @@ class GatewayService(Service):
             "account": b(self.account) if self.account else None,
             "fills": [b(f) for f in self.fills],
             "held": dict(self.held),
+            "killed": self.kill_state.engaged,
+            "kill_reason": self.kill_state.reason,
         }
 
     def status_detail(self) -> dict[str, str]:
-        if not hasattr(self, "oms"):
-            return {}
         out = {
             s: f"orders={len(self.oms.working(s))} pos={self.oms.exposure(s).position}" for s in self.symbols
         }
         out.update({f"{s}_held": r for s, r in self.held.items() if r})
+        if self.kill_state.engaged:
+            out["killed"] = self.kill_state.reason or "yes"
         return out
 
     async def on_stop(self) -> None:
-        if not hasattr(self, "venue"):
-            return
-        if self.settings.gateway.cancel_on_stop and hasattr(self, "oms"):
+        if self.settings.gateway.cancel_on_stop and self._connected:
             try:
                 await asyncio.wait_for(self._cancel_all(self.symbols), 5.0)
-            except TimeoutError:
-                log.error("cancel_on_stop_timed_out")
+            except (TimeoutError, CommandError) as exc:
+                log.error("cancel_on_stop_incomplete", error=str(exc)[:200])
         await self.venue.close()
+
+
+async def until_answered_bounded(call: Any, tries: int = 5) -> Any:
+    """A start-up call retried while the venue is unreachable (5xx, timeouts); a refusal (4xx) is
+    final and raised."""
+    delay = 0.2
+    for attempt in range(tries):
+        try:
+            return await call()
+        except BinanceError as exc:
+            if not isinstance(exc, (OutcomeUnknown, ServiceUnavailable)) or attempt == tries - 1:
+                raise
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")

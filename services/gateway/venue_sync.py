@@ -1,10 +1,16 @@
 """Keeping the OMS equal to the venue: at start-up, after a user-stream gap, and every few seconds.
 
-* Open orders: the venue's list against the OMS's. An order the OMS does not know is adopted
-  (ours, by client-id prefix) or canceled (someone else's, per ``foreign_orders``); an order the
-  OMS thinks open that the venue no longer lists is queried by client id and settled.
-* Positions: ``positionRisk`` overwrites the OMS's positions (the venue is the truth).
-* Trades: ``userTrades`` since the last trade id seen, through the OMS's exactly-once filter.
+* Open orders: the venue's list against the OMS's. An order the OMS does not know (or thought
+  final) is adopted (ours, by client-id prefix) or canceled (someone else's, per
+  ``foreign_orders``). An order the OMS thinks open that the venue did not list, and that was
+  acknowledged before the listing was asked for, is queried by client id and settled; pending
+  cancels and modifies are checked too, and a cancel the venue has not confirmed within
+  ``cancel_confirm_s`` is sent again. Only a request still in flight is left to its answer.
+* Positions: ``positionRisk`` overwrites the OMS's positions (the venue is the truth). A symbol the
+  venue omits (no position, no open order) is flat as of the moment the request left.
+* Trades: ``userTrades`` from the contiguous watermark — every trade id at or below it is known —
+  paged until caught up, through the OMS's exactly-once filter. Fills seen on the user stream do not
+  move the watermark, so a fill that streams in after a gap never hides one the gap lost.
 Every repair is counted (``mm_gateway_repairs_total``) and logged.
 """
 
@@ -15,19 +21,24 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from prometheus_client import Counter
 
 from common.binance.errors import BinanceError, UnknownOrder
+from common.binance.trading import VenueOrder, convert
 from common.logging import log
 from services.gateway.executor import Emit, Executor
 from services.gateway.oms import Effects, Oms
 from services.gateway.venue import Venue
 
 REPAIRS = Counter("mm_gateway_repairs_total", "Differences between the OMS and the venue, repaired", ["kind"])
+BAD_ROWS = Counter("mm_gateway_bad_venue_rows_total", "Venue rows that failed to decode", ["endpoint"])
+PAGE = 1000
+NS_PER_S = 1_000_000_000
 
 
 class VenueSync:
-    """Compares and repairs; one instance per gateway."""
+    """Compares and repairs; one instance per gateway. ``trade_mark[symbol]`` is the watermark."""
 
     def __init__(
         self,
@@ -44,78 +55,122 @@ class VenueSync:
         self.emit = emit
         self.foreign = foreign
         self.on_repair = on_repair
-        self.last_trade_id: dict[str, int] = {}
+        self.trade_mark: dict[str, int] = {}
+        self._confirm_ns = int(oms.params.cancel_confirm_s * NS_PER_S)
 
     def _repair(self, kind: str, symbol: str, detail: str) -> None:
         REPAIRS.labels(kind).inc()
         log.warning("oms_repair", kind=kind, symbol=symbol, detail=detail)
         self.on_repair(kind, symbol, detail)
 
-    def emit_tracking(self, eff: Effects) -> None:
-        for f in eff.fills:
-            self.last_trade_id[f.symbol] = max(self.last_trade_id.get(f.symbol, 0), f.trade_id)
-        self.emit(eff)
-
     async def orders(self, symbol: str, startup: bool = False) -> None:
-        rows = await self.venue.open_orders(symbol)
+        asked_ns = time.time_ns()
+        rows = self._valid(await self.venue.open_orders(symbol), "openOrders")
         now = time.time_ns()
-        at_venue = {r["clientOrderId"] for r in rows}
-        for row in rows:
-            rec = self.oms.orders.get(row["clientOrderId"])
-            if rec is None or rec.final:
-                self.emit_tracking(self.oms.adopt(row, now))
-                ours = self.oms.ids.is_ours(row["clientOrderId"])
-                if not startup or not ours:
-                    self._repair(
-                        "unknown_open_order" if ours else "foreign_order", symbol, row["clientOrderId"]
-                    )
-                if not ours and self.foreign == "cancel":
-                    await self.ex.cancel(symbol, [row["clientOrderId"]])
-        for rec in self.oms.working(symbol):
-            if rec.busy or rec.client_id in at_venue or rec.status not in ("New", "PartiallyFilled"):
+        at_venue = {vo.clientOrderId for vo in rows}
+        for vo in rows:
+            rec = self.oms.orders.get(vo.clientOrderId)
+            if rec is not None and not rec.final:
                 continue
+            self.emit(self.oms.adopt(vo, now))
+            ours = self.oms.ids.is_ours(vo.clientOrderId)
+            if rec is not None:
+                self._repair("final_order_open_at_venue", symbol, vo.clientOrderId)
+            elif not startup or not ours:
+                self._repair("unknown_open_order" if ours else "foreign_order", symbol, vo.clientOrderId)
+            if not ours and self.foreign == "cancel":
+                await self.ex.cancel(symbol, [vo.clientOrderId])
+        stale_cancels = []
+        for rec in self.oms.working(symbol):
+            if rec.client_id in at_venue:
+                if rec in self.oms.unconfirmed_cancels(symbol, now, self._confirm_ns):
+                    stale_cancels.append(rec.client_id)
+                continue
+            if rec.inflight or rec.unknown or not rec.acknowledged or rec.ts_ack_ns > asked_ns:
+                continue  # an answer is coming, the resolver has it, or it is newer than the listing
             self._repair("order_not_at_venue", symbol, rec.client_id)
-            await self._settle(rec.symbol, rec.client_id)
+            await self._settle(symbol, rec.client_id)
+        if stale_cancels:
+            self._repair("cancel_not_confirmed", symbol, ",".join(stale_cancels[:10]))
+            await self.ex.cancel(symbol, stale_cancels)
+
+    @staticmethod
+    def _valid(rows: Any, endpoint: str) -> list[VenueOrder]:
+        """The rows that decode; each that does not is counted and logged (never fatal)."""
+        if not isinstance(rows, list):
+            raise BinanceError(f"{endpoint}: expected a list, got {type(rows).__name__}")
+        out = []
+        for row in rows:
+            try:
+                out.append(convert(row, VenueOrder))
+            except msgspec.ValidationError as exc:
+                BAD_ROWS.labels(endpoint).inc()
+                log.warning("venue_row_malformed", endpoint=endpoint, error=str(exc)[:200])
+        return out
 
     async def _settle(self, symbol: str, cid: str) -> None:
         try:
             answer: Any = await self.venue.status(symbol, cid)
         except UnknownOrder:
             answer = None
-        self.emit_tracking(self.oms.resolve(cid, answer, time.time_ns()))
+        self.emit(self.oms.resolve(cid, answer, time.time_ns()))
 
     async def positions(self, symbols: list[str]) -> None:
+        asked_ms = self.venue.rest.now_ms()  # the venue's clock when the request left
         rows = await self.venue.positions()
+        if not isinstance(rows, list):
+            raise BinanceError(f"positionRisk: expected a list, got {type(rows).__name__}")
         now = time.time_ns()
         seen = set()
         for row in rows:
-            if row["symbol"] in symbols:
-                seen.add(row["symbol"])
+            sym = row.get("symbol") if isinstance(row, dict) else None
+            if sym in symbols:
+                seen.add(sym)
                 self._drifts(self.oms.on_position_risk(row, now))
         for sym in symbols:
             if sym not in seen:  # v3 lists only symbols with a position or open orders
-                self._drifts(
-                    self.oms.venue_position(sym, Decimal(0), Decimal(0), int(time.time() * 1000), now)
-                )
+                self._drifts(self.oms.venue_position(sym, Decimal(0), Decimal(0), asked_ms, now))
 
     def _drifts(self, eff: Effects) -> None:
         for d in eff.drifts:
             self._repair("position_drift", d.symbol, f"local {d.local} venue {d.venue}")
-        self.emit_tracking(eff)
+        self.emit(eff)
 
     async def trades(self, symbol: str) -> int:
-        """Fills since the last trade id seen (all recent ones on a first call)."""
-        from_id = self.last_trade_id.get(symbol)
-        rows = await self.venue.user_trades(symbol, from_id + 1 if from_id else None)
-        now = time.time_ns()
+        """Every trade above the watermark, page by page; returns how many were new fills.
+
+        With no watermark yet (nothing known of this symbol), the latest trades are read only to
+        set it: they are history, not new fills.
+        """
+        mark = self.trade_mark.get(symbol)
+        if mark is None:
+            rows = _rows(await self.venue.user_trades(symbol, None, limit=1))
+            ids = [r["id"] for r in rows if isinstance(r, dict) and isinstance(r.get("id"), int)]
+            self.trade_mark[symbol] = max(ids, default=0)
+            return 0
         new = 0
-        for row in rows:
-            eff = self.oms.on_user_trade(row, now)
-            new += len(eff.fills)
-            self.emit_tracking(eff)
+        while True:
+            start = mark
+            rows = _rows(await self.venue.user_trades(symbol, mark + 1, PAGE))
+            now = time.time_ns()
+            for row in rows:
+                eff = self.oms.on_user_trade(row, now)
+                new += len(eff.fills)
+                self.emit(eff)
+                tid = row.get("id") if isinstance(row, dict) else None
+                if isinstance(tid, int) and not eff.anomalies:
+                    mark = max(mark, tid)
+            self.trade_mark[symbol] = mark
+            if len(rows) < PAGE or mark == start:
+                break
         if new:
             self._repair("fills_from_trade_history", symbol, f"{new} fills recovered")
         return new
+
+    def seed(self, marks: dict[str, int]) -> None:
+        """Watermarks from an earlier session (the recorder's), where none is known yet."""
+        for sym, mark in marks.items():
+            self.trade_mark.setdefault(sym, mark)
 
     async def full(self, symbols: list[str], startup: bool = False) -> None:
         """Everything, symbol by symbol; one symbol's failure does not stop the others."""
@@ -129,3 +184,9 @@ class VenueSync:
             await self.positions(symbols)
         except BinanceError as exc:
             log.warning("position_sync_failed", error=str(exc)[:200])
+
+
+def _rows(rows: Any) -> list[Any]:
+    if not isinstance(rows, list):
+        raise BinanceError(f"userTrades: expected a list, got {type(rows).__name__}")
+    return rows

@@ -58,7 +58,7 @@ def effective_mode(st: EngineState, name: str) -> RiskMode:
 
 
 def gate(
-    st: EngineState, name: str, p: RiskParams, inst: Instrument | None, equity: Decimal | None
+    st: EngineState, name: str, p: RiskParams, inst: Instrument | None, equity: Decimal | None, now_ns: int
 ) -> Limits | Approved:
     """The symbol's limits when it may quote; otherwise the empty approval and why."""
     mode = effective_mode(st, name)
@@ -74,7 +74,7 @@ def gate(
         why = _hold_reason(st, name)
     if why or sp is None or inst is None:
         return Approved([], [Clip(MODE, why, {})], mode)
-    caps = _caps(st, name, p, sp, inst, equity, mode == "reduce_only")
+    caps = _caps(st, name, p, sp, inst, equity, mode == "reduce_only", now_ns)
     return Limits(name, st.symbols[name], sp, inst, caps)
 
 
@@ -123,6 +123,7 @@ def _caps(
     inst: Instrument,
     equity: Decimal | None,
     reduce_only: bool,
+    now_ns: int,
 ) -> Caps:
     step = inst.qty_step
     net, rule = round_down(sp.net_max, step), "netMax"
@@ -130,7 +131,23 @@ def _caps(
     left = room(st, name, cap, st.symbols[name].book.mark, step)
     if left < net:
         net, rule = left, cap_rule
-    return Caps(net, rule, round_down(sp.single_max, step), reduce_only)
+    buy, sell = outside(st.symbols[name], now_ns, int(sp.outside_order_grace_seconds * 1e9))
+    return Caps(net, rule, round_down(sp.single_max, step), reduce_only, buy, sell)
+
+
+def outside(s: SymbolState, now_ns: int, grace_ns: int) -> tuple[Decimal, Decimal]:
+    """Open size per side of live orders the target does not account for: orders without a layer
+    (flatten, reduce, foreign, adopted), and pending cancels or unacknowledged orders older than
+    ``grace_ns`` (a replacement in flight is normal for a moment; one that lingers is exposure)."""
+    buy = sell = Decimal(0)
+    for o in s.orders.values():
+        lingering = o.state in ("PendingCancel", "PendingNew") and now_ns - o.since_ns > grace_ns
+        if o.layer < 0 or lingering:
+            if o.side == "BUY":
+                buy += o.open_qty
+            else:
+                sell += o.open_qty
+    return buy, sell
 
 
 def _widen(quotes: list[Quote], layers: int, ms: float, clips: list[Clip]) -> list[Quote]:

@@ -4,10 +4,12 @@ Synchronous and deterministic: no I/O, no clock (``now_ns`` is an input), every 
 :class:`~services.risk.state.EngineState`. The shell feeds it and sends what it returns::
 
     engine = RiskEngine(params, instruments)          # or RiskEngine.restore(params, blob, instruments)
-    engine.on_position(p); engine.on_account(a); ...  # the rebuild: gateway snapshot, replayed fills
+    engine.restore_day(fills)                         # the rebuild: the day's fills (PnL figures only),
+    engine.on_position(p); engine.on_account(a)       # then the gateway's positions, account, orders
+    engine.on_order(u) ...; engine.on_gateway_kill(reason)  # and its kill switch, if engaged
     send(engine.mark_ready(now))                      # until then every target is approved empty
     on strategy.target.<S>:  send(engine.check(target, now))
-    on oms.fill / oms.position / oms.account / md.mark / md.features / md.status / latency:
+    on oms.fill / oms.position / oms.account / oms.order / oms.latency / md.mark / md.features / md.status:
                              engine.on_...(msg); send(engine.tick(now))   # or batch, then one tick
     every 100 ms or so:      send(engine.tick(now))
     on a command:            send(engine.on_command(cmd, now))            # CommandRefused → error reply
@@ -32,27 +34,35 @@ from common.messages import (
     FeedStatus,
     Fill,
     Instrument,
+    Kill,
     MarkPrice,
+    OrderUpdate,
     Position,
     Quote,
     RiskEvent,
     RiskState,
     TargetQuotes,
+    VenueLatency,
 )
 from common.params.risk import RiskParams
 from services.risk import commands
 from services.risk.approval import Approved, Limits, approve, effective_mode, gate, reshape
 from services.risk.context import NS
+from services.risk.loss import start_day
 from services.risk.market import on_features, on_mark
 from services.risk.modes import Action, Changes
-from services.risk.pnl import apply_position, book_fill, book_funding, equity
+from services.risk.pnl import apply_position, book_fill, book_funding, equity, fill_key, restore_day
 from services.risk.publish import clip_events, publish, reclip_events
 from services.risk.report import risk_state
 from services.risk.rules import evaluate
-from services.risk.state import SCHEMA, ZERO, EngineState
+from services.risk.state import SCHEMA, ZERO, EngineState, LiveOrder
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(EngineState)
+LATENCY_ALPHA = 0.3
+"""Weight of a new latency sample: a lone spike moves the estimate a third of the way; a steady
+fast venue brings it back under any threshold within a handful of samples."""
+FINAL_STATES = frozenset({"Filled", "Canceled", "Expired", "Rejected"})
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -130,8 +140,54 @@ class RiskEngine:
         m.feed, m.feed_reason = fs.state, fs.reason
 
     def on_latency(self, symbol: str, ms: float) -> None:
-        """The venue latency the shell measures for ``symbol`` (e.g. an EWMA of order acks), in ms."""
-        self._st.symbol(symbol).market.latency_ms = ms
+        """One venue latency sample for ``symbol`` in ms (an order's PendingNew to New), smoothed."""
+        m = self._st.symbol(symbol).market
+        m.latency_ms = ms if m.latency_ms <= 0 else m.latency_ms + LATENCY_ALPHA * (ms - m.latency_ms)
+
+    def on_venue_latency(self, vl: VenueLatency, failed_ms: float) -> None:
+        """The gateway's timed round trip (``oms.latency``), a sample for every symbol; one that
+        failed counts as ``failed_ms``. It comes whether or not we quote, so a latency halt lifts
+        once the venue is fast again."""
+        ms = vl.rtt_ms if vl.ok else max(vl.rtt_ms, failed_ms)
+        for name in self.params.symbols:
+            self.on_latency(name, ms)
+
+    def on_order(self, u: OrderUpdate) -> None:
+        """One of our orders as the gateway shows it (``oms.order``): what may be live, per symbol."""
+        orders = self._st.symbol(u.symbol).orders
+        if u.state in FINAL_STATES:
+            orders.pop(u.client_order_id, None)
+            return
+        prev = orders.get(u.client_order_id)
+        since = prev.since_ns if prev is not None and prev.state == u.state else u.ts_event
+        orders[u.client_order_id] = LiveOrder(
+            side=u.side,
+            open_qty=max(ZERO, u.qty - u.filled_qty),
+            state=u.state,
+            layer=u.layer,
+            since_ns=since,
+            reduce_only=u.reduce_only,
+        )
+
+    def reset_orders(self) -> None:
+        """Forget every order (a rebuild re-reads them from the gateway's snapshot)."""
+        for s in self._st.symbols.values():
+            s.orders.clear()
+
+    def restore_day(self, fills: list[Fill], now_ns: int) -> None:
+        """The day's PnL figures from the day's fills (each once), without moving a position or the
+        wallet: the gateway's positions and account, applied next, already include them all. A cold
+        engine (or one restored from another day's snapshot) starts the UTC day of ``now_ns`` first."""
+        start_day(self._st, now_ns)
+        by_symbol: dict[str, dict[int, Fill]] = {}
+        for f in fills:
+            by_symbol.setdefault(f.symbol, {})[fill_key(f)] = f
+        for name, day in by_symbol.items():
+            restore_day(self._st.symbol(name).book, day.values())
+
+    def on_gateway_kill(self, reason: str, now_ns: int) -> Outcome:
+        """The gateway's kill switch is engaged (it persists it): risk is killed too, until resumed."""
+        return self.on_command(Kill(reason=f"gateway kill switch engaged: {reason}"), now_ns)
 
     def set_params(self, params: RiskParams) -> None:
         """New limits (a config reload); they apply from the next check() or tick()."""
@@ -214,7 +270,7 @@ class RiskEngine:
     def _approve(self, target: TargetQuotes, ch: Changes) -> Approved:
         """A strategy target through the gate, caps and churn budget (clip events on changes)."""
         name = target.symbol
-        lim = gate(self._st, name, self.params, self.instruments.get(name), self._equity())
+        lim = gate(self._st, name, self.params, self.instruments.get(name), self._equity(), ch.now)
         if not isinstance(lim, Limits):
             return lim
         result = approve(lim, target.quotes, effective_mode(self._st, name), ch.now)
@@ -243,7 +299,7 @@ class RiskEngine:
         return out
 
     def _reshaped(self, name: str, quotes: list[Quote], ch: Changes) -> Approved:
-        lim = gate(self._st, name, self.params, self.instruments.get(name), self._equity())
+        lim = gate(self._st, name, self.params, self.instruments.get(name), self._equity(), ch.now)
         if not isinstance(lim, Limits):
             return lim
         result = reshape(lim, quotes, effective_mode(self._st, name))

@@ -6,9 +6,11 @@ Applied in this order, exactly, in Decimals:
 2. a size above singleMax shrinks to it;
 3. in reduce-only mode only the side that reduces the position stays, capped at the position, every
    quote marked reduce-only;
-4. otherwise the worst-case cap: with every bid filled the position stays ≤ ``net``, with every ask
-   filled ≥ −``net``. Each side is kept from the inside out; the quote that crosses the cap shrinks
-   to fit, the ones beyond it (the outermost) are dropped;
+4. otherwise the worst-case cap: with every bid filled — and every live order outside the target
+   (``outside_buy``: orders without a layer such as a flatten's, pending cancels and unacknowledged
+   orders past their grace) — the position stays ≤ ``net``, and likewise for asks ≥ −``net``. Each
+   side is kept from the inside out; the quote that crosses the cap shrinks to fit, the ones beyond
+   it (the outermost) are dropped;
 5. a quote below minQty, or below the minimum notional unless reduce-only, is dropped.
 
 ``net`` is the tightest of netMax, the global notional room and the leverage room (see
@@ -42,6 +44,8 @@ class Caps(NamedTuple):
     net_rule: str
     single: Decimal
     reduce_only: bool
+    outside_buy: Decimal = Decimal(0)
+    outside_sell: Decimal = Decimal(0)
 
 
 class Clip(NamedTuple):
@@ -70,8 +74,8 @@ def shape(
     if caps.reduce_only:
         kept = _reduce_only(bids, asks, pos, inst, clips)
     else:
-        kept = _cap(bids, caps.net - pos, inst, caps.net_rule, clips)
-        kept += _cap(asks, caps.net + pos, inst, caps.net_rule, clips)
+        kept = _cap(bids, caps.net - pos - caps.outside_buy, inst, caps.net_rule, clips)
+        kept += _cap(asks, caps.net + pos - caps.outside_sell, inst, caps.net_rule, clips)
     return kept, clips
 
 

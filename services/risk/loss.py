@@ -36,17 +36,26 @@ def account_loss_rules(a: AccountView) -> None:
         _drawdown(a, a.equity)
 
 
-def roll_if_new_day(st: EngineState, now_ns: int, ch: Changes) -> None:
-    """At the first evaluation of a new UTC day: restart the day's figures and lift the day holds."""
+def start_day(st: EngineState, now_ns: int) -> bool:
+    """Make the UTC day of ``now_ns`` the engine's day, restarting the day's figures if it was not;
+    True when a new day began."""
     acct = st.account
     if now_ns < acct.day_start_ns + DAY_NS:
-        return
+        return False
     acct.day_start_ns = now_ns // DAY_NS * DAY_NS
     for s in st.symbols.values():
         roll_day(s.book)
         s.stop_base = ZERO
     acct.daily_base = ZERO
     acct.peak_equity = equity(acct, (s.book for s in st.symbols.values())) or ZERO
+    return True
+
+
+def roll_if_new_day(st: EngineState, now_ns: int, ch: Changes) -> None:
+    """At the first evaluation of a new UTC day: restart the day's figures and lift the day holds."""
+    if not start_day(st, now_ns):
+        return
+    acct = st.account
     for rule in [r for r, h in acct.holds.items() if h.release == "day"]:
         ch.release(ACCOUNT, acct.holds, rule, "a new UTC day began")
 

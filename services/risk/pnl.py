@@ -16,15 +16,22 @@ from decimal import Decimal
 from common.messages import Fill, Position
 from services.risk.state import ZERO, AccountState, Book
 
-RECENT_TRADES = 512
-"""Trade ids remembered per symbol, so a fill replayed during a rebuild is booked once."""
+RECENT_TRADES = 2048
+"""Fills remembered per symbol, so one the gateway publishes twice (a restart's catch-up) is booked once."""
+
+
+def fill_key(fill: Fill) -> int:
+    """A fill's identity within its symbol: trade id and side (a self-trade gives both of our
+    orders the same trade id, one buy and one sell), as one int for a compact snapshot."""
+    return fill.trade_id * 2 + (1 if fill.side == "BUY" else 0)
 
 
 def book_fill(b: Book, fill: Fill) -> Decimal | None:
-    """Apply one fill; returns its realized PnL before fees, or None for a trade already booked."""
-    if fill.trade_id in b.recent_trades:
+    """Apply one fill; returns its realized PnL before fees, or None for a fill already booked."""
+    key = fill_key(fill)
+    if key in b.recent_trades:
         return None
-    b.recent_trades.append(fill.trade_id)
+    b.recent_trades.append(key)
     del b.recent_trades[:-RECENT_TRADES]
     signed = fill.qty if fill.side == "BUY" else -fill.qty
     realized = _trade(b, signed, fill.price)
@@ -52,6 +59,23 @@ def _trade(b: Book, signed: Decimal, price: Decimal) -> Decimal:
     b.entry = (b.entry * abs(q) + price * abs(signed)) / abs(new_q)
     b.qty = new_q
     return ZERO
+
+
+def restore_day(b: Book, fills: Iterable[Fill]) -> None:
+    """The day's figures from the day's fills (a rebuild), as the venue booked them.
+
+    The position is not moved and nothing reaches the wallet: the gateway's position and the
+    account's wallet already include every one of these fills. Each is remembered, so a copy that
+    arrives again live is not booked twice.
+    """
+    b.day_realized = b.day_fees = ZERO
+    for f in fills:
+        b.day_realized += f.realized_pnl
+        b.day_fees += f.fee
+        key = fill_key(f)
+        if key not in b.recent_trades:
+            b.recent_trades.append(key)
+    del b.recent_trades[:-RECENT_TRADES]
 
 
 def book_funding(b: Book, amount: Decimal) -> None:

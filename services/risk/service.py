@@ -1,8 +1,9 @@
 """The risk service: between strategy and gateway, with every limit of the seeds.
 
 A thin shell around :class:`services.risk.engine.RiskEngine`. It approves nothing until it has
-rebuilt positions, PnL and modes (from its last snapshot at the recorder, the gateway's OMS
-snapshot, and the fills of the day), then publishes on ``risk.target.<SYMBOL>`` only what it
+rebuilt modes (its last snapshot at the recorder), the day's PnL figures (the day's fills, booked
+once each, moving neither position nor wallet), then the gateway's truth: positions, account,
+open orders and its kill switch. Then it publishes on ``risk.target.<SYMBOL>`` only what it
 approves, ``risk.state`` on every change and every second (the gateway fails closed without it),
 and a ``risk.event`` for each decision that changed something. Taker actions go to the gateway
 as commands and are awaited.
@@ -40,6 +41,7 @@ from common.messages import (
     Request,
     StateSnapshot,
     TargetQuotes,
+    VenueLatency,
 )
 from common.runtime import CommandError, Service
 from services.risk.commands import CommandRefused
@@ -71,6 +73,7 @@ class RiskService(Service):
                 topics.family("oms", "order"),
                 topics.family("oms", "funding"),
                 topics.OMS_ACCOUNT,
+                topics.OMS_LATENCY,
                 topics.family("md", "mark"),
                 topics.family("md", "features"),
                 topics.family("md", "status"),
@@ -113,18 +116,23 @@ class RiskService(Service):
             except (RequestTimeout, RequestRefused) as exc:
                 log.info("waiting_for_gateway", reason=str(exc)[:120])
                 await asyncio.sleep(1.0)
+        fills = [msgspec.convert(f, Fill) for f in await self._day_fills() + oms.get("fills", [])]
+        midnight = _midnight_ns()
+        self.engine.restore_day([f for f in fills if f.ts_event >= midnight], time.time_ns())
         for p in oms.get("positions", []):
             self.engine.on_position(msgspec.convert(p, Position))
         if oms.get("account"):
             self.engine.on_account(msgspec.convert(oms["account"], Account))
-        for f in await self._day_fills() + oms.get("fills", []):
-            self.engine.on_fill(msgspec.convert(f, Fill))  # a trade id is booked once, whatever the source
+        self.engine.reset_orders()
+        for u in oms.get("orders", []):
+            self.engine.on_order(msgspec.convert(u, OrderUpdate))
+        if oms.get("killed"):
+            self._send(self.engine.on_gateway_kill(str(oms.get("kill_reason", "")), time.time_ns()))
         self._send(self.engine.mark_ready(time.time_ns()))
-        log.info("risk_ready", positions=len(oms.get("positions", [])))
+        log.info("risk_ready", positions=len(oms.get("positions", [])), day_fills=len(fills))
 
     async def _day_fills(self) -> list[Any]:
-        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        since = int(midnight.timestamp() * 1e9)
+        since = _midnight_ns()
         try:
             rows = await self.client("recorder").call(
                 Query(kind="fills", filters={"since_ns": str(since)}, limit=100_000), timeout_s=5.0
@@ -161,8 +169,11 @@ class RiskService(Service):
             case FeedStatus():
                 self.engine.on_feed_status(msg)
             case OrderUpdate():
+                self.engine.on_order(msg)
                 self._latency(msg)
                 return
+            case VenueLatency():
+                self.engine.on_venue_latency(msg, self.settings.venue.http_timeout_s * 1000)
             case _:
                 return
         self._send(self.engine.tick(now))
@@ -260,3 +271,9 @@ class RiskService(Service):
         out = {"mode": st.mode, "ready": str(st.ready).lower()}
         out.update({s: f"{r.mode}{' (' + r.reason + ')' if r.reason else ''}" for s, r in st.symbols.items()})
         return out
+
+
+def _midnight_ns() -> int:
+    """00:00 UTC today, in ns."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(midnight.timestamp() * 1e9)

@@ -17,7 +17,7 @@ import msgspec
 from common.messages import RiskMode, TargetQuotes
 
 ZERO = Decimal(0)
-SCHEMA = 1
+SCHEMA = 2  # 2: recent_trades holds fill keys (trade id and side), not trade ids
 
 Window = list[tuple[int, float]]
 """Samples (ts_ns, price) of a shock window's running maximum or minimum."""
@@ -109,6 +109,17 @@ class Churn(msgspec.Struct, kw_only=True):
     deferred: int = 0
 
 
+class LiveOrder(msgspec.Struct, kw_only=True):
+    """One of our orders that may be live at the venue, as the gateway's ``oms.order`` shows it."""
+
+    side: str
+    open_qty: Decimal
+    state: str
+    layer: int
+    since_ns: int
+    reduce_only: bool = False
+
+
 class SymbolState(msgspec.Struct, kw_only=True):
     """One symbol: its holds, book, market, bands, churn, and the targets in and out."""
 
@@ -124,6 +135,7 @@ class SymbolState(msgspec.Struct, kw_only=True):
     pending: bool = False
     clips: list[str] = msgspec.field(default_factory=list)
     stop_base: Decimal = ZERO
+    orders: dict[str, LiveOrder] = msgspec.field(default_factory=dict)
 
 
 class AccountState(msgspec.Struct, kw_only=True):
