@@ -6,15 +6,27 @@ from __future__ import annotations
 class VenueError(Exception):
     """An error answered to the client; ``status`` is the HTTP status."""
 
-    def __init__(self, code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        msg: str,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+        data: dict[str, int] | None = None,
+    ) -> None:
         super().__init__(f"{code} {msg}")
         self.code = code
         self.msg = msg
         self.status = status
         self.headers = headers or {}
+        self.data = data  # WS-API only: ``error.data`` (serverTime, retryAfter of a 429/418)
 
     def payload(self) -> dict[str, object]:
         return {"code": self.code, "msg": self.msg}
+
+    def ws_payload(self) -> dict[str, object]:
+        """The WS-API ``error`` object: the REST payload plus ``data`` when there is some."""
+        return {**self.payload(), "data": self.data} if self.data else self.payload()
 
 
 def missing(name: str) -> VenueError:
@@ -42,6 +54,7 @@ BAD_CLIENT_ID = (-4015, "Client order id is not valid.")
 NO_NEED_TO_MODIFY = (-5027, "No need to modify the order.")
 LISTEN_KEY_MISSING = (-1125, "This listenKey does not exist.")
 UNKNOWN_503 = "Unknown error, please check your request or try again later."
+BAD_KEY = (-2015, "Invalid API-key, IP, or permissions for action.")
 
 
 def err(pair: tuple[int, str], status: int = 400) -> VenueError:

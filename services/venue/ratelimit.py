@@ -6,7 +6,9 @@
 A request over a limit is answered 429 (-1003 weight, -1015 orders) with ``Retry-After``. A
 client that keeps sending while told to back off is banned: 418 (-1003 "IP banned until ...")
 for a ban that doubles with each offence, from ``ban_base_s`` up to ``ban_max_s`` (Binance: 2
-minutes to 3 days). Pure: the caller passes the time.
+minutes to 3 days). The ``ban_418`` fault bans through :meth:`RateLimiter.ban`, optionally
+without ``Retry-After``. WS-API error frames carry ``data.retryAfter`` (epoch ms) for all three.
+Pure: the caller passes the time.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class _IpState:
     violations: int = 0
     banned_until: int = 0
     bans: int = 0
+    ip: str = ""
+    ban_retry_after: bool = True  # False: the ban's 418 goes without Retry-After (the ``ban_418`` fault)
 
 
 @dataclass(slots=True)
@@ -70,8 +74,24 @@ class RateLimiter:
     def _ip(self, ip: str) -> _IpState:
         st = self.ips.get(ip)
         if st is None:
-            st = self.ips[ip] = _IpState()
+            st = self.ips[ip] = _IpState(ip=ip)
         return st
+
+    def check_ban(self, ip: str, now: int) -> None:
+        """Raise the 418 of a banned ``ip`` (requests that cost no weight are refused too)."""
+        st = self.ips.get(ip)
+        if st is not None and now < st.banned_until:
+            raise self._banned(st, now)
+
+    def ban(self, ip: str, until_ms: int, retry_after: bool) -> None:
+        """Ban ``ip`` until ``until_ms`` (an operator's ban: it does not count as an offence)."""
+        st = self._ip(ip)
+        st.banned_until, st.ban_retry_after = until_ms, retry_after
+
+    def unban(self, ip: str) -> None:
+        st = self.ips.get(ip)
+        if st is not None:
+            st.banned_until, st.ban_retry_after = 0, True
 
     def admit(self, ip: str, weight: int, now: int) -> None:
         """Charge ``weight`` to ``ip``; raises 418 during a ban, 429 over the limit."""
@@ -89,6 +109,7 @@ class RateLimiter:
                 "Please use the websocket for live updates to avoid polling the API.",
                 429,
                 {"Retry-After": str(retry)},
+                {"serverTime": now, "retryAfter": now + retry * 1000},
             )
         st.weight.count += weight
 
@@ -98,17 +119,21 @@ class RateLimiter:
             st.bans += 1
             ban = min(self.ban_max_ms, self.ban_base_ms * 2 ** (st.bans - 1))
             st.banned_until = now + ban
+            st.ban_retry_after = True
             st.violations = 0
             st.backoff_until = 0
             raise self._banned(st, now)
 
     def _banned(self, st: _IpState, now: int) -> VenueError:
+        """Binance's 418; the WS-API frame carries the ban's end as ``error.data.retryAfter``."""
         retry = max(1, (st.banned_until - now + 999) // 1000)
         return VenueError(
             -1003,
-            f"Way too many requests; IP banned until {st.banned_until}.",
+            f"Way too many requests; IP({st.ip}) banned until {st.banned_until}. "
+            "Please use the websocket for live updates to avoid bans.",
             418,
-            {"Retry-After": str(retry)},
+            {"Retry-After": str(retry)} if st.ban_retry_after else {},
+            {"serverTime": now, "retryAfter": st.banned_until},
         )
 
     def count_orders(self, account: str, n: int, now: int, ip: str = "") -> None:
@@ -132,6 +157,7 @@ class RateLimiter:
                     f"Too many new orders; current limit is {limit} orders per {label}.",
                     429,
                     {"Retry-After": str(w.retry_after_s(now))},
+                    {"serverTime": now, "retryAfter": now + w.retry_after_s(now) * 1000},
                 )
         a.ten_s.count += n
         a.minute.count += 1

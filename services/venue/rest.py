@@ -2,8 +2,9 @@
 
 One request wrapper does what every Binance endpoint shares: faults, rate limits (weight per IP,
 order counts per account, with the ``X-MBX-*`` headers), parameter parsing from query string and
-form body (the query string wins), the API key, the HMAC signature over the exact bytes sent,
-and the ``timestamp``/``recvWindow`` rule. The endpoint functions only do their own work.
+form body (the query string wins), the API key and its permission (a read-only key gets -2015 on
+TRADE endpoints), the HMAC signature over the exact bytes sent, and the ``timestamp``/``recvWindow``
+rule. The endpoint functions only do their own work.
 """
 
 from __future__ import annotations
@@ -18,15 +19,27 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from common.binance.signing import verify_hmac
+from common.logging import log
 from services.venue.accounts import Account
-from services.venue.errors import UNKNOWN_503, VenueError, missing
+from services.venue.errors import BAD_KEY, UNKNOWN_503, VenueError, err, missing
+from services.venue.faults import LATE_HOLD_S, html_page, non_json_body
+from services.venue.faultspec import Html5xx
 from services.venue.payloads import num, order_json
 from services.venue.state import VenueState, dumps
 
 Params = dict[str, str]
 Handler = Callable[[VenueState, Account | None, Params], Any]
 
-NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"
+# Binance's security types: TRADE and USER_DATA are signed; only a trading key may use TRADE.
+NONE, USER_STREAM, USER_DATA, TRADE = "NONE", "USER_STREAM", "USER_DATA", "TRADE"
+SIGNED = (USER_DATA, TRADE)
+
+NEW_ORDER = ("POST", "/fapi/v1/order")
+# The order requests an armed html_5xx / non_json_200 fault answers in place of the venue.
+ORDER_REQUESTS = frozenset(
+    {NEW_ORDER, ("PUT", "/fapi/v1/order"), ("DELETE", "/fapi/v1/order")}
+    | {(m, "/fapi/v1/batchOrders") for m in ("POST", "PUT", "DELETE")}
+)
 
 
 @dataclass(frozen=True)
@@ -320,27 +333,27 @@ ROUTES: dict[tuple[str, str], Endpoint] = {
     ("GET", "/fapi/v1/depth"): Endpoint(depth, NONE, _depth_weight),
     ("GET", "/fapi/v1/ticker/bookTicker"): Endpoint(book_ticker, NONE, _per_symbol(2, 5)),
     ("GET", "/fapi/v1/premiumIndex"): Endpoint(premium_index, NONE, _per_symbol(1, 10)),
-    ("POST", "/fapi/v1/order"): Endpoint(new_order, SIGNED, 0, orders=1),
-    ("GET", "/fapi/v1/order"): Endpoint(query_order, SIGNED),
-    ("GET", "/fapi/v1/openOrder"): Endpoint(open_order, SIGNED),
-    ("DELETE", "/fapi/v1/order"): Endpoint(cancel_order, SIGNED),
-    ("PUT", "/fapi/v1/order"): Endpoint(modify_order, SIGNED, 0, orders=1),
-    ("POST", "/fapi/v1/batchOrders"): Endpoint(batch_new, SIGNED, 5, orders=5),
-    ("PUT", "/fapi/v1/batchOrders"): Endpoint(batch_modify, SIGNED, 5, orders=5),
-    ("DELETE", "/fapi/v1/batchOrders"): Endpoint(batch_cancel, SIGNED),
-    ("DELETE", "/fapi/v1/allOpenOrders"): Endpoint(cancel_all, SIGNED),
-    ("GET", "/fapi/v1/openOrders"): Endpoint(open_orders, SIGNED, _per_symbol(1, 40)),
-    ("GET", "/fapi/v1/userTrades"): Endpoint(user_trades, SIGNED, 5),
-    ("POST", "/fapi/v1/countdownCancelAll"): Endpoint(countdown, SIGNED, 10),
-    ("POST", "/fapi/v1/leverage"): Endpoint(leverage, SIGNED),
-    ("GET", "/fapi/v1/commissionRate"): Endpoint(commission, SIGNED, 20),
-    ("GET", "/fapi/v1/rateLimit/order"): Endpoint(rate_limit_order, SIGNED),
-    ("GET", "/fapi/v2/account"): Endpoint(account, SIGNED, 5),
-    ("GET", "/fapi/v3/account"): Endpoint(account, SIGNED, 5),
-    ("GET", "/fapi/v2/balance"): Endpoint(balance, SIGNED, 5),
-    ("GET", "/fapi/v3/balance"): Endpoint(balance, SIGNED, 5),
-    ("GET", "/fapi/v2/positionRisk"): Endpoint(position_risk, SIGNED, 5),
-    ("GET", "/fapi/v3/positionRisk"): Endpoint(position_risk, SIGNED, 5),
+    NEW_ORDER: Endpoint(new_order, TRADE, 0, orders=1),
+    ("GET", "/fapi/v1/order"): Endpoint(query_order, USER_DATA),
+    ("GET", "/fapi/v1/openOrder"): Endpoint(open_order, USER_DATA),
+    ("DELETE", "/fapi/v1/order"): Endpoint(cancel_order, TRADE),
+    ("PUT", "/fapi/v1/order"): Endpoint(modify_order, TRADE, 0, orders=1),
+    ("POST", "/fapi/v1/batchOrders"): Endpoint(batch_new, TRADE, 5, orders=5),
+    ("PUT", "/fapi/v1/batchOrders"): Endpoint(batch_modify, TRADE, 5, orders=5),
+    ("DELETE", "/fapi/v1/batchOrders"): Endpoint(batch_cancel, TRADE),
+    ("DELETE", "/fapi/v1/allOpenOrders"): Endpoint(cancel_all, TRADE),
+    ("GET", "/fapi/v1/openOrders"): Endpoint(open_orders, USER_DATA, _per_symbol(1, 40)),
+    ("GET", "/fapi/v1/userTrades"): Endpoint(user_trades, USER_DATA, 5),
+    ("POST", "/fapi/v1/countdownCancelAll"): Endpoint(countdown, TRADE, 10),
+    ("POST", "/fapi/v1/leverage"): Endpoint(leverage, TRADE),
+    ("GET", "/fapi/v1/commissionRate"): Endpoint(commission, USER_DATA, 20),
+    ("GET", "/fapi/v1/rateLimit/order"): Endpoint(rate_limit_order, USER_DATA),
+    ("GET", "/fapi/v2/account"): Endpoint(account, USER_DATA, 5),
+    ("GET", "/fapi/v3/account"): Endpoint(account, USER_DATA, 5),
+    ("GET", "/fapi/v2/balance"): Endpoint(balance, USER_DATA, 5),
+    ("GET", "/fapi/v3/balance"): Endpoint(balance, USER_DATA, 5),
+    ("GET", "/fapi/v2/positionRisk"): Endpoint(position_risk, USER_DATA, 5),
+    ("GET", "/fapi/v3/positionRisk"): Endpoint(position_risk, USER_DATA, 5),
     ("POST", "/fapi/v1/listenKey"): Endpoint(listen_key_post, USER_STREAM),
     ("PUT", "/fapi/v1/listenKey"): Endpoint(listen_key_put, USER_STREAM),
     ("DELETE", "/fapi/v1/listenKey"): Endpoint(listen_key_delete, USER_STREAM),
@@ -369,17 +382,17 @@ def authenticate(
     key = req.headers.get("X-MBX-APIKEY", "")
     if not key:
         raise VenueError(-2014, "API-key format invalid.", 401)
-    acct = v.exchange.by_key.get(key)
-    if acct is None:
-        raise VenueError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
-    if ep.security == SIGNED:
+    cred = v.keys.lookup(key)
+    if cred is None or (ep.security == TRADE and not cred.can_trade):
+        raise err(BAD_KEY, 401)  # unknown key, or a read-only key on a TRADE endpoint
+    if ep.security in SIGNED:
         payload, sig = split_signature(query, body)
         if "timestamp" not in p:
             raise missing("timestamp")
-        if not verify_hmac(acct.secret, payload, sig):
+        if not verify_hmac(cred.secret, payload, sig):
             raise VenueError(-1022, "Signature for this request is not valid.")
         check_timestamp(v, p)
-    return acct
+    return cred.account
 
 
 def check_timestamp(v: VenueState, p: Params) -> None:
@@ -411,7 +424,33 @@ def client_ip(req: web.Request) -> str:
 
 
 async def handle(v: VenueState, req: web.Request) -> web.Response:
-    """Every REST request goes through here."""
+    """Every REST request goes through here. An armed ``html_5xx`` / ``non_json_200`` fault answers an
+    order request in the venue's place, after letting it through when the fault says ``executed``."""
+    edge = v.faults.take_order_answer() if (req.method, req.path) in ORDER_REQUESTS else None
+    if edge is None:
+        return await _answer(v, req)
+    real = await _answer(v, req) if edge.executed else None
+    log.info("fault_order_answer_replaced", path=req.path, fault=type(edge).__name__, executed=edge.executed)
+    if isinstance(edge, Html5xx):
+        return web.Response(status=edge.status, text=html_page(edge.status), content_type="text/html")
+    body = non_json_body(real.text if real is not None else None)
+    return web.Response(text=body, content_type="application/json" if real is not None else "text/plain")
+
+
+async def _late_new(v: VenueState, acct: Account, p: Params) -> None:
+    """The ``late_new`` fault: the order lands later; now, answer 503 -1006 or hold the answer
+    until the client has given up."""
+    late = v.faults.take_late_new()
+    if late is None:
+        return
+    v.place_later(acct, p, late.delay_ms)
+    if late.answer == "timeout":
+        await v.hold(late.delay_ms / 1000 + LATE_HOLD_S)
+    raise VenueError(-1006, UNKNOWN_503, 503)
+
+
+async def _answer(v: VenueState, req: web.Request) -> web.Response:
+    """The venue's own answer: faults, limits, authentication, then the endpoint."""
     ep = ROUTES.get((req.method, req.path))
     ip = client_ip(req)
     acct: Account | None = None
@@ -432,6 +471,8 @@ async def handle(v: VenueState, req: web.Request) -> web.Response:
         acct = authenticate(v, req, ep, query, body, p)
         if ep.orders and acct is not None:
             v.limiter.count_orders(acct.name, ep.orders, now, ip)
+        if (req.method, req.path) == NEW_ORDER:
+            await _late_new(v, _acct(acct), p)
         result = ep.handler(v, acct, p)
         status, text = 200, dumps(result)
     except VenueError as e:

@@ -16,10 +16,11 @@ from common.config import Settings
 from common.logging import log
 from common.runtime import Service
 from services.venue import admin, rest, ws
+from services.venue.apikeys import account_keys, read_only_keys
 from services.venue.market import MarketStep
 from services.venue.market.replay import ReplayMarket
 from services.venue.market.synthetic import SyntheticMarket
-from services.venue.state import VenueState, account_keys
+from services.venue.state import VenueState
 from services.venue.streams import SPEEDS_MS
 
 ORDERS_OPEN = Gauge("mm_venue_open_orders", "Open orders at the simulated venue")
@@ -38,7 +39,7 @@ class VenueService(Service):
 
     async def on_start(self) -> None:
         cfg = self.settings.simvenue
-        self.v = VenueState(cfg, account_keys(cfg))
+        self.v = VenueState(cfg, account_keys(cfg), read_only_keys(cfg))
         self.markets: dict[str, Any] = {}
         for s in cfg.symbols:
             if cfg.model == "replay" or s.replay_file:
@@ -81,9 +82,7 @@ class VenueService(Service):
         app.router.add_get("/private/ws/{key}", lambda r: ws.user_stream(v, r))
         app.router.add_get("/ws-fapi/v1", lambda r: ws.ws_api(v, r))
         if self.settings.simvenue.admin:
-            app.router.add_post("/_admin/fault", lambda r: admin.fault(v, r, self.shock))
-            app.router.add_get("/_admin/book", lambda r: admin.book(v, r))
-            app.router.add_get("/_admin/state", lambda r: admin.state(v, r))
+            app.router.add_routes(admin.routes(v, self.shock))
         app.router.add_route("*", "/{tail:.*}", handler)  # unknown paths answer Binance-style 404
         return app
 
@@ -160,6 +159,7 @@ class VenueService(Service):
 
     async def on_stop(self) -> None:
         if self.runner is not None:
+            self.v.stopping.set()
             await self.v.hub.close_all()
             await self.runner.cleanup()
 

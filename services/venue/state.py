@@ -6,8 +6,9 @@ handler calls it after it changed something, so messages leave in the order thin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
-import os
 import time
 from typing import Any
 
@@ -15,6 +16,9 @@ import msgspec
 
 from common.config_sections import SimVenueConfig
 from common.logging import log
+from services.venue.accounts import Account
+from services.venue.apikeys import KeyRing
+from services.venue.errors import VenueError
 from services.venue.exchange import DepthBatch, Exchange, PublicTrade, UserEvent
 from services.venue.faults import Faults
 from services.venue.hub import Hub
@@ -29,31 +33,20 @@ def dumps(obj: Any) -> str:
     return _json.encode(obj).decode()
 
 
-class MissingKeys(RuntimeError):
-    """An account's key or secret is missing from the environment."""
-
-
-def account_keys(cfg: SimVenueConfig) -> dict[str, tuple[str, str]]:
-    """Each account's (api key, secret) from the environment variables its config names."""
-    keys = {}
-    for a in cfg.accounts:
-        key, secret = os.environ.get(a.api_key_env, ""), os.environ.get(a.api_secret_env, "")
-        if not key or not secret:
-            raise MissingKeys(
-                f"simvenue account {a.name!r} needs {a.api_key_env} and {a.api_secret_env} in the "
-                "environment (make run writes them to run/paper.env)"
-            )
-        keys[a.name] = (key, secret)
-    return keys
-
-
 class VenueState:
     """The shared state of one venue process."""
 
-    def __init__(self, cfg: SimVenueConfig, keys: dict[str, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        cfg: SimVenueConfig,
+        keys: dict[str, tuple[str, str]],
+        read_keys: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.faults = Faults()
         self.exchange = Exchange(cfg, keys, self.now_ms)
+        self.keys = KeyRing(self.exchange.accounts, read_keys or {})
+        self.stopping = asyncio.Event()  # wakes answers held by a fault when the venue stops
         self.limiter = RateLimiter(
             cfg.weight_per_minute,
             cfg.orders_per_10s,
@@ -84,11 +77,34 @@ class VenueState:
                 trades.setdefault(ev.symbol, []).append(ev)
                 self._publish(f"{self.streams[ev.symbol].lower}@trade", self.streams[ev.symbol].trade(ev))
             elif isinstance(ev, UserEvent):
-                self.hub.publish_user(ev.account, dumps(ev.payload))
+                payload = self.faults.user_event(ev.payload)
+                if payload is None:
+                    log.info("fault_user_event_dropped", account=ev.account, event=ev.payload.get("e"))
+                else:
+                    self.hub.publish_user(ev.account, dumps(payload))
         for symbol, ts in trades.items():
             ss = self.streams[symbol]
             for agg in ss.agg_trades(ts, self.agg_ids):
                 self._publish(f"{ss.lower}@aggTrade", agg)
+
+    def place_later(self, acct: Account, params: dict[str, str], delay_ms: int) -> None:
+        """The ``late_new`` fault: place a new order ``delay_ms`` from now through the normal path
+        (ids, NEW event, matching), whatever its timestamp and recvWindow say by then."""
+        asyncio.get_running_loop().call_later(delay_ms / 1000, self._land, acct, dict(params))
+
+    def _land(self, acct: Account, params: dict[str, str]) -> None:
+        try:
+            res = self.exchange.place(acct, params)
+        except VenueError as e:  # refused on landing (e.g. a GTX that would now take): no record
+            log.warning("fault_late_order_refused", account=acct.name, code=e.code, msg=e.msg)
+        else:
+            log.info("fault_late_order_landed", account=acct.name, order_id=res["orderId"])
+        self.dispatch()
+
+    async def hold(self, seconds: float) -> None:
+        """Sleep ``seconds`` (an answer a fault holds back), or less if the venue stops meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
 
     def _publish(self, stream: str, payload: dict[str, Any]) -> None:
         if not self.hub.has_listeners(stream):

@@ -7,6 +7,8 @@
 * ``/private/ws/<listenKey>``: the account's user data events.
 * ``/ws-fapi/v1``: ``order.place``, ``order.cancel``, ``order.modify``, ``order.status`` and the
   ``userDataStream.*`` methods, signed over the params sorted by name with ``apiKey`` included.
+  A read-only key gets status 401 -2015 for the order methods; a banned IP gets status 418 with
+  ``error.data.retryAfter``; the ``ws_api_429`` and ``late_new`` faults act here too.
 
 Servers ping every ``ws_ping_interval_s``; a client sending more than ``ws_max_incoming_per_s``
 messages in a second is disconnected; every connection is closed after ``ws_max_lifetime_s``.
@@ -27,7 +29,7 @@ from common.binance.signing import verify_hmac, ws_api_payload
 from common.logging import log
 from services.venue import rest
 from services.venue.accounts import Account
-from services.venue.errors import UNKNOWN_503, VenueError
+from services.venue.errors import BAD_KEY, UNKNOWN_503, VenueError, err
 from services.venue.hub import Conn
 from services.venue.state import VenueState, dumps
 
@@ -206,19 +208,26 @@ async def ws_api(v: VenueState, req: web.Request) -> web.StreamResponse:
     except VenueError as e:
         return web.json_response(e.payload(), status=e.status, headers=e.headers)
     ws = await _open(v, req)
+    conn = v.hub.open(ws, "api", False)  # known to the hub for drop_ws; answers go out directly below
     life = asyncio.create_task(_lifetime(v, ws))
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 answer = await _api_call(v, ip, msg.data)
-                await ws.send_str(dumps(answer))
+                if answer is not None:
+                    await ws.send_str(dumps(answer))
                 v.dispatch()  # the answer first, then the streams (as the exchange acks before it reports)
     finally:
         life.cancel()
+        v.hub.close(conn)
     return ws
 
 
-async def _api_call(v: VenueState, ip: str, text: str) -> dict[str, Any]:
+class _NoAnswer(Exception):
+    """The request is never answered (the ``late_new`` fault with ``answer: "timeout"``)."""
+
+
+async def _api_call(v: VenueState, ip: str, text: str) -> dict[str, Any] | None:
     rid: Any = None
     acct: Account | None = None
     try:
@@ -227,13 +236,31 @@ async def _api_call(v: VenueState, ip: str, text: str) -> dict[str, Any]:
         params = {k: rest._s(x) for k, x in (req.get("params") or {}).items()}
         if v.faults.delay_ms:
             await asyncio.sleep(v.faults.delay_ms / 1000)
+        v.limiter.check_ban(ip, v.now_ms())  # a banned IP gets 418 even for ping and time
+        _ws_api_429(v)
         result, acct = _api_dispatch(v, ip, method, params)
         status, body = 200, {"result": result}
+    except _NoAnswer:
+        return None
     except VenueError as e:
-        status, body = e.status, {"error": e.payload()}
+        status, body = e.status, {"error": e.ws_payload()}
     except (ValueError, TypeError, AttributeError):
         status, body = 400, {"error": {"code": -1102, "msg": "Malformed request."}}
     return {"id": rid, "status": status, **body, "rateLimits": _rate_limits(v, ip, acct)}
+
+
+def _ws_api_429(v: VenueState) -> None:
+    """The ``ws_api_429`` fault: Binance's WS-API 429 frame, ``retryAfter`` in epoch ms."""
+    f = v.faults.take_ws_api_429()
+    if f is not None:
+        now = v.now_ms()
+        raise VenueError(
+            -1003,
+            "Too much request weight used; please use WebSocket Streams for live updates to avoid "
+            "polling the API.",
+            429,
+            data={"serverTime": now, "retryAfter": now + f.retry_after_ms},
+        )
 
 
 def _api_dispatch(v: VenueState, ip: str, method: str, p: dict[str, str]) -> tuple[Any, Account | None]:
@@ -249,19 +276,27 @@ def _api_dispatch(v: VenueState, ip: str, method: str, p: dict[str, str]) -> tup
     ep = rest.ROUTES[route]
     now = v.now_ms()
     v.limiter.admit(ip, 1 if ep.weight == 0 else (ep.weight if isinstance(ep.weight, int) else 1), now)
-    acct = v.exchange.by_key.get(p.get("apiKey", ""))
-    if acct is None:
-        raise VenueError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
-    if ep.security == rest.SIGNED:
-        if not verify_hmac(acct.secret, ws_api_payload(p), p.get("signature", "")):
+    cred = v.keys.lookup(p.get("apiKey", ""))
+    if cred is None or (ep.security == rest.TRADE and not cred.can_trade):
+        raise err(BAD_KEY, 401)  # unknown key, or a read-only key on an order method
+    acct = cred.account
+    if ep.security in rest.SIGNED:
+        if not verify_hmac(cred.secret, ws_api_payload(p), p.get("signature", "")):
             raise VenueError(-1022, "Signature for this request is not valid.")
         rest.check_timestamp(v, p)
     if ep.orders:
         v.limiter.count_orders(acct.name, ep.orders, now, ip)
-    if method == "order.place" and v.faults.unknown_503 > 0:
-        v.faults.unknown_503 -= 1
-        v.exchange.place(acct, p)
-        raise VenueError(-1006, UNKNOWN_503, 503)
+    if method == "order.place":
+        late = v.faults.take_late_new()
+        if late is not None:  # lands later; answered 503 now, or never
+            v.place_later(acct, p, late.delay_ms)
+            if late.answer == "timeout":
+                raise _NoAnswer
+            raise VenueError(-1006, UNKNOWN_503, 503)
+        if v.faults.unknown_503 > 0:
+            v.faults.unknown_503 -= 1
+            v.exchange.place(acct, p)
+            raise VenueError(-1006, UNKNOWN_503, 503)
     return ep.handler(v, acct, p), acct
 
 
