@@ -132,7 +132,7 @@ def raw_sink(ep: str, out: Any, ready: Any) -> None:
 
 def bus_source(ep: str, n: int, rate: float, ready: Any) -> None:
     ctx = zmq.Context()
-    pub = Publisher(ctx, ep, "bench", hwm=1_000_000)
+    pub = Publisher(ctx, ep, "marketdata", hwm=1_000_000)  # md.* is marketdata's (topic ownership)
     ready.wait()
     time.sleep(0.5)
     t0 = time.perf_counter()
@@ -161,7 +161,7 @@ def bus_relay(ep_in: str, ep_out: str, ready: Any) -> None:
 
     async def go() -> None:
         ctx = zmq.Context()
-        pub = Publisher(ctx, ep_out, "relay", hwm=1_000_000)
+        pub = Publisher(ctx, ep_out, "marketdata", hwm=1_000_000)
         done = asyncio.Event()
 
         def on(topic: str, m: Any, env: Any) -> None:

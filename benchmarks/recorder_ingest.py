@@ -42,6 +42,8 @@ from services.recorder.mix import MessageMix, Wire
 from services.recorder.persistence import Persistence
 from services.recorder.store import PostgresStore, SqliteStore, Store
 
+PUBLISHERS = ("marketdata", "strategy", "risk", "gateway")  # the mix's sources (services.recorder.mix)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -124,6 +126,7 @@ class Poller(threading.Thread):
         super().__init__(daemon=True)
         self.read_new = read_new
         self.seen: list[tuple[int, int]] = []  # (ts_event, visible at)
+        self.sources: set[str] = set()
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -133,8 +136,9 @@ class Poller(threading.Thread):
             now = time.time_ns()
             for rid, source, ts in rows:
                 last = max(last, rid)
-                if source == "bench":
+                if source in PUBLISHERS:
                     self.seen.append((ts, now))
+                    self.sources.add(source)
             time.sleep(0.002)
 
 
@@ -200,44 +204,48 @@ def lag_run(args: argparse.Namespace, backend: str, pg_dsn: str | None) -> None:
         poller = Poller(reader)
         poller.start()
         ctx: zmq.Context[Any] = zmq.Context()
-        pub = Publisher(ctx, settings.pub_endpoint("gateway"), "bench")
+        # Each topic from its owner's endpoint and in its name: the recorder drops anything else.
+        pubs = {s: Publisher(ctx, settings.pub_endpoint(s), s) for s in PUBLISHERS}
         try:
-            _wait_subscribed(pub, poller)
+            _wait_subscribed(pubs, poller)
             poller.seen.clear()
-            sent = _publish_at_rate(pub, args.rate, args.seconds)
+            sent = _publish_at_rate(pubs, args.rate, args.seconds)
             deadline = time.monotonic() + 10
             while len(poller.seen) < sent and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
             poller.stop.set()
-            pub.close()
+            for pub in pubs.values():
+                pub.close()
             ctx.term()
             proc.terminate()
             proc.wait(30)
         _report_lag(backend, args, sent, poller.seen)
 
 
-def _wait_subscribed(pub: Any, poller: Poller) -> None:
+def _wait_subscribed(pubs: dict[str, Any], poller: Poller) -> None:
+    from common import topics
     from common.messages import Heartbeat
 
     deadline = time.monotonic() + 30
-    while not poller.seen:
+    while poller.sources < set(pubs):
         if time.monotonic() > deadline:
-            raise SystemExit("the recorder never stored a probe (see its log)")
-        pub.publish("sys.heartbeat.gateway", Heartbeat(service="bench", pid=0, version="0", started_ns=0))
+            raise SystemExit("the recorder never stored a probe from every publisher (see its log)")
+        for s, pub in pubs.items():
+            pub.publish(topics.sys_heartbeat(s), Heartbeat(service=s, pid=0, version="0", started_ns=0))
         time.sleep(0.05)
     time.sleep(0.5)
 
 
-def _publish_at_rate(pub: Any, rate: int, seconds: float) -> int:
+def _publish_at_rate(pubs: dict[str, Any], rate: int, seconds: float) -> int:
     """The mix, re-stamped at publish time, ``rate`` per second in 5 ms slices."""
     items = MessageMix().take(int(rate * seconds))
     per_slice = max(1, rate // 200)
     t0 = time.monotonic()
     for i in range(0, len(items), per_slice):
-        for topic, _source, msg in items[i : i + per_slice]:
+        for topic, source, msg in items[i : i + per_slice]:
             now = time.time_ns()
-            pub.publish(topic, msgspec.structs.replace(msg, ts_event=now, ts_init=now))
+            pubs[source].publish(topic, msgspec.structs.replace(msg, ts_event=now, ts_init=now))
         wait = t0 + (i + per_slice) / rate - time.monotonic()
         if wait > 0:
             time.sleep(wait)

@@ -4,8 +4,8 @@ Layers, lowest first: ``configs/base.toml``, ``configs/<profile>.toml``, the fil
 ``MM_CONFIG_FILE`` (a local overlay, never committed), then environment variables such as
 ``MM_GATEWAY__METRICS_PORT=9204``. Every model is frozen and rejects unknown keys. A bad value
 raises :class:`ConfigError` naming the key and the value. Secrets (``MM_API_KEY``,
-``MM_API_SECRET``, ``MM_BUS_SECRET``) come from the environment only; a config file that holds
-one is refused.
+``MM_API_SECRET``, ``MM_BUS_SECRET``, the bus's CURVE keys ``MM_BUS_CURVE_<IDENTITY>_PUBLIC`` /
+``_SECRET``) come from the environment only; a config file that holds one is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from common import curve
 from common.config_sections import (
     ConsoleConfig,
     GatewayConfig,
@@ -35,7 +36,19 @@ from common.config_sections import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "configs"
 SERVICES = ("venue", "marketdata", "strategy", "risk", "gateway", "recorder", "console")
-SECRET_KEYS = ("api_key", "api_secret", "bus_secret", "console_token", "apiKey", "apiSecret", "busSecret")
+CURVE_IDENTITIES = (*SERVICES, "mmctl")
+"""Everything that holds a CURVE key pair on the bus: every service, and the operator CLI."""
+SECRET_KEYS = (
+    "api_key",
+    "api_secret",
+    "bus_secret",
+    "bus_curve",
+    "console_token",
+    "apiKey",
+    "apiSecret",
+    "busSecret",
+    "busCurve",
+)
 
 
 class ConfigError(ValueError):
@@ -86,6 +99,8 @@ class Settings(BaseSettings):
     api_secret: SecretStr | None = None
     bus_secret: SecretStr | None = None
     console_token: SecretStr | None = None
+    bus_curve: dict[str, SecretStr] = Field(default_factory=dict)
+    """The ``MM_BUS_CURVE_*`` variables by name (read by :class:`_CurveEnv`), used over tcp."""
 
     files: ClassVar[tuple[Path, ...]] = ()
 
@@ -100,8 +115,11 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"profile {self.profile} needs {', '.join(missing)} in the environment")
-        if self.bus.transport == "tcp" and self.bus_secret is None:
+        if self.bus_over_tcp and self.bus_secret is None:
             raise ValueError("bus.transport = 'tcp' needs MM_BUS_SECRET: commands over tcp are authenticated")
+        bad = curve.problems(self._curve_values(), CURVE_IDENTITIES)
+        if bad:
+            raise ValueError("bad CURVE keys in the environment: " + "; ".join(bad))
         return self
 
     @classmethod
@@ -113,7 +131,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlFiles(settings_cls, cls.files))
+        return (init_settings, env_settings, _CurveEnv(settings_cls), _TomlFiles(settings_cls, cls.files))
 
     # ---- derived ---------------------------------------------------------------------------
 
@@ -140,6 +158,27 @@ class Settings(BaseSettings):
             return f"ipc://{self.run_path / f'{service}.{kind}'}"
         return f"tcp://{self.bus.host}:{self.bus.base_port + 2 * SERVICES.index(service) + offset}"
 
+    @property
+    def bus_over_tcp(self) -> bool:
+        """Whether any bus endpoint is tcp (then CURVE and the command HMAC are required)."""
+        return self.bus.transport == "tcp" or any(e.startswith("tcp://") for e in self.bus.endpoints.values())
+
+    def curve_keys(self, identity: str) -> curve.CurveKeys | None:
+        """``identity``'s CURVE keys when the bus runs over tcp, None over ipc.
+
+        Raises :class:`ConfigError` naming every missing or bad variable (never a value), so a
+        process refuses to start before it opens a socket.
+        """
+        if not self.bus_over_tcp:
+            return None
+        try:
+            return curve.keys_for(identity, self._curve_values(), CURVE_IDENTITIES)
+        except curve.CurveKeyError as exc:
+            raise ConfigError(f"{identity}: {exc}") from None
+
+    def _curve_values(self) -> dict[str, str]:
+        return {k: v.get_secret_value() for k, v in self.bus_curve.items()}
+
     def service_section(self, service: str) -> Any:
         """The config section of one service (``venue`` reads ``simvenue``)."""
         return getattr(self, "simvenue" if service == "venue" else service)
@@ -151,7 +190,23 @@ class Settings(BaseSettings):
             for s in (self.api_key, self.api_secret, self.bus_secret, self.console_token)
             if s
         ]
+        vals += [v for k, v in self._curve_values().items() if k.endswith("_SECRET")]
         return [v for v in vals if v]
+
+
+class _CurveEnv(PydanticBaseSettingsSource):
+    """The ``MM_BUS_CURVE_<IDENTITY>_PUBLIC|SECRET`` variables, gathered into ``bus_curve``.
+
+    One variable per key keeps each secret in its own place (a host sets only the secrets of
+    the services it runs); pydantic's own environment source cannot map such names to a field.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = curve.curve_variables(os.environ)
+        return {"bus_curve": found} if found else {}
 
 
 class _TomlFiles(PydanticBaseSettingsSource):

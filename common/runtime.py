@@ -23,7 +23,7 @@ import msgspec
 import zmq
 import zmq.asyncio
 
-from common import __version__, metrics, topics
+from common import __version__, metrics, topics, transport
 from common.bus import CommandClient, CommandServer, Handler, Publisher, Subscriber
 from common.config import SERVICES, ConfigError, Settings, load_settings
 from common.lock import AlreadyRunning, SingleInstanceLock
@@ -76,6 +76,8 @@ class Service:
         self._stop_reason = ""
         secret = settings.bus_secret.get_secret_value().encode() if settings.bus_secret else None
         self._bus_secret = secret
+        # Over tcp every bus socket of this context is a CURVE socket with this service's keys.
+        self._security = transport.secure_for(self.ctx, settings, self.name)
 
     # ---- to override ------------------------------------------------------------------------
 
@@ -119,19 +121,41 @@ class Service:
         on_gap: Callable[[str, str, int], None] | None = None,
         services: Iterable[str] | None = None,
         decode: bool = True,
+    ) -> list[Subscriber]:
+        """Subscribe to topics, each heard from the service that owns it.
+
+        When every pattern belongs to one owner (``risk.target.``, ``md.book.ETHUSDC``), there is
+        one socket per owner, connected to that owner's endpoint only: over tcp its CURVE key
+        then vouches for every message. A pattern that spans owners (``""``, ``sys.heartbeat.``)
+        needs every publisher: one socket to those of ``services`` (default: every other
+        service), where each message is still checked against its topic's owner.
+        """
+        patterns = list(topic_list)
+        groups = topics.by_owner(patterns)
+        if groups is None or not groups.keys() <= set(SERVICES):
+            sources = [s for s in (services or SERVICES) if s != self.name or services is not None]
+            return [self._subscriber(sources, patterns, handler, on_gap, decode, None)]
+        return [self._subscriber([o], pats, handler, on_gap, decode, o) for o, pats in groups.items()]
+
+    def _subscriber(
+        self,
+        sources: list[str],
+        patterns: list[str],
+        handler: Handler,
+        on_gap: Callable[[str, str, int], None] | None,
+        decode: bool,
+        publisher: str | None,
     ) -> Subscriber:
-        """Subscribe to topics from the publishers of ``services`` (default: every other service)."""
-        sources = [s for s in (services or SERVICES) if s != self.name or services is not None]
-        endpoints = [self.settings.pub_endpoint(s) for s in sources]
         sub = Subscriber(
             self.sync_ctx,
-            endpoints,
-            topic_list,
+            [self.settings.pub_endpoint(s) for s in sources],
+            patterns,
             handler,
             self.name,
             on_gap=on_gap,
             hwm=self.settings.bus.recv_hwm,
             decode=decode,
+            publisher=publisher,
         )
         self._subs.append(sub)
         sub.start()
@@ -147,6 +171,7 @@ class Service:
                 sender=self.name,
                 secret=self._bus_secret,
                 timeout_s=self.settings.bus.request_timeout_s,
+                target=service,
             )
             self._clients[service] = c
         return c
@@ -201,7 +226,12 @@ class Service:
             self.sync_ctx, self.settings.pub_endpoint(self.name), self.name, self.settings.bus.send_hwm
         )
         self._server = CommandServer(
-            self.ctx, self.settings.cmd_endpoint(self.name), self.name, self._handle_request, self._bus_secret
+            self.ctx,
+            self.settings.cmd_endpoint(self.name),
+            self.name,
+            self._handle_request,
+            self._bus_secret,
+            replay_file=self.settings.run_path / f"{self.name}.replay",
         )
         self._server.start()
         # ZeroMQ subscribers reconnect to a restarted publisher within ~100 ms and PUB drops
@@ -267,6 +297,8 @@ class Service:
             await self._server.close()
         if self.pub is not None:
             self.pub.close()
+        if self._security is not None:
+            self._security.close()  # its authenticator thread holds a socket of this context
         self.ctx.destroy(linger=0)
 
     async def _heartbeat(self) -> None:
@@ -398,6 +430,7 @@ def main(service_cls: type[Service], argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.profile)
+        settings.curve_keys(service_cls.name)  # over tcp: refuse now, naming any missing key variable
     except ConfigError as exc:
         print(f"{service_cls.name}: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)

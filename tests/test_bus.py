@@ -1,8 +1,11 @@
-"""The bus: PUB/SUB delivery, the family rule, bad input, gaps, deadlines, the lazy-pirate rule, HMAC."""
+"""The bus: PUB/SUB delivery, the family rule, topic ownership, bad input, gaps, deadlines, the
+lazy-pirate rule, HMAC."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +17,15 @@ import zmq
 import zmq.asyncio
 
 from common import metrics, topics
-from common.bus import CommandClient, CommandServer, Publisher, RequestTimeout, Subscriber, sign
+from common.bus import (
+    CommandClient,
+    CommandServer,
+    Publisher,
+    RequestRefused,
+    RequestTimeout,
+    Subscriber,
+    sign,
+)
 from common.codec import CommandCodec
 from common.messages import GetStatus, Reply, Request, Trade
 from tests.helpers import async_wait_until, run
@@ -71,7 +82,7 @@ def test_a_malformed_message_is_counted_and_dropped_and_the_subscriber_lives_on(
         raw.send_multipart([b"md.trade.X"])  # one frame only
         body = msgspec.msgpack.encode({"type": "Trade", "symbol": "X"})  # missing fields
         raw.send_multipart([b"md.trade.X", msgspec.msgpack.encode([1, "src", 1, 1, msgspec.Raw(body)])])
-        good = Publisher(ctx, _ep(tmp_path, "good"), "gateway")
+        good = Publisher(ctx, _ep(tmp_path, "good"), "marketdata")
         sub._sock.connect(_ep(tmp_path, "good"))
         await asyncio.sleep(0.2)
         good.publish("md.trade.X", _trade(7))
@@ -91,7 +102,7 @@ def test_a_malformed_message_is_counted_and_dropped_and_the_subscriber_lives_on(
 def test_a_handler_that_raises_does_not_kill_the_subscriber(tmp_path: Path) -> None:
     async def go() -> None:
         ctx = zmq.Context()
-        pub = Publisher(ctx, _ep(tmp_path, "p"), "risk")
+        pub = Publisher(ctx, _ep(tmp_path, "p"), "marketdata")
         got: list[int] = []
 
         def handler(t: str, m: Any, e: Any) -> None:
@@ -116,7 +127,7 @@ def test_a_handler_that_raises_does_not_kill_the_subscriber(tmp_path: Path) -> N
 def test_gaps_in_a_publishers_sequence_are_detected_per_topic(tmp_path: Path) -> None:
     async def go() -> None:
         ctx = zmq.Context()
-        pub = Publisher(ctx, _ep(tmp_path, "p"), "strategy")
+        pub = Publisher(ctx, _ep(tmp_path, "p"), "marketdata")
         gaps: list[tuple[str, int]] = []
         got: list[int] = []
         sub = Subscriber(
@@ -209,26 +220,30 @@ def test_with_a_bus_secret_unsigned_and_replayed_requests_are_refused(tmp_path: 
 
         server = CommandServer(ctx, ep, "svc", answer, secret=secret)
         server.start()
-        stranger = CommandClient(ctx, ep, "stranger", secret=None, timeout_s=1)
-        wrong = CommandClient(ctx, ep, "wrong", secret=b"guess", timeout_s=1)
-        friend = CommandClient(ctx, ep, "friend", secret=secret, timeout_s=1)
+        stranger = CommandClient(ctx, ep, "stranger", secret=None, timeout_s=1, target="svc")
+        wrong = CommandClient(ctx, ep, "wrong", secret=b"guess", timeout_s=1, target="svc")
+        friend = CommandClient(ctx, ep, "friend", secret=secret, timeout_s=1, target="svc")
         r1 = await stranger.request(GetStatus())
-        r2 = await wrong.request(GetStatus())
+        with pytest.raises(RequestRefused) as r2:  # the refusal is signed with a secret it lacks
+            await wrong.request(GetStatus())
         r3 = await friend.request(GetStatus())
-        assert (r1.ok, r2.ok, r3.ok) == (False, False, True)
-        assert "unauthenticated" in r1.error and "unauthenticated" in r2.error
+        assert (r1.ok, r3.ok) == (False, True)
+        assert "unauthenticated" in r1.error and "unauthenticated" in r2.value.reply.error
 
         # Replay the exact signed frames of a captured request: refused.
         codec = CommandCodec()
         payload = codec.encode(
-            Request(id="once", sender="x", deadline_ns=time.time_ns() + 10**10, cmd=GetStatus())
+            Request(id="once", sender="x", deadline_ns=time.time_ns() + 10**10, cmd=GetStatus(), target="svc")
         )
         sock = ctx.socket(zmq.REQ)
         sock.connect(ep)
         replies = []
         for _ in range(2):
             await sock.send_multipart([sign(secret, payload), payload])
-            replies.append(codec.decode_reply(await asyncio.wait_for(sock.recv(), 2)))
+            mac, body = await asyncio.wait_for(sock.recv_multipart(), 2)
+            # PROTOCOL.md: HMAC-SHA256(secret, "reply" + 4-byte big-endian len(id) + id + payload)
+            assert mac == hmac.new(secret, b"reply\x00\x00\x00\x04once" + body, hashlib.sha256).digest()
+            replies.append(codec.decode_reply(body))
         assert replies[0].ok and not replies[1].ok and "replay" in replies[1].error
         assert handled.count("once") == 1
         for c in (stranger, wrong, friend):

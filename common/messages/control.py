@@ -154,13 +154,18 @@ AnyCommand = (
 
 
 class Request(msgspec.Struct, frozen=True, kw_only=True):
-    """A command with its id, sender and absolute deadline (ns)."""
+    """A command with its id, sender, absolute deadline (ns) and the service it is for.
+
+    ``target`` sits under the request's HMAC, so a signed request is good for one service only
+    ("" from clients older than the field; a server with a bus secret refuses those).
+    """
 
     id: str
     sender: str
     deadline_ns: int
     cmd: AnyCommand
     pv: int = 1
+    target: str = ""
 
 
 class Reply(msgspec.Struct, frozen=True, kw_only=True):

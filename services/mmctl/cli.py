@@ -9,7 +9,7 @@ from types import ModuleType
 
 from common.config import ConfigError, load_settings
 from common.operator import TARGETS
-from services.mmctl.commands import control, events, fills, orders, report, status, tap
+from services.mmctl.commands import control, events, fills, keys, orders, report, status, tap
 from services.mmctl.context import Ctl
 
 MODULES: dict[str, ModuleType] = {
@@ -21,6 +21,8 @@ MODULES: dict[str, ModuleType] = {
     "report": report,
     **{name: control for name in TARGETS},
 }
+OFFLINE: dict[str, ModuleType] = {"keys": keys}
+"""Commands that run without config or bus (``run_offline(args)``)."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for each reply")
     sub = p.add_subparsers(dest="command", required=True)
     added: set[int] = set()
-    for mod in MODULES.values():
+    for mod in [*MODULES.values(), *OFFLINE.values()]:
         if id(mod) not in added:
             mod.add_parser(sub)
             added.add(id(mod))
@@ -39,10 +41,10 @@ def parser() -> argparse.ArgumentParser:
 async def _run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.profile)
+        ctl = Ctl(settings, args.timeout)  # over tcp: refuses missing CURVE keys of mmctl
     except ConfigError as exc:
         print(f"mmctl: {exc}", file=sys.stderr)
         return 2
-    ctl = Ctl(settings, args.timeout)
     try:
         return int(await MODULES[args.command].run(ctl, args))
     finally:
@@ -51,6 +53,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    if args.command in OFFLINE:
+        sys.exit(OFFLINE[args.command].run_offline(args))
     try:
         code = asyncio.run(_run(args))
     except KeyboardInterrupt:

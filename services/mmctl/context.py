@@ -11,6 +11,7 @@ import msgspec
 import zmq
 import zmq.asyncio
 
+from common import transport
 from common.bus import CommandClient
 from common.config import Settings
 
@@ -21,8 +22,11 @@ class Ctl:
     def __init__(self, settings: Settings, timeout_s: float) -> None:
         self.settings = settings
         self.timeout_s = timeout_s
+        settings.curve_keys("mmctl")  # over tcp: ConfigError naming missing key variables, before a socket
         self.ctx = zmq.asyncio.Context()
         self.sync_ctx: zmq.Context[Any] = zmq.Context.shadow(self.ctx.underlying)
+        # Over tcp every socket of this context (commands, tap, status) is a CURVE client.
+        self._security = transport.secure_for(self.ctx, settings, "mmctl")
         self.sender = f"mmctl@{socket.gethostname()}:{os.getpid()}"
         self._secret = settings.bus_secret.get_secret_value().encode() if settings.bus_secret else None
         self._clients: dict[str, CommandClient] = {}
@@ -31,7 +35,12 @@ class Ctl:
         c = self._clients.get(service)
         if c is None:
             c = CommandClient(
-                self.ctx, self.settings.cmd_endpoint(service), self.sender, self._secret, self.timeout_s
+                self.ctx,
+                self.settings.cmd_endpoint(service),
+                self.sender,
+                self._secret,
+                self.timeout_s,
+                target=service,
             )
             self._clients[service] = c
         return c
@@ -39,6 +48,8 @@ class Ctl:
     def close(self) -> None:
         for c in self._clients.values():
             c.close()
+        if self._security is not None:
+            self._security.close()
         self.ctx.destroy(linger=0)
 
 

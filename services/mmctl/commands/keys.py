@@ -1,0 +1,63 @@
+"""``mmctl keys``: fresh CURVE key pairs for the bus over tcp, and a fresh command secret.
+
+Prints (or writes with ``--out``, mode 0600, never over an existing file without ``--force``)
+one ``KEY='VALUE'`` line per variable: ``MM_BUS_CURVE_<IDENTITY>_PUBLIC`` and ``_SECRET`` for
+every service and for mmctl, and ``MM_BUS_SECRET``. Values are single-quoted because Z85 text
+holds ``$ & ( ) < >``: so quoted, the file reads the same sourced by a shell (``set -a; . FILE``)
+and as a systemd ``EnvironmentFile``. Runs offline: it needs no config and no bus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from common.config import CURVE_IDENTITIES
+from common.curve import generate
+
+_HEADER = (
+    "# Bus keys made by `mmctl keys`. Every host needs every *_PUBLIC line and MM_BUS_SECRET;\n"
+    "# give a host only the *_SECRET lines of the services it runs (mmctl's to operators).\n"
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("keys", help="make CURVE key pairs for every service and mmctl (bus over tcp)")
+    p.add_argument("--out", type=Path, help="write to this file (mode 0600) instead of printing")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+
+def render() -> str:
+    """The whole key file: a header, then one ``KEY='VALUE'`` line per variable."""
+    pairs = [*generate(CURVE_IDENTITIES), ("MM_BUS_SECRET", secrets.token_urlsafe(32))]
+    return _HEADER + "".join(f"{k}='{v}'\n" for k, v in pairs)
+
+
+def write_private(path: Path, text: str, force: bool) -> None:
+    """Write ``text`` to ``path`` readable by its owner only; FileExistsError unless ``force``."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fd, 0o600)  # an existing file overwritten with --force keeps no looser mode
+        fh.write(text)
+
+
+def run_offline(args: argparse.Namespace) -> int:
+    """Runs before any config is loaded: the keys are what a tcp setup that will not load lacks."""
+    text = render()
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_private(args.out, text, args.force)
+    except FileExistsError:
+        print(f"mmctl keys: {args.out} exists; not overwritten (use --force)", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"mmctl keys: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"wrote bus keys for {', '.join(CURVE_IDENTITIES)} to {args.out} (mode 0600)")
+    return 0
