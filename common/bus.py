@@ -9,9 +9,10 @@ the gap in ``seq``).
 Trust: a subscriber acts on a topic only from the service that owns it
 (:func:`common.topics.owner`). A message whose envelope ``source`` is not the owner is dropped
 and counted (``mm_bus_untrusted_messages_total``). A subscriber connected to one publisher only
-(``publisher=``) also drops every topic that publisher does not own: over tcp the CURVE handshake
-(:mod:`common.transport`) has proved who is at the other end, so the connection itself vouches
-for the owner, not only the ``source`` it writes.
+(``publisher=``, as every service's are: :meth:`common.runtime.Service.subscribe`) also drops
+every topic that publisher does not own: over tcp the CURVE handshake (:mod:`common.transport`)
+has proved who is at the other end, so the connection itself vouches for the owner, not only
+the ``source`` it writes.
 """
 
 from __future__ import annotations

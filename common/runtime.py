@@ -122,33 +122,32 @@ class Service:
         services: Iterable[str] | None = None,
         decode: bool = True,
     ) -> list[Subscriber]:
-        """Subscribe to topics, each heard from the service that owns it.
+        """Subscribe to topics, each heard from the service that owns it, on its own connection.
 
-        When every pattern belongs to one owner (``risk.target.``, ``md.book.ETHUSDC``), there is
-        one socket per owner, connected to that owner's endpoint only: over tcp its CURVE key
-        then vouches for every message. A pattern that spans owners (``""``, ``sys.heartbeat.``)
-        needs every publisher: one socket to those of ``services`` (default: every other
-        service), where each message is still checked against its topic's owner.
+        There is one socket per publisher, connected to that publisher's endpoint only and taking
+        only the topics it owns: over tcp its CURVE key then vouches for every message, not just
+        the ``source`` written in it. An owned pattern (``risk.target.``, ``md.book.ETHUSDC``) goes
+        to its owner's socket; one spanning owners (``""``, ``sys.heartbeat.``) to the sockets of
+        ``services`` (default: every other service). Each message still reaches ``handler`` once.
         """
-        patterns = list(topic_list)
-        groups = topics.by_owner(patterns)
-        if groups is None or not groups.keys() <= set(SERVICES):
-            sources = [s for s in (services or SERVICES) if s != self.name or services is not None]
-            return [self._subscriber(sources, patterns, handler, on_gap, decode, None)]
-        return [self._subscriber([o], pats, handler, on_gap, decode, o) for o, pats in groups.items()]
+        default = [s for s in (services or SERVICES) if s != self.name or services is not None]
+        plan = topics.by_publisher(topic_list, default)
+        unknown = [pub for pub in plan if pub not in SERVICES]
+        if unknown:  # e.g. sys.heartbeat.<typo>: a bug, not a subscription that may hear something
+            raise ValueError(f"no service publishes {plan[unknown[0]]}: {unknown[0]!r} is not a service")
+        return [self._subscriber(pub, pats, handler, on_gap, decode) for pub, pats in plan.items()]
 
     def _subscriber(
         self,
-        sources: list[str],
+        publisher: str,
         patterns: list[str],
         handler: Handler,
         on_gap: Callable[[str, str, int], None] | None,
         decode: bool,
-        publisher: str | None,
     ) -> Subscriber:
         sub = Subscriber(
             self.sync_ctx,
-            [self.settings.pub_endpoint(s) for s in sources],
+            [self.settings.pub_endpoint(publisher)],
             patterns,
             handler,
             self.name,

@@ -133,16 +133,20 @@ def subscription_owner(pattern: str) -> str:
     return _FAMILY_OWNERS.get(pattern.partition(".")[0], "")
 
 
-def by_owner(patterns: Iterable[str]) -> dict[str, list[str]] | None:
-    """``patterns`` grouped by the service owning their topics, or None when any pattern spans
-    several owners (then one subscription to every publisher is the only way to hear it)."""
-    groups: dict[str, list[str]] = {}
+def by_publisher(patterns: Iterable[str], publishers: Iterable[str]) -> dict[str, list[str]]:
+    """The patterns to ask each publisher for: an owned pattern (``risk.target.``) from its owner
+    only, one that spans owners (``""``, ``sys.heartbeat.``) from every one of ``publishers``.
+
+    Every topic has one owner, so a message matches the patterns of one publisher only: one
+    socket per publisher hears each message once.
+    """
+    everyone = list(publishers)
+    plan: dict[str, list[str]] = {}
     for p in patterns:
         who = subscription_owner(p)
-        if not who:
-            return None
-        groups.setdefault(who, []).append(p)
-    return groups
+        for pub in [who] if who else everyone:
+            plan.setdefault(pub, []).append(p)
+    return plan
 
 
 def topic_family(topic: str) -> str:

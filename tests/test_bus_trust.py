@@ -80,12 +80,14 @@ def test_every_topic_has_the_owner_the_protocol_names() -> None:
     assert topics.owner("state.strategy") == "strategy"
     assert topics.owner("sys.heartbeat") == ""
     assert topics.owner("nobody.knows") == ""
-    assert topics.by_owner(["risk.target.", "risk.state", "md.status."]) == {
+    assert topics.by_publisher(["risk.target.", "risk.state", "md.status."], ["risk", "strategy"]) == {
         "risk": ["risk.target.", "risk.state"],
         "marketdata": ["md.status."],
     }
-    assert topics.by_owner(["risk.state", "sys.heartbeat."]) is None  # heartbeats come from everyone
-    assert topics.by_owner([""]) is None
+    assert topics.by_publisher(["risk.state", "sys.heartbeat."], ["risk", "strategy"]) == {
+        "risk": ["risk.state", "sys.heartbeat."],  # heartbeats come from every publisher
+        "strategy": ["sys.heartbeat."],
+    }
 
 
 def test_risk_state_from_a_non_owner_is_dropped_and_counted_while_the_owners_is_delivered(
@@ -148,7 +150,9 @@ class _Gateway(Service):
     name = "gateway"
 
 
-def test_service_subscribe_dials_each_owned_family_at_its_owner_only(settings: Settings) -> None:
+def test_service_subscribe_dials_each_publisher_on_its_own_socket_for_what_it_owns(
+    settings: Settings,
+) -> None:
     async def go() -> None:
         svc = _Gateway(settings)
         try:
@@ -161,9 +165,12 @@ def test_service_subscribe_dials_each_owned_family_at_its_owner_only(settings: S
                 ("risk", (settings.pub_endpoint("risk"),)),
                 ("marketdata", (settings.pub_endpoint("marketdata"),)),
             }
-            assert [(s.publisher, set(s.endpoints)) for s in everything] == [
-                (None, {settings.pub_endpoint(s) for s in IDENTITIES if s not in ("gateway", "mmctl")})
-            ]
+            others = [s for s in IDENTITIES if s not in ("gateway", "mmctl")]
+            assert {(s.publisher, tuple(s.endpoints)) for s in everything} == {
+                (s, (settings.pub_endpoint(s),)) for s in others
+            }
+            with pytest.raises(ValueError, match="nobody"):
+                svc.subscribe([topics.sys_heartbeat("nobody")], lambda t, m, e: None)
         finally:
             for s in svc._subs:
                 s.close()
