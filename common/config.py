@@ -4,8 +4,9 @@ Layers, lowest first: ``configs/base.toml``, ``configs/<profile>.toml``, the fil
 ``MM_CONFIG_FILE`` (a local overlay, never committed), then environment variables such as
 ``MM_GATEWAY__METRICS_PORT=9204``. Every model is frozen and rejects unknown keys. A bad value
 raises :class:`ConfigError` naming the key and the value. Secrets (``MM_API_KEY``,
-``MM_API_SECRET``, ``MM_BUS_SECRET``, the bus's CURVE keys ``MM_BUS_CURVE_<IDENTITY>_PUBLIC`` /
-``_SECRET``) come from the environment only; a config file that holds one is refused.
+``MM_API_SECRET``, ``MM_READ_API_KEY``, ``MM_READ_API_SECRET``, ``MM_BUS_SECRET``, the bus's CURVE
+keys ``MM_BUS_CURVE_<IDENTITY>_PUBLIC`` / ``_SECRET``) come from the environment only; a config
+file that holds one is refused.
 """
 
 from __future__ import annotations
@@ -41,11 +42,15 @@ CURVE_IDENTITIES = (*SERVICES, "mmctl")
 SECRET_KEYS = (
     "api_key",
     "api_secret",
+    "read_api_key",
+    "read_api_secret",
     "bus_secret",
     "bus_curve",
     "console_token",
     "apiKey",
     "apiSecret",
+    "readApiKey",
+    "readApiSecret",
     "busSecret",
     "busCurve",
 )
@@ -97,6 +102,9 @@ class Settings(BaseSettings):
     # Secrets: environment only (MM_API_KEY, MM_API_SECRET, MM_BUS_SECRET).
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
+    # A read-only key for the recorder's trade history (MM_READ_API_KEY, MM_READ_API_SECRET).
+    read_api_key: SecretStr | None = None
+    read_api_secret: SecretStr | None = None
     bus_secret: SecretStr | None = None
     console_token: SecretStr | None = None
     bus_curve: dict[str, SecretStr] = Field(default_factory=dict)
@@ -187,7 +195,14 @@ class Settings(BaseSettings):
         """Every secret value, for log redaction."""
         vals = [
             s.get_secret_value()
-            for s in (self.api_key, self.api_secret, self.bus_secret, self.console_token)
+            for s in (
+                self.api_key,
+                self.api_secret,
+                self.read_api_key,
+                self.read_api_secret,
+                self.bus_secret,
+                self.console_token,
+            )
             if s
         ]
         vals += [v for k, v in self._curve_values().items() if k.endswith("_SECRET")]

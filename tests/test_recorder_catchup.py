@@ -21,8 +21,9 @@ import pytest
 from common import topics
 from common.binance.errors import BinanceError, TransportError
 from common.binance.rest import RestClient
+from common.config import load_settings
 from common.messages import Account, Balance, Fill, OrderUpdate, Position
-from services.recorder.catchup import PAGE, Catchup, RestTrades, UserTrade
+from services.recorder.catchup import PAGE, Catchup, RestTrades, UserTrade, history_key
 from services.recorder.ingest import Ingestor
 from services.recorder.mix import Wire
 from services.recorder.persistence import Persistence
@@ -86,6 +87,27 @@ class FakeVenue:
                 )
             )
 
+    def self_trade(self, symbol: str, trade_id: int) -> None:
+        """Our BUY and our SELL matched against each other: two rows, one trade id, one time."""
+        rows = self.trades.setdefault(symbol, [])
+        t_ms = rows[-1].time + 1000 if rows else NOW_MS - 3_600_000
+        for side, order_id, maker in (("BUY", 8001, True), ("SELL", 8002, False)):
+            rows.append(
+                UserTrade(
+                    symbol=symbol,
+                    id=trade_id,
+                    orderId=order_id,
+                    side=side,
+                    price="2681.50",
+                    qty="0.010",
+                    commission="0.00536300" if maker else "0.01072600",
+                    commissionAsset="USDC",
+                    realizedPnl="0",
+                    maker=maker,
+                    time=t_ms,
+                )
+            )
+
     async def user_trades(
         self,
         symbol: str,
@@ -130,12 +152,12 @@ def _bus_fill(t: UserTrade) -> Fill:
 def assert_store_matches_venue(store: Store, venue: dict[str, list[UserTrade]]) -> None:
     """The no-loss invariant: each venue trade once, with the venue's figures."""
     fills = Queries(store).run("fills", {}, 100_000)
-    keys = [(f["symbol"], f["trade_id"]) for f in fills]
+    keys = [(f["symbol"], f["trade_id"], f["side"]) for f in fills]
     assert len(keys) == len(set(keys)), "a trade is stored twice"
-    expected = {(t.symbol, t.id): t for rows in venue.values() for t in rows}
+    expected = {(t.symbol, t.id, t.side): t for rows in venue.values() for t in rows}
     assert set(keys) == set(expected), f"missing {sorted(set(expected) - set(keys))[:10]}"
     for f in fills:
-        t = expected[(f["symbol"], f["trade_id"])]
+        t = expected[(f["symbol"], f["trade_id"], f["side"])]
         got = (f["price"], f["qty"], f["fee"], f["realized_pnl"], f["side"], f["is_maker"])
         want = (
             dec_text(t.price),
@@ -180,7 +202,9 @@ def test_every_venue_trade_is_stored_exactly_once_with_the_venues_figures(persis
     assert res.gateway == "ok" and res.gateway_fills == 50 and not res.errors
     assert res.fills_added == 2_245 - 20
     eth_from = [c["from_id"] for c in venue.calls if c["symbol"] == "ETHUSDC"]
-    assert eth_from == [101, 1101, 2101], "resumes after the last trade read from the venue, a page at a time"
+    # After the last trade read from the venue, a page at a time; a page goes on from the last id
+    # of the one before (the second leg of a self-trade may be on the next page).
+    assert eth_from == [101, 1100, 2099]
     # The same fills come over the bus again (a late duplicate): still once each.
     persistence.apply([wire.raw(topics.oms_fill("ETHUSDC"), "gateway", _bus_fill(t)) for t in eth[90:110]])
     assert persistence.store is not None
@@ -204,6 +228,35 @@ def test_a_second_pass_fetches_only_what_is_new(persistence: Persistence) -> Non
     assert [c["from_id"] for c in venue.calls] == [31]
     assert persistence.store is not None
     assert_store_matches_venue(persistence.store, venue.trades)
+
+
+def test_both_legs_of_a_self_trade_are_stored_when_a_page_ends_between_them(
+    persistence: Persistence,
+) -> None:
+    venue = FakeVenue()
+    venue.add("ETHUSDC", 10)
+    c = _catchup(persistence, venue, symbols=("ETHUSDC",))
+    asyncio.run(c.run())  # the watermark is now 10
+    venue.add("ETHUSDC", 999, first_id=11)  # ids 11..1009
+    venue.self_trade("ETHUSDC", 1010)  # the page from 11 ends on its BUY leg
+    venue.add("ETHUSDC", 5, first_id=1011)
+    buy_leg = next(t for t in venue.trades["ETHUSDC"] if t.id == 1010 and t.side == "BUY")
+    wire = Wire()
+    persistence.apply([wire.raw(topics.oms_fill("ETHUSDC"), "gateway", _bus_fill(buy_leg))])
+    venue.calls.clear()
+    res = asyncio.run(c.run())
+    assert [call["from_id"] for call in venue.calls] == [11, 1010]
+    assert res.fills_added == 999 + 1 + 5, "the BUY leg came over the bus: only its SELL leg is new"
+    assert persistence.store is not None
+    assert_store_matches_venue(persistence.store, venue.trades)
+    q = Queries(persistence.store)
+    above = q.run("fills", {"after_trade_id": "1009", "symbol": "ETHUSDC"}, 100)
+    assert [(f["trade_id"], f["side"], f["source"]) for f in above[:2]] == [
+        (1010, "BUY", "bus"),
+        (1010, "SELL", "venue"),
+    ]
+    assert [f["trade_id"] for f in above[2:]] == [1011, 1012, 1013, 1014, 1015]
+    assert q.run("fill_marks", {}, 10) == [{"symbol": "ETHUSDC", "venue_mark": 1015, "max_trade_id": 1015}]
 
 
 @pytest.mark.parametrize("newest_first", [False, True])
@@ -331,3 +384,30 @@ def test_a_malformed_trade_history_is_a_venue_error() -> None:
 
     with pytest.raises(BinanceError, match="unexpected payload"):
         asyncio.run(RestTrades(Rest()).user_trades("ETHUSDC"))  # type: ignore[arg-type]
+
+
+def test_the_trade_history_is_read_with_the_read_only_key_when_both_halves_are_set(
+    run_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trading = {"api_key": "trade-key", "api_secret": "trade-secret"}
+    monkeypatch.setenv("MM_READ_API_KEY", "read-key")
+    monkeypatch.setenv("MM_READ_API_SECRET", "read-secret")
+    both = history_key(load_settings(**trading))
+    monkeypatch.delenv("MM_READ_API_KEY")
+    monkeypatch.delenv("MM_READ_API_SECRET")
+    assert both is not None and both.read_only
+    assert (both.key.get_secret_value(), both.secret.get_secret_value()) == ("read-key", "read-secret")
+
+    half = history_key(load_settings(**trading, read_api_key="read-key"))
+    assert half is not None and not half.read_only and half.unset == ("MM_READ_API_SECRET",)
+    assert (half.key.get_secret_value(), half.secret.get_secret_value()) == ("trade-key", "trade-secret")
+
+    none = history_key(load_settings(**trading))
+    assert none is not None and not none.read_only
+    assert none.unset == ("MM_READ_API_KEY", "MM_READ_API_SECRET")
+
+    assert history_key(load_settings()) is None, "no key at all: catch-up reads no venue history"
+    only_read = load_settings(read_api_key="read-key", read_api_secret="read-secret")
+    key = history_key(only_read)
+    assert key is not None and key.read_only and key.key.get_secret_value() == "read-key"
+    assert {"read-key", "read-secret"} <= set(only_read.secret_values()), "redacted from logs"

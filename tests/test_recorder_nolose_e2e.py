@@ -90,22 +90,22 @@ def stored_fills(c: Cluster) -> list[dict[str, Any]]:
 
 
 def check_invariant(trades: list[dict[str, Any]], fills: list[dict[str, Any]]) -> None:
-    keys = [(f["symbol"], f["trade_id"]) for f in fills]
+    keys = [(f["symbol"], f["trade_id"], f["side"]) for f in fills]
     assert len(keys) == len(set(keys)), "a trade is stored twice"
-    want = {(t["symbol"], t["id"]): t for t in trades}
+    want = {(t["symbol"], t["id"], t["side"]): t for t in trades}
     assert set(keys) == set(want), (
         f"missing {sorted(set(want) - set(keys))[:5]}, extra {sorted(set(keys) - set(want))[:5]}"
     )
     for f in fills:
-        t = want[(f["symbol"], f["trade_id"])]
+        t = want[(f["symbol"], f["trade_id"], f["side"])]
         expect = tuple(dec_text(t[k]) for k in ("price", "qty", "commission", "realizedPnl"))
         assert (f["price"], f["qty"], f["fee"], f["realized_pnl"]) == expect, f"trade {t['id']}"
 
 
 def converged(c: Cluster) -> bool:
     trades, fills = venue_trades(c), stored_fills(c)
-    return bool(trades) and {(t["symbol"], t["id"]) for t in trades} == {
-        (f["symbol"], f["trade_id"]) for f in fills
+    return bool(trades) and {(t["symbol"], t["id"], t["side"]) for t in trades} == {
+        (f["symbol"], f["trade_id"], f["side"]) for f in fills
     }
 
 

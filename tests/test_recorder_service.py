@@ -162,6 +162,15 @@ def test_the_recorder_stores_the_bus_and_answers_queries_snapshots_and_mmctl(
         assert (
             capsys.readouterr().out.splitlines()[-1] == "2 fills  volume 0.2  realized 0.3  fees 0  net 0.3"
         )
+        # What a restarting gateway asks: its watermarks, then the fills above one.
+        marks = ask(fast, Query(kind="fill_marks", filters={"symbol": "XRPUSDC"}))
+        assert marks == [{"symbol": "XRPUSDC", "venue_mark": None, "max_trade_id": 2}]
+        above = ask(
+            fast, Query(kind="fills", filters={"symbol": "XRPUSDC", "after_trade_id": "1"}, limit=100_000)
+        )
+        assert [(r["trade_id"], r["realized_pnl"]) for r in above] == [(2, "0.2")]
+        refused = request(fast, Query(kind="fills", filters={"after_trade_id": "abc"}))
+        assert not refused.ok and "filter after_trade_id must be an integer" in refused.error
     finally:
         bus.close()
         assert rec.stop() == 0

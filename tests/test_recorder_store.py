@@ -6,20 +6,28 @@ distribution's binaries (``tests/pg.py``); a machine without them fails these te
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import dataclasses
+import functools
+import sqlite3
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from common import topics
 from common.messages import Fill, Heartbeat, OrderUpdate, StateSnapshot, TargetQuotes
+from services.recorder.catchup import UserTrade, trade_row
 from services.recorder.ingest import Ingestor, Sampling
+from services.recorder.marks import watermark_row
 from services.recorder.mix import MessageMix, Wire
 from services.recorder.persistence import Persistence
 from services.recorder.queries import Queries, QueryError
 from services.recorder.rows import fill_row
+from services.recorder.schema import TABLE, ddl, insert_sql, key_index_sql
 from services.recorder.store import PostgresStore, SqliteStore, Store, StoreError
 from tests.pg import PgServer, shared_server
 
@@ -153,6 +161,102 @@ def test_a_fill_inserted_twice_is_stored_once(store: Store) -> None:
     assert rows[0]["source"] == "bus" and rows[0]["ts_recv"] == T0
 
 
+def _venue_leg(f: Fill) -> UserTrade:
+    """The venue's trade-history row of our fill ``f``."""
+    return UserTrade(
+        symbol=f.symbol,
+        id=f.trade_id,
+        orderId=f.venue_order_id,
+        side=f.side,
+        price=str(f.price),
+        qty=str(f.qty),
+        commission=str(f.fee),
+        commissionAsset=f.fee_asset,
+        realizedPnl=str(f.realized_pnl),
+        maker=f.is_maker,
+        time=f.ts_event // 1_000_000,
+    )
+
+
+def test_both_legs_of_a_self_trade_are_stored_and_each_only_once(store: Store) -> None:
+    buy = _fill(6, client_order_id="mm-b", venue_order_id=70)
+    sell = _fill(6, client_order_id="mm-s", venue_order_id=71, side="SELL", is_maker=False)
+    wire = Wire()
+    _ingest(store, [wire.raw(topics.oms_fill("ETHUSDC"), "gateway", f) for f in (buy, sell)])
+    # The same two fills again, from the venue's trade history (catch-up): nothing new.
+    store.write({"fills": [trade_row(_venue_leg(buy), T0 + 1), trade_row(_venue_leg(sell), T0 + 1)]})
+    rows = Queries(store).run("fills", {}, 10)
+    assert [(r["trade_id"], r["side"], r["client_order_id"], r["source"]) for r in rows] == [
+        (6, "BUY", "mm-b", "bus"),
+        (6, "SELL", "mm-s", "bus"),
+    ]
+
+
+def _old_fills_key_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], Store]:
+    """A store as builds before schema version 2 made it (fills unique on symbol and trade id),
+    holding one fill; returns how to open it with this build."""
+    fills = TABLE["fills"]
+    old = dataclasses.replace(fills, key=("symbol", "trade_id"))
+    factory: Callable[[], Store]
+    if backend == "sqlite":
+        path = tmp_path / "old.sqlite"
+        con: Any = sqlite3.connect(path, isolation_level=None)
+        factory = functools.partial(SqliteStore, path)
+    else:
+        dsn = request.getfixturevalue("pg").fresh_dsn()
+        con = psycopg.connect(dsn, autocommit=True)
+        factory = functools.partial(PostgresStore, dsn)
+    ph = factory().ph
+    with contextlib.closing(con):
+        for stmt in ddl(factory().dialect):
+            con.execute(key_index_sql(old) if stmt == key_index_sql(fills) else stmt)
+        con.execute(insert_sql(TABLE["meta"], ph), ("schema_version", "1"))
+        con.execute(insert_sql(old, ph), fill_row(_fill(6), T0, "bus"))
+        # Unmigrated, this build's insert has no unique index to resolve its conflicts on.
+        with pytest.raises((sqlite3.Error, psycopg.Error), match=r"(?i)on conflict"):
+            con.execute(insert_sql(fills, ph), fill_row(_fill(6, side="SELL"), T0, "bus"))
+    return factory
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_store_with_the_old_fills_key_is_migrated_on_open_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    factory = _old_fills_key_store(backend, tmp_path, request)
+    st = factory().open()
+    try:
+        st.write(
+            {"fills": [fill_row(_fill(6, side="SELL"), T0 + 1, "bus"), fill_row(_fill(6), T0 + 2, "bus")]}
+        )
+        assert [(r["side"], r["ts_recv"]) for r in Queries(st).run("fills", {}, 10)] == [
+            ("BUY", T0),
+            ("SELL", T0 + 1),
+        ]
+        assert st.select("meta", [("key", "=", "schema_version")], order="key")[0]["value"] == "2"
+    finally:
+        st.close()
+    again = factory().open()
+    try:
+        again.write({"fills": [fill_row(_fill(6, side="SELL"), T0 + 3, "venue")]})
+        assert len(Queries(again).run("fills", {}, 10)) == 2, "opened again: same key, same rows"
+    finally:
+        again.close()
+
+
+def test_a_store_of_a_newer_build_is_refused_and_not_migrated(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _old_fills_key_store("sqlite", tmp_path, request)  # a key this build would migrate
+    newer = SqliteStore(tmp_path / "old.sqlite")
+    with contextlib.closing(sqlite3.connect(newer.path, isolation_level=None)) as con:
+        con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 3 is newer than this build's 2"):
+        newer.open()
+    newer.close()
+    with contextlib.closing(sqlite3.connect(newer.path)) as con:
+        assert [r[2] for r in con.execute("PRAGMA index_info(fills_key)")] == ["symbol", "trade_id"]
+
+
 def test_a_provisional_fill_is_completed_once_and_a_complete_fill_never_changes(store: Store) -> None:
     lite = _fill(9, fee=Decimal(0), fee_asset="", realized_pnl=Decimal(0))  # a fill from TRADE_LITE
     store.write({"fills": [fill_row(lite, T0, "bus")]})
@@ -252,6 +356,44 @@ def test_retention_deletes_old_raw_events_in_chunks(store: Store) -> None:
         deleted.append(n)
     assert deleted == [60, 60, 60, 20]
     assert [r["ts_event"] for r in Queries(store).run("events", {}, 1000)] == list(range(T0 + 200, T0 + 250))
+
+
+def test_fill_marks_give_each_symbols_venue_watermark_and_highest_stored_trade_id(store: Store) -> None:
+    q = Queries(store)
+    assert q.run("fill_marks", {}, 10) == []
+    eth = [fill_row(_fill(i), T0, "bus") for i in (3, 9, 4)]
+    btc = [fill_row(_fill(i, symbol="BTCUSDC"), T0, "venue") for i in (70, 71)]
+    marks = [watermark_row("ETHUSDC", 4), watermark_row("XRPUSDC", 12)]  # XRP: a mark, no fills
+    store.write({"fills": eth + btc, "meta": marks})
+    assert q.run("fill_marks", {}, 1000) == [
+        {"symbol": "BTCUSDC", "venue_mark": None, "max_trade_id": 71},
+        {"symbol": "ETHUSDC", "venue_mark": 4, "max_trade_id": 9},
+        {"symbol": "XRPUSDC", "venue_mark": 12, "max_trade_id": None},
+    ]
+    assert q.run("fill_marks", {"symbol": "ethusdc"}, 1) == [
+        {"symbol": "ETHUSDC", "venue_mark": 4, "max_trade_id": 9}
+    ]
+    with pytest.raises(QueryError, match="unknown filter 'since_ns' for fill_marks; known: symbol"):
+        q.run("fill_marks", {"since_ns": "0"}, 10)
+    with pytest.raises(QueryError, match="fill_marks has 3 symbols, more than limit 2"):
+        q.run("fill_marks", {}, 2)
+
+
+def test_fills_after_a_trade_id_are_every_stored_fill_of_the_symbol_above_it(store: Store) -> None:
+    legs = [_fill(5, side=side, ts_event=T0 + 50) for side in ("BUY", "SELL")]  # a self-trade
+    eth = [_fill(i) for i in (2, 3, 4, 6, 7)] + legs
+    btc = [_fill(i, symbol="BTCUSDC") for i in (4, 8)]
+    store.write({"fills": [fill_row(f, T0, "bus") for f in eth + btc]})
+    q = Queries(store)
+    above = q.run("fills", {"symbol": "ETHUSDC", "after_trade_id": "4"}, 100_000)
+    assert [(r["trade_id"], r["side"]) for r in above] == [(6, "BUY"), (7, "BUY"), (5, "BUY"), (5, "SELL")]
+    every = q.run("fills", {"symbol": "ETHUSDC"}, 100_000)
+    assert above == [r for r in every if r["trade_id"] > 4], "the rows of the fills query, same shape"
+    assert q.run("fills", {"symbol": "ETHUSDC", "after_trade_id": "7"}, 10) == []
+    assert len(q.run("fills", {"symbol": "ETHUSDC", "after_trade_id": "-1"}, 10)) == 7
+    for bad in ("abc", "4.5", "0x10"):
+        with pytest.raises(QueryError, match=f"filter after_trade_id must be an integer .*got '{bad}'"):
+            q.run("fills", {"symbol": "ETHUSDC", "after_trade_id": bad}, 10)
 
 
 def test_a_bad_query_is_refused_with_a_message_naming_it(store: Store) -> None:

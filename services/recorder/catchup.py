@@ -6,14 +6,15 @@ Two sources, in this order, on start and then periodically (and soon after a gap
    fills. An order whose stored state differs gets an order event (``source = "gateway"``).
    The gateway being down is normal during a restart: catch-up goes on without it.
 2. The venue's trade history, ``GET /fapi/v1/userTrades`` per symbol from the last trade id read
-   from the venue plus one (its watermark, see :func:`watermarks`; a symbol never read is read from
-   ``lookback`` ago, splitting any time window that fills a page, since venues differ in which
-   page of a window they answer). These are the truth about
+   from the venue plus one (its watermark, see :mod:`services.recorder.marks`; a symbol never read
+   is read from ``lookback`` ago, splitting any time window that fills a page, since venues differ
+   in which page of a window they answer). These are the truth about
    fills: each becomes a fill row (``source = "venue"``); its client order id is filled in later
    from the orders table when the order is known.
 
-Fills are unique on (symbol, trade id) and inserted with ``ON CONFLICT DO NOTHING``, so a fill that
-arrives from the bus, the gateway and the venue is stored exactly once, with the venue's figures.
+Fills are unique on (symbol, trade id, side) and inserted with ``ON CONFLICT DO NOTHING``, so a fill
+that arrives from the bus, the gateway and the venue is stored exactly once, with the venue's
+figures, and both legs of a self-trade (one trade id, our BUY and our SELL) are kept.
 """
 
 from __future__ import annotations
@@ -24,19 +25,20 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
+from pydantic import SecretStr
 
 from common.binance.errors import BinanceError
 from common.binance.rest import RestClient
+from common.config import Settings
 from common.logging import log
 from common.messages import Account, Fill, OrderUpdate, Position
+from services.recorder.marks import watermark_row, watermarks
 from services.recorder.persistence import Persistence
 from services.recorder.rows import account_rows, fill_row, order_rows, position_row, row
 from services.recorder.schema import dec_text
 from services.recorder.store import Rows, Store
 
 PAGE = 1000
-WATERMARK = "venue_trade_id:"
-"""``meta`` key prefix: per symbol, the trade id up to which the store holds every venue trade."""
 
 
 class UserTrade(msgspec.Struct, frozen=True):
@@ -69,6 +71,32 @@ class TradeSource(Protocol):
         end_ms: int | None = None,
         limit: int = PAGE,
     ) -> list[UserTrade]: ...
+
+
+@dataclass(frozen=True)
+class HistoryKey:
+    """The API key that reads the venue's trade history, and whether it is the read-only one."""
+
+    key: SecretStr
+    secret: SecretStr
+    read_only: bool
+    unset: tuple[str, ...] = ()
+    """The read-only key's variables that are not set (when the trading key stands in)."""
+
+
+def history_key(settings: Settings) -> HistoryKey | None:
+    """``MM_READ_API_KEY`` / ``_SECRET`` when both are set, else the trading key, else None.
+
+    Reading trade history needs no trading permission: a read-only key limits what a leak of the
+    recorder's environment can do.
+    """
+    if settings.read_api_key and settings.read_api_secret:
+        return HistoryKey(settings.read_api_key, settings.read_api_secret, read_only=True)
+    if settings.api_key and settings.api_secret:
+        pair = (("MM_READ_API_KEY", settings.read_api_key), ("MM_READ_API_SECRET", settings.read_api_secret))
+        unset = tuple(name for name, v in pair if not v)
+        return HistoryKey(settings.api_key, settings.api_secret, read_only=False, unset=unset)
+    return None
 
 
 class RestTrades:
@@ -133,30 +161,27 @@ async def _window(src: TradeSource, symbol: str, start_ms: int, end_ms: int) -> 
 async def venue_trades(
     src: TradeSource, symbol: str, last_id: int | None, now_ms: int, lookback_ms: int
 ) -> list[UserTrade]:
-    """The venue's trades of ``symbol`` after ``last_id`` (or within ``lookback_ms`` if None)."""
+    """The venue's trades of ``symbol`` after ``last_id`` (or within ``lookback_ms`` if None).
+
+    A self-trade is two rows with one id (our BUY and our SELL), and a full page may end between
+    them: the next page starts at the page's last id again and drops the rows already read.
+    """
     out: list[UserTrade] = []
-    if last_id is None:
+    from_id = None if last_id is None else last_id + 1
+    if from_id is None:
         out = await _window(src, symbol, now_ms - lookback_ms, now_ms)
         if not out:
             return out
-        last_id = max(t.id for t in out)
+        from_id = max(t.id for t in out) + 1  # a window holds both legs: they share one time
+    seen = {(t.id, t.side) for t in out}
     while True:
-        page = await src.user_trades(symbol, from_id=last_id + 1, limit=PAGE)
-        out += page
-        if len(page) < PAGE:
+        page = await src.user_trades(symbol, from_id=from_id, limit=PAGE)
+        new = [t for t in page if (t.id, t.side) not in seen]
+        out += new
+        if len(page) < PAGE or not new:
             return out
-        last_id = max(t.id for t in page)
-
-
-def watermarks(store: Store) -> dict[str, int]:
-    """Per symbol, the id up to which every venue trade is stored (reader; any thread).
-
-    Not the highest stored trade id: a fill from the bus or the gateway's snapshot can land after
-    an outage before catch-up runs, and resuming from it would skip the gap. The watermark moves
-    only when a venue page is committed, in the same transaction as its fills.
-    """
-    rows = store.select("meta", [("key", "prefix", WATERMARK)], order="key")
-    return {r["key"][len(WATERMARK) :]: int(r["value"]) for r in rows}
+        seen.update((t.id, t.side) for t in new)
+        from_id = max(t.id for t in page)
 
 
 # ---- the gateway snapshot ---------------------------------------------------------------------
@@ -285,6 +310,6 @@ class Catchup:
             res.venue_trades += len(trades)
             if trades:
                 ts = time.time_ns()
-                mark = (WATERMARK + sym, str(max(t.id for t in trades)))
+                mark = watermark_row(sym, max(t.id for t in trades))
                 rows = {"fills": [trade_row(t, ts) for t in trades], "meta": [mark]}
                 await self.p.on_writer(self._write_counted, rows, res)

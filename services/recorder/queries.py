@@ -5,6 +5,18 @@ Every kind answers the newest ``limit`` rows matching its filters, oldest first,
 they travel on the bus; a filter a kind does not know, or a value that does not parse, is refused
 with a message naming it, never ignored. Every kind takes ``since_ns``, ``until_ns`` and
 ``session`` (a session id: its start to its end).
+
+Two requests serve a restarting gateway, which must neither publish a fill twice nor skip one:
+
+``fills`` with ``after_trade_id=<int>``
+    Fills whose trade id is strictly greater (use it with ``symbol``: trade ids are per symbol),
+    as rows of ``fills`` (the newest ``limit``, oldest first: a reply of ``limit`` rows may be cut).
+``fill_marks`` (not a table scan; takes only ``symbol``)
+    One row per symbol that has fills or a venue watermark, by symbol:
+    ``{"symbol": str, "venue_mark": int | None, "max_trade_id": int | None}``. ``venue_mark`` is
+    the trade id up to which catch-up has stored every venue trade, ``max_trade_id`` the highest
+    stored from any source (see :mod:`services.recorder.marks`). Never cut: more symbols than
+    ``limit`` is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from typing import Any
 import msgspec
 
 from common.codec import MessageCodec
+from services.recorder import marks
 from services.recorder.schema import TABLE
 from services.recorder.store import Cond, Store
 
@@ -72,7 +85,14 @@ KINDS: dict[str, Kind] = {
         },
     ),
     "fills": Kind(
-        "fills", {**_SYM, **_SIDE, "client_order_id": ("client_order_id", "="), "source": ("source", "=")}
+        "fills",
+        {
+            **_SYM,
+            **_SIDE,
+            "client_order_id": ("client_order_id", "="),
+            "source": ("source", "="),
+            "after_trade_id": ("trade_id", ">"),
+        },
     ),
     "positions": Kind("positions", {**_SYM, "source": ("source", "=")}),
     "account": Kind("account_snapshots", {"asset": ("asset", "=")}),
@@ -97,12 +117,12 @@ def _parse_bool(name: str, v: str) -> bool:
     raise QueryError(f"filter {name} must be true or false, got {v!r}")
 
 
-def parse_int(name: str, v: str) -> int:
-    """A time filter's integer value, or :class:`QueryError` naming the filter."""
+def parse_int(name: str, v: str, what: str = "ns since the epoch") -> int:
+    """An integer filter's value (a time unless ``what`` says otherwise), or :class:`QueryError`."""
     try:
         return int(v)
     except ValueError:
-        raise QueryError(f"filter {name} must be an integer (ns since the epoch), got {v!r}") from None
+        raise QueryError(f"filter {name} must be an integer ({what}), got {v!r}") from None
 
 
 def _value(name: str, raw: str) -> Any:
@@ -116,6 +136,8 @@ def _value(name: str, raw: str) -> Any:
         return v
     if name == "ok":
         return _parse_bool(name, raw)
+    if name == "after_trade_id":
+        return parse_int(name, raw, "a trade id")
     if (
         name == "state"
         and raw not in ORDER_STATES
@@ -123,6 +145,11 @@ def _value(name: str, raw: str) -> Any:
     ):
         raise QueryError(f"filter state {raw!r} is not an order or service state")
     return raw
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
 
 
 def conditions(
@@ -171,11 +198,13 @@ class Queries:
 
     def run(self, kind_name: str, filters: Mapping[str, str], limit: int) -> list[dict[str, Any]]:
         """Rows of ``kind_name`` matching ``filters``: the newest ``limit``, oldest first."""
+        if kind_name == "fill_marks":
+            return self.fill_marks(filters, limit)
         kind = KINDS.get(kind_name)
         if kind is None:
-            raise QueryError(f"unknown query kind {kind_name!r}; known: {', '.join(sorted(KINDS))}, report")
-        if not 1 <= limit <= MAX_LIMIT:
-            raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+            known = ", ".join(sorted([*KINDS, "fill_marks", "report"]))
+            raise QueryError(f"unknown query kind {kind_name!r}; known: {known}")
+        _check_limit(limit)
         conds = conditions(kind, filters, self.session_span)
         table = TABLE[kind.table]
         # No surrogate id in answers: PostgreSQL's identity skips values on conflicts, SQLite's does
@@ -188,6 +217,22 @@ class Queries:
                 r[c] = msgspec.json.decode(r[c])
             if kind.table == "events":
                 self._render_event(r)
+        return rows
+
+    def fill_marks(self, filters: Mapping[str, str], limit: int) -> list[dict[str, Any]]:
+        """Per symbol, the venue watermark and the highest stored trade id (see the module doc)."""
+        _check_limit(limit)
+        symbol = ""
+        for name, raw in filters.items():
+            if raw == "":
+                continue
+            if name != "symbol":
+                raise QueryError(f"unknown filter {name!r} for fill_marks; known: symbol")
+            symbol = _value(name, raw)
+        rows = marks.fill_marks(self.store, symbol)
+        if len(rows) > limit:
+            # A cut list would read as symbols without fills: refuse it.
+            raise QueryError(f"fill_marks has {len(rows)} symbols, more than limit {limit}")
         return rows
 
     def _render_event(self, r: dict[str, Any]) -> None:

@@ -8,6 +8,9 @@ readers normalise it. Text compares byte-wise on both (``COLLATE "C"`` in Postgr
 scans on topics and ordering agree.
 
 The schema grows only by new tables and new columns with defaults; ``SCHEMA_VERSION`` records it.
+The one exception is a natural key that proved wrong: the store re-creates a table's key index when
+its columns differ from :attr:`Table.key` (see ``Store.open``). Version 2 widened the fills key to
+(symbol, trade id, side), since a self-trade gives our two orders one trade id.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ColumnKind = Literal["int", "text", "dec", "bool", "float", "blob", "json"]
 Dialect = Literal["sqlite", "postgres"]
@@ -169,7 +172,8 @@ TABLES: tuple[Table, ...] = (
             ("layer", "int"),
             ("source", "text"),
         ),
-        key=("symbol", "trade_id"),
+        # Binance gives both legs of a self-trade (our BUY and our SELL) the same trade id.
+        key=("symbol", "trade_id", "side"),
         conflict="ignore",
         # A fill without a fee asset is provisional: from TRADE_LITE (no fee, no realized PnL) or
         # from an ORDER_TRADE_UPDATE of a zero-commission trade (Binance omits "N"). The venue's
@@ -323,6 +327,16 @@ _ID = {
 }
 
 
+def key_index(table: Table) -> str:
+    """The name of ``table``'s unique index on its natural key."""
+    return f"{table.name}_key"
+
+
+def key_index_sql(table: Table) -> str:
+    """The ``CREATE UNIQUE INDEX`` of ``table``'s natural key (idempotent)."""
+    return f"CREATE UNIQUE INDEX IF NOT EXISTS {key_index(table)} ON {table.name} ({', '.join(table.key)})"
+
+
 def ddl(dialect: Dialect) -> list[str]:
     """Every ``CREATE TABLE`` and ``CREATE INDEX`` statement, idempotent (``IF NOT EXISTS``)."""
     out: list[str] = []
@@ -331,7 +345,7 @@ def ddl(dialect: Dialect) -> list[str]:
         cols = [_ID[dialect]] + [f"{c} {types[k]} NOT NULL" for c, k in t.columns]
         out.append(f"CREATE TABLE IF NOT EXISTS {t.name} ({', '.join(cols)})")
         if t.key:
-            out.append(f"CREATE UNIQUE INDEX IF NOT EXISTS {t.name}_key ON {t.name} ({', '.join(t.key)})")
+            out.append(key_index_sql(t))
         for ix in t.indexes:
             name = f"{t.name}_{'_'.join(ix.columns)}{'_p' if ix.where else ''}"
             where = f" WHERE {ix.where}" if ix.where else ""

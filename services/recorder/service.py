@@ -28,7 +28,7 @@ from common.logging import log
 from common.messages import AnyCommand, Envelope, GetSnapshot, Query, Request
 from common.runtime import CommandError, Service
 from services.recorder import report, session, snapshots
-from services.recorder.catchup import Catchup, RestTrades
+from services.recorder.catchup import Catchup, RestTrades, history_key
 from services.recorder.ingest import Ingestor, RawMsg, Sampling
 from services.recorder.lake import Lake
 from services.recorder.persistence import Persistence
@@ -173,11 +173,18 @@ class RecorderService(Service):
     def _catchup(self) -> Catchup:
         s = self.settings
         trades = None
-        if s.api_key and s.api_secret and s.venue.market == "usdm":
+        key = history_key(s)
+        if key is not None and s.venue.market == "usdm":
+            if not key.read_only:
+                log.warning(
+                    "recorder_uses_trading_key",
+                    hint="a read-only key is recommended: the recorder only reads trade history",
+                    unset=",".join(key.unset),
+                )
             self._rest = RestClient(
                 s.venue.rest_url,
-                s.api_key.get_secret_value(),
-                s.api_secret.get_secret_value(),
+                key.key.get_secret_value(),
+                key.secret.get_secret_value(),
                 s.venue.http_timeout_s,
             )
             trades = RestTrades(self._rest)
@@ -233,6 +240,10 @@ class RecorderService(Service):
             log.info("report_written", path=str(path))
 
     # ---- commands ------------------------------------------------------------------------------
+
+    def serves_while_starting(self, cmd: AnyCommand) -> bool:
+        """Queries and snapshots asked during the start wait for the store (:meth:`_until_ready`)."""
+        return isinstance(cmd, Query | GetSnapshot)
 
     async def on_command(self, cmd: AnyCommand, req: Request) -> Any:
         await self._until_ready(req)

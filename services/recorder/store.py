@@ -17,7 +17,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from services.recorder.schema import SCHEMA_VERSION, TABLE, TABLES, Dialect, Table, ddl, insert_sql
+from common.logging import log
+from services.recorder.schema import (
+    SCHEMA_VERSION,
+    TABLE,
+    TABLES,
+    Dialect,
+    Table,
+    ddl,
+    insert_sql,
+    key_index,
+    key_index_sql,
+)
 
 Rows = dict[str, list[tuple[Any, ...]]]
 """Rows to insert, by table name, each tuple in the table's column order (without ``id``)."""
@@ -94,10 +105,17 @@ class Store(ABC):
     def _transaction(self, con: Any) -> Any:
         """A context manager: one transaction, committed on exit, rolled back on error."""
 
+    @abstractmethod
+    def _index_columns(self, cur: Any, index: str) -> list[str]:
+        """The columns of ``index`` in order (empty if there is no such index)."""
+
     # ---- lifecycle ----------------------------------------------------------------------------
 
     def open(self) -> Store:
-        """Connect the writer and create the schema (idempotent); refuse a newer schema version."""
+        """Connect the writer, create and migrate the schema (idempotent); refuse a newer version.
+
+        All in one transaction: a store of a newer build is left as it was.
+        """
         with self._tx() as cur:
             for stmt in ddl(self.dialect):
                 cur.execute(stmt)
@@ -105,8 +123,25 @@ class Store(ABC):
             row = cur.fetchone()
             if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(f"store schema version {row[0]} is newer than this build's {SCHEMA_VERSION}")
+            self._migrate_keys(cur)
             cur.execute(self._inserts["meta"], ("schema_version", str(SCHEMA_VERSION)))
         return self
+
+    def _migrate_keys(self, cur: Any) -> None:
+        """Re-create each key index whose columns are not its table's key (a store of an older build).
+
+        ``CREATE UNIQUE INDEX IF NOT EXISTS`` keeps an index of the same name whatever its columns,
+        and ``ON CONFLICT (key)`` needs an index on exactly the key. Rows unique on the old key are
+        unique on a wider one, so the new index always builds; a store already migrated is untouched.
+        """
+        for t in TABLES:
+            if not t.key:
+                continue
+            old = self._index_columns(cur, key_index(t))
+            if old != list(t.key):
+                cur.execute(f"DROP INDEX IF EXISTS {key_index(t)}")
+                cur.execute(key_index_sql(t))
+                log.info("store_key_migrated", table=t.name, old=",".join(old), new=",".join(t.key))
 
     def close(self) -> None:
         """Close the writer and every reader connection."""
@@ -226,6 +261,14 @@ class Store(ABC):
         """Rows in ``table``."""
         return int(self.scalar_rows(f"SELECT COUNT(*) FROM {TABLE[table].name}")[0][0])
 
+    def maxima(self, table: str, column: str, by: str) -> dict[Any, Any]:
+        """The largest ``column`` of ``table`` for each value of ``by``."""
+        t = TABLE[table]
+        kind = t.kind(column)
+        t.kind(by)  # an unknown column raises here, never reaches SQL
+        rows = self.scalar_rows(f"SELECT {by}, MAX({column}) FROM {t.name} GROUP BY {by}")
+        return {k: _norm(kind, v) for k, v in rows}
+
 
 def _norm(kind: str, value: Any) -> Any:
     if kind == "bool":
@@ -259,6 +302,10 @@ class SqliteStore(Store):
 
     def _transaction(self, con: Any) -> Any:
         return _SqliteTx(con)
+
+    def _index_columns(self, cur: Any, index: str) -> list[str]:
+        cur.execute(f"PRAGMA index_info({index})")  # (seqno, cid, name), one row per column
+        return [name for _, _, name in sorted(cur.fetchall())]
 
     def _write_rows(self, cur: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
         cur.executemany(self._inserts[table.name], rows)
@@ -308,6 +355,17 @@ class PostgresStore(Store):
 
     def _transaction(self, con: Any) -> Any:
         return _PgTx(con)
+
+    def _index_columns(self, cur: Any, index: str) -> list[str]:
+        # to_regclass resolves the name through the search path, as DROP INDEX will.
+        cur.execute(
+            "SELECT a.attname FROM pg_index i"
+            " CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+            " WHERE i.indexrelid = to_regclass(%s) ORDER BY k.n",
+            (index,),
+        )
+        return [r[0] for r in cur.fetchall()]
 
     def _write_rows(self, cur: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
         copy = self._copy.get(table.name)
