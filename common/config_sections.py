@@ -234,8 +234,9 @@ class GatewayConfig(ServiceSection):
         default=2.0, gt=0, description="a timed round trip to the venue this often"
     )
     self_trade_prevention: Literal["", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "NONE"] = Field(
-        default="EXPIRE_TAKER",
-        description="selfTradePreventionMode sent on GTC/IOC orders ('' = venue default)",
+        default="EXPIRE_MAKER",
+        description="selfTradePreventionMode sent on GTC/IOC orders ('' = venue default): EXPIRE_MAKER "
+        "lets a reduction that meets one of our own quotes expire that quote and trade on",
     )
 
     @field_validator("leverage")

@@ -52,9 +52,17 @@ def test_position_plus_same_side_resting_plus_the_order_must_fit_the_symbol_cap(
     assert caps.check_place(sell("1.0"), eth("-0.5", sells="0.4"), T0) == POSITION_CAP
 
 
-def test_reduce_only_orders_are_exempt_from_position_caps() -> None:
+def test_a_reduce_only_order_closing_a_position_above_the_cap_passes() -> None:
     caps = Caps(PARAMS)
     assert caps.check_place(sell("1.2", reduce_only=True), eth("1.2"), T0) == ""
+
+
+def test_a_reduce_only_order_counts_in_its_sides_worst_case() -> None:
+    """Short 0.1 with 1.05 of bids resting (worst 0.95 ≤ cap 1.0): buying the 0.1 back reduce-only
+    lets the bids take the position to 1.05 > 1.0 once they fill; with 1.0 resting, 1.0 fits."""
+    caps = Caps(PARAMS)
+    assert caps.check_place(buy("0.1", reduce_only=True), eth("-0.1", buys="1.05"), T0) == POSITION_CAP
+    assert caps.check_place(buy("0.1", reduce_only=True), eth("-0.1", buys="1.0"), T0) == ""
 
 
 def test_a_reduce_only_order_must_reduce_counting_every_live_reduce_only_order() -> None:

@@ -8,9 +8,10 @@
   ``X-MBX-ORDER-COUNT-*`` plus what is in flight predict the next request's cost; a request that
   would cross ``safety`` of a limit waits for the window to roll (or raises :class:`LocalRateLimit`
   if that is too long). 429 and 418 stop *all* sending until their ``Retry-After`` (or the ban-until
-  time of a 418's message) has passed. Weight and bans are per IP: with ``shared`` they are merged
-  with every other process of this machine that talks to the same venue
-  (:mod:`common.binance.shared_limits`).
+  time of a 418's message) has passed; then one request probes the venue while the others wait, so
+  every task of the process does not fire at the same instant and earn the IP a ban. Weight and
+  bans are per IP: with ``shared`` they are merged with every other process of this machine that
+  talks to the same venue (:mod:`common.binance.shared_limits`).
 * Errors are raised as the :mod:`common.binance.errors` tree; a timeout, a dropped connection or a
   body that does not decode is :class:`OutcomeUnknown`.
 """
@@ -18,8 +19,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -79,6 +81,8 @@ class Limits:
     orders_1m: _Window = field(default_factory=lambda: _Window(1200, 60_000))
     blocked_until_ms: int = 0
     safety: float = 0.8
+    recovering: bool = False  # after a 429/418: one request at a time until one is not refused
+    probing: bool = False
 
     def set_from_exchange_info(self, rate_limits: list[dict[str, Any]]) -> None:
         for r in rate_limits:
@@ -150,6 +154,7 @@ class RestClient:
     def stop_sending(self, seconds: float) -> None:
         """Stop every request (REST and WS-API) for ``seconds``: a 429's Retry-After, a ban."""
         lim = self.limits
+        lim.recovering = True
         lim.blocked_until_ms = max(lim.blocked_until_ms, self.now_ms() + int(seconds * 1000))
         if self.shared is not None:
             self.shared.publish(lim, self.now_ms())
@@ -188,10 +193,30 @@ class RestClient:
                 await self.sync_time()  # -1021 means not executed: resync and try once more
         raise AssertionError("unreachable")
 
+    @contextlib.asynccontextmanager
+    async def slot(self, weight: int, orders: int) -> AsyncIterator[None]:
+        """Room for one request (REST or WS-API) under every limit, held while it is in flight."""
+        probe = await self.admit(weight, orders)
+        limited = False
+        try:
+            yield
+        except RateLimited:
+            limited = True
+            raise
+        finally:
+            if probe:
+                self.limits.probing = False
+                self.limits.recovering = limited
+
     async def _send(
         self, method: str, path: str, items: list[tuple[str, Any]], weight: int, signed: bool, orders: int
     ) -> Any:
-        await self.admit(weight, orders)
+        async with self.slot(weight, orders):
+            return await self._exchange(method, path, items, weight, signed)
+
+    async def _exchange(
+        self, method: str, path: str, items: list[tuple[str, Any]], weight: int, signed: bool
+    ) -> Any:
         query = encode_params(items)
         if signed:
             extra = encode_params([("recvWindow", self.recv_window_ms), ("timestamp", self.now_ms())])
@@ -223,8 +248,9 @@ class RestClient:
                 status=resp.status_code,
             ) from None
 
-    async def admit(self, weight: int, orders: int) -> None:
-        """Wait for room under every limit, or refuse before sending."""
+    async def admit(self, weight: int, orders: int) -> bool:
+        """Wait for room under every limit, or refuse before sending; True when this request is the
+        one that probes the venue after a 429/418 (the caller releases it with the answer)."""
         lim = self.limits
         while True:
             now = self.now_ms()
@@ -235,6 +261,8 @@ class RestClient:
                     "sending is stopped after a 429/418 until Retry-After",
                     (lim.blocked_until_ms - now) / 1000,
                 )
+            if lim.recovering and lim.probing:
+                raise LocalRateLimit("after a 429/418 one request probes the venue; the others wait", 0.2)
             wait = 0
             for win, cost in (
                 (lim.weight, weight),
@@ -245,7 +273,10 @@ class RestClient:
                 if cost and win.used + win.inflight + cost > win.limit * lim.safety:
                     wait = max(wait, win.wait_ms(now))
             if not wait:
-                return
+                if lim.recovering:
+                    lim.probing = True
+                    return True
+                return False
             if wait > self.max_wait_s * 1000:
                 raise LocalRateLimit(f"rate limit would be crossed; room again in {wait} ms", wait / 1000)
             await asyncio.sleep(wait / 1000 + 0.005)
@@ -294,15 +325,16 @@ class RestClient:
     async def depth(self, symbol: str, limit: int = 1000) -> bytes:
         """The raw snapshot bytes (the caller decodes them with its own Struct)."""
         weight = 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
-        await self.admit(weight, 0)
-        t0 = time.perf_counter()
-        try:
-            resp = await self._http.get("/fapi/v1/depth", params={"symbol": symbol, "limit": limit})
-        except httpx.HTTPError as exc:
-            raise TransportError(f"depth {symbol}: {exc}") from exc
-        REST_LATENCY.labels("/fapi/v1/depth").observe(time.perf_counter() - t0)
-        REST_REQUESTS.labels("/fapi/v1/depth", str(resp.status_code)).inc()
-        self._account(resp)
-        if resp.status_code >= 400:
-            raise self._error("/fapi/v1/depth", resp)
-        return resp.content
+        async with self.slot(weight, 0):
+            t0 = time.perf_counter()
+            try:
+                resp = await self._http.get("/fapi/v1/depth", params={"symbol": symbol, "limit": limit})
+            except httpx.HTTPError as exc:
+                REST_ERRORS.labels("/fapi/v1/depth", "transport").inc()
+                raise TransportError(f"depth {symbol}: {exc}") from exc
+            REST_LATENCY.labels("/fapi/v1/depth").observe(time.perf_counter() - t0)
+            REST_REQUESTS.labels("/fapi/v1/depth", str(resp.status_code)).inc()
+            self._account(resp)
+            if resp.status_code >= 400:
+                raise self._error("/fapi/v1/depth", resp)
+            return resp.content

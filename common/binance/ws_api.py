@@ -92,7 +92,10 @@ class WsApiClient:
     async def call(self, method: str, params: dict[str, Any], signed: bool = True) -> Any:
         """One request; returns ``result`` or raises the :mod:`common.binance.errors` tree."""
         orders = ORDER_METHODS.get(method, 0)
-        await self.rest.admit(0 if orders else 1, orders)
+        async with self.rest.slot(0 if orders else 1, orders):
+            return await self._exchange(method, params, signed)
+
+    async def _exchange(self, method: str, params: dict[str, Any], signed: bool) -> Any:
         p = {k: v for k, v in params.items() if v is not None}
         if signed:
             p.update(apiKey=self._key, timestamp=self.rest.now_ms(), recvWindow=self.rest.recv_window_ms)

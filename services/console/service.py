@@ -45,11 +45,13 @@ from common import topics
 from common.config import ConfigError, Settings
 from common.config_sections import ConsoleConfig
 from common.logging import log
-from common.operator import TARGETS, broadcast, build
+from common.messages import Kill
+from common.operator import KILL_EXIT, KILL_NOT_CONFIRMED, TARGETS, broadcast, build, kill
 from common.runtime import Service
 from services.console.view import ConsoleView
 
 VERBS = ("kill", "pause", "resume", "cancel-all", "flatten")
+KILL_WAIT_S = 20.0  # how long a console kill waits for the venue to confirm zero before answering 202
 
 REFUSED = Counter(
     "mm_console_refused_requests_total",
@@ -214,10 +216,27 @@ class ConsoleService(Service):
             f"console: {body.get('reason', 'operator')}",
             bool(body.get("flatten", False)),
         )
+        if isinstance(cmd, Kill):
+            return await self._kill(cmd, body)
         rows = await broadcast(self.client, cmd, TARGETS[verb])
         ok = all(r["ok"] for r in rows)
         log.warning("console_command", verb=verb, ok=ok)
         return web.json_response({"ok": ok, "acks": rows}, status=200 if ok else 502)
+
+    async def _kill(self, cmd: Kill, body: dict[str, Any]) -> web.Response:
+        """The kill contract (common.operator.kill): 200 only once the venue confirmed zero; 202
+        while engaged but not confirmed (the report says what is open and why); 502 when the
+        gateway did not acknowledge."""
+        try:
+            wait_s = min(max(float(body.get("wait_s", KILL_WAIT_S)), 0.0), 120.0)
+        except (TypeError, ValueError):
+            return web.json_response({"ok": False, "error": "wait_s must be a number"}, status=400)
+        out = await kill(self.client, cmd, wait_s)
+        log.warning("console_command", verb="kill", done=out.done, code=out.code)
+        status = 200 if out.done else 202 if out.code == KILL_NOT_CONFIRMED else 502
+        payload = {"ok": out.done, "done": out.done, "code": out.code, "meaning": KILL_EXIT[out.code],
+                   "acks": out.acks, "report": out.report}  # fmt: skip
+        return web.json_response(payload, status=status)
 
     async def on_stop(self) -> None:
         if self.runner is not None:

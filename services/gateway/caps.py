@@ -15,10 +15,14 @@ limits:
   ``max_global_notional``;
 * rate: places and modifies per second ≤ ``max_orders_per_second`` (a passing check counts as sent).
 
-A reduce-only order cannot grow a position, so the position and global caps do not apply to it;
-instead it must actually reduce: its side is opposite the position, and every reduce-only order
-live on that side plus this one stays within |position| (otherwise the venue answers -2022).
-A modify is judged by its effect: an amend that shrinks exposure passes even above a cap.
+A reduce-only order must actually reduce: its side is opposite the position, and every reduce-only
+order live on that side plus this one stays within |position| (otherwise the venue answers -2022).
+It cannot grow |position| by itself, but it still counts in its side's worst case: a reduce-only
+buy that closes a short and the resting bids that then fill add up (short 0.1, bids 0.6 resting:
+worst 0.5; buy the 0.1 back and the bids can make it 0.6). So the position and global caps apply
+to it too; a reduction that does not fit must first cancel its side's quotes (see
+:mod:`flatten`). A modify is judged by its effect: an amend that shrinks exposure passes even
+above a cap.
 """
 
 from __future__ import annotations
@@ -116,11 +120,8 @@ class Caps:
         if price * add > self.params.max_order_notional:
             return ORDER_NOTIONAL_CAP
         exp = exposures.get(symbol) or Exposure(symbol)
-        why = (
-            _reduces(exp, side, add - remove)
-            if reduce_only
-            else self._exposure(exp, side, price, add - remove, exposures)
-        )
+        why = _reduces(exp, side, add - remove) if reduce_only else ""
+        why = why or self._exposure(exp, side, price, add - remove, exposures)
         if why:
             return why
         if not self.rate_room(now):

@@ -23,7 +23,7 @@ from services.gateway.guard import Admission, Guard, Purpose
 from services.gateway.oms import Effects, Oms
 from services.gateway.orders import Amend, NewOrder, OrderRecord, RequestKind
 from services.gateway.reconcile import Action, CancelOrders, ModifyOrders, PlaceOrders
-from services.gateway.venue import Venue
+from services.gateway.venue import VenuePort
 
 PLACED = Counter("mm_orders_placed_count", "Orders sent to the venue", ["symbol", "side"])
 CANCELED = Counter("mm_orders_canceled_count", "Cancels sent to the venue", ["symbol"])
@@ -78,7 +78,17 @@ def order_params(rec: OrderRecord, stp: str = "") -> dict[str, Any]:
 class Executor:
     """Sends actions and feeds the answers back to the OMS."""
 
-    def __init__(self, venue: Venue, oms: Oms, guard: Guard, emit: Emit, path: str, stp: str = "") -> None:
+    def __init__(
+        self,
+        venue: VenuePort,
+        oms: Oms,
+        guard: Guard,
+        emit: Emit,
+        path: str,
+        stp: str = "",
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.clock = clock
         self.venue = venue
         self.oms = oms
         self.guard = guard
@@ -113,7 +123,7 @@ class Executor:
     async def _place(self, action: PlaceOrders, target_ns: int) -> None:
         recs = []
         for item in action.items:
-            adm = self.guard.place(item, time.time_ns(), "quote", target_ns)
+            adm = self.guard.place(item, self.clock(), "quote", target_ns)
             if not adm.ok:
                 self.refused(item.symbol, adm.reason, f"{item.side} {item.qty}@{item.price}")
                 continue
@@ -128,7 +138,7 @@ class Executor:
     async def place_one(self, order: NewOrder, purpose: Purpose) -> Admission:
         """Place one order outside a plan (flatten, reduce, the kill's flatten) through the guard;
         the admission says whether it was sent, and its record follows the venue's answers."""
-        adm = self.guard.place(order, time.time_ns(), purpose)
+        adm = self.guard.place(order, self.clock(), purpose)
         if not adm.ok:
             self.refused(order.symbol, adm.reason, f"{order.side} {order.qty}@{order.price} {purpose}")
             return adm
@@ -144,7 +154,7 @@ class Executor:
         except BinanceError as exc:
             self._failed(rec.client_id, rec.symbol, "place", exc)
             return
-        self.emit(self.oms.on_answer(rec.client_id, "place", answer, time.time_ns()))
+        self.emit(self.oms.on_answer(rec.client_id, "place", answer, self.clock()))
         self._observe(rec)
 
     async def _batch_place(self, recs: list[OrderRecord]) -> None:
@@ -165,7 +175,7 @@ class Executor:
     async def _modify(self, action: ModifyOrders) -> None:
         items: list[Amend] = []
         for a in action.items:
-            adm = self.guard.modify(a, time.time_ns())
+            adm = self.guard.modify(a, self.clock())
             if not adm.ok:
                 if adm.reason != "not_live":
                     self.refused(a.symbol, adm.reason, f"modify {a.client_id}")
@@ -188,14 +198,14 @@ class Executor:
         except BinanceError as exc:
             self._failed(a.client_id, a.symbol, "modify", exc)
             return
-        self.emit(self.oms.on_answer(a.client_id, "modify", answer, time.time_ns()))
+        self.emit(self.oms.on_answer(a.client_id, "modify", answer, self.clock()))
 
     # ---- cancel ------------------------------------------------------------------------------
 
     async def cancel(self, symbol: str, cids: list[str]) -> None:
         """Cancel these orders (one request, or batches of up to 10); a record whose cancel is
         already in flight or that is final is skipped, one whose cancel went unconfirmed is re-sent."""
-        now = time.time_ns()
+        now = self.clock()
         send = []
         for cid in cids:
             eff = self.oms.request_cancel(cid, now)
@@ -209,7 +219,7 @@ class Executor:
             except BinanceError as exc:
                 self._failed(send[0], symbol, "cancel", exc)
                 return
-            self.emit(self.oms.on_answer(send[0], "cancel", answer, time.time_ns()))
+            self.emit(self.oms.on_answer(send[0], "cancel", answer, self.clock()))
             return
         for i in range(0, len(send), 10):
             chunk = send[i : i + 10]
@@ -224,16 +234,16 @@ class Executor:
     async def cancel_all(self, symbol: str) -> None:
         """``DELETE allOpenOrders`` for ``symbol``; raises the venue's error. On success every order
         the venue had acknowledged is PendingCancel until its CANCELED event confirms it."""
-        sent = time.time_ns()
+        sent = self.clock()
         await self.venue.cancel_all(symbol)
-        self.emit(self.oms.cancel_all_accepted(symbol, sent, time.time_ns()))
+        self.emit(self.oms.cancel_all_accepted(symbol, sent, self.clock()))
 
     # ---- answers -----------------------------------------------------------------------------
 
     def _items(self, keys: list[tuple[str, str]], kind: RequestKind, answers: Any) -> None:
         """A batch answer: one order object or ``{"code", "msg"}`` per item, in order. An answer
         that is not such a list settles nothing: every item's outcome is unknown."""
-        now = time.time_ns()
+        now = self.clock()
         if not isinstance(answers, list) or len(answers) != len(keys):
             for cid, symbol in keys:
                 UNKNOWN.labels(symbol).inc()
@@ -261,7 +271,7 @@ class Executor:
                 log.warning(
                     "order_rejected", symbol=symbol, kind=kind, client_id=cid, code=exc.code, msg=exc.msg
                 )
-        self.emit(self.oms.on_error(cid, kind, exc, time.time_ns()))
+        self.emit(self.oms.on_error(cid, kind, exc, self.clock()))
 
     def _observe(self, rec: OrderRecord) -> None:
         lat = rec.latency_ns()
@@ -274,7 +284,7 @@ class Executor:
 
     async def resolve_unknowns(self) -> int:
         """Query every order whose outcome is unknown and due by client id, and settle it."""
-        pending = self.oms.unresolved(time.time_ns())
+        pending = self.oms.unresolved(self.clock())
         for rec in pending:
             try:
                 answer: Any = await self.venue.status(rec.symbol, rec.client_id)
@@ -283,5 +293,5 @@ class Executor:
             except BinanceError as exc:
                 log.warning("resolve_failed", client_id=rec.client_id, error=str(exc)[:200])
                 continue
-            self.emit(self.oms.resolve(rec.client_id, answer, time.time_ns()))
+            self.emit(self.oms.resolve(rec.client_id, answer, self.clock()))
         return len(pending)

@@ -4,7 +4,9 @@ Maker first: reduce-only post-only orders at the touch on the reducing side, giv
 ``maker_wait_s`` to fill; then, for what is left, reduce-only IOC orders priced at the touch plus
 ``max_slippage_pct``, so a taker never pays more than the bound. Every order is a slice no larger
 than the per-order notional cap (and the venue's quantity limits), admitted by the guard like any
-other order: the rate cap paces the slices, and a reduce-only order that would no longer reduce
+other order: the rate cap paces the slices, a reduction whose side's quotes leave it no room under
+the position cap first cancels those quotes (they would add to what the reduction buys or sells
+back; the next plan re-places what fits), and a reduce-only order that would no longer reduce
 (the position moved) ends the reduction. The kill switch's flatten is taker only (IOC orders never
 rest, so the venue stays at zero open orders). Orders placed here carry layer -1, so target
 reconciliation leaves them alone.
@@ -24,7 +26,7 @@ from common.binance.trading import BookTicker, convert
 from common.instrument import price_for_side, qty_down
 from common.logging import log
 from common.messages import Instrument, Side
-from services.gateway.caps import ORDERS_PER_SECOND
+from services.gateway.caps import GLOBAL_NOTIONAL_CAP, ORDERS_PER_SECOND, POSITION_CAP
 from services.gateway.executor import Executor
 from services.gateway.guard import Purpose
 from services.gateway.orders import NewOrder, OrderRecord
@@ -137,13 +139,26 @@ class Reducer:
         """One reduce-only limit order through the guard; waits out the rate cap; None if refused."""
         order = NewOrder(symbol=inst.symbol, side=side, price=price, qty=qty, tif=tif, reduce_only=True)
         end = time.monotonic() + RATE_WAIT_MAX_S
+        made_room = False
         while True:
             adm = await self.ex.place_one(order, purpose)
             if adm.ok:
                 return adm.record
+            if adm.reason in (POSITION_CAP, GLOBAL_NOTIONAL_CAP) and not made_room:
+                await self._cancel_quotes(inst.symbol, side)
+                made_room = True
+                continue
             if adm.reason != ORDERS_PER_SECOND or time.monotonic() > end:
                 return None
             await asyncio.sleep(RATE_RETRY_S)
+
+    async def _cancel_quotes(self, symbol: str, side: Side) -> None:
+        """Cancel our quotes on ``side`` (not other reductions) so a reduction fits the caps."""
+        work = self.ex.oms.working(symbol)
+        ids = [r.client_id for r in work if r.side == side and r.layer >= 0 and r.owned]
+        if ids:
+            log.info("reduce_cancels_quotes", symbol=symbol, side=side, orders=len(ids))
+            await self.ex.cancel(symbol, ids)
 
     async def _wait(self, recs: list[OrderRecord], seconds: float) -> None:
         """Wait until every record is final or ``seconds`` pass."""

@@ -75,7 +75,7 @@ class Guard:
         if purpose == "kill" and not why and not (order.reduce_only and order.tif == "IOC"):
             why = "kill_orders_must_be_reduce_only_ioc"
         if not why:
-            why = self.caps.check_place(order, self.oms.exposures(self.marks), now)
+            why = self.caps.check_place(order, self.oms.exposures(self.marks, order.symbol), now)
         if why:
             return Admission(reason=why)
         rec, eff = self.oms.submit(order, now, target_ns)
@@ -88,7 +88,8 @@ class Guard:
             return Admission(reason="not_live")
         why = self._gate(amend.symbol, "quote")
         if not why:
-            why = self.caps.check_modify(amend, rec.filled, rec.open_qty, self.oms.exposures(self.marks), now)
+            exposures = self.oms.exposures(self.marks, amend.symbol)
+            why = self.caps.check_modify(amend, rec.filled, rec.open_qty, exposures, now)
         if why:
             return Admission(reason=why)
         return Admission(

@@ -95,6 +95,7 @@ class PositionBook:
     mark: Decimal = ZERO
     last_fill_ms: int = 0
     venue_ms: int = 0
+    as_of_ms: int = 0  # when the venue's last figure was made (it holds every fill up to then)
 
     def apply_fill(self, signed_qty: Decimal, price: Decimal, ts_ms: int) -> None:
         """Move the position by one fill, unless the venue's last figure already includes it."""
@@ -154,6 +155,7 @@ class Oms:
         self.orders: dict[str, OrderRecord] = {}
         self.positions: dict[str, PositionBook] = {}
         self._live: dict[str, dict[str, OrderRecord]] = {}
+        self._unbooked: dict[str, dict[str, OrderRecord]] = {}
         self._by_venue: dict[tuple[str, int], str] = {}
         self._seen = _Bounded(self.params.seen_trades_max)
         self._retired = _Bounded(self.params.retired_ids_max)
@@ -189,6 +191,15 @@ class Oms:
             live.pop(rec.client_id, None)
         else:
             live[rec.client_id] = rec
+        unbooked = self._unbooked.setdefault(rec.symbol, {})
+        if rec.unbooked:
+            pos = self.positions.get(rec.symbol)
+            if pos is not None and rec.unbooked_ms and rec.unbooked_ms <= pos.as_of_ms:
+                orders.book_all(rec, pos.as_of_ms)  # the venue's last position figure includes it
+        if rec.unbooked:
+            unbooked[rec.client_id] = rec
+        else:
+            unbooked.pop(rec.client_id, None)
 
     def submit(self, order: NewOrder, now: int, target_ns: int = 0) -> tuple[OrderRecord, Effects]:
         """A new order about to be sent: its record (PendingNew) with a fresh client id."""
@@ -381,8 +392,12 @@ class Oms:
             return Effects(anomalies=[Anomaly("trade_without_id", fill.client_order_id)])
         if rec is not None:
             orders.count_trade(rec, fill.trade_id, fill.qty, fill.price, now)
+        if not publish:
+            return Effects()  # in the order's size now; in the position once published
+        if rec is not None:
+            rec.booked[fill.trade_id] = fill.qty
         key = (fill.symbol, fill.trade_id, fill.side)
-        if not publish or key in self._seen:
+        if key in self._seen:
             return Effects()
         self._seen.add(key)
         pos = self._position(fill.symbol)
@@ -459,9 +474,22 @@ class Oms:
         return pos
 
     def venue_position(
-        self, symbol: str, qty: Decimal, entry: Decimal, update_ms: int, now: int, unrealized: Decimal = ZERO
+        self,
+        symbol: str,
+        qty: Decimal,
+        entry: Decimal,
+        update_ms: int,
+        now: int,
+        unrealized: Decimal = ZERO,
+        as_of_ms: int = 0,
     ) -> Effects:
-        """The venue's figure for one symbol overwrites ours unless older than our last fill."""
+        """The venue's figure for one symbol overwrites ours unless older than our last fill.
+
+        ``update_ms`` is when the position last changed; ``as_of_ms`` when the figure was made (the
+        request's time for positionRisk, the event time of ACCOUNT_UPDATE): it includes every fill
+        the venue had reported by then, so fills we learned of only from an order's totals are
+        booked by it.
+        """
         pos = self._position(symbol)
         if update_ms and update_ms < pos.last_fill_ms:
             return Effects(anomalies=[Anomaly("stale_venue_position", "", symbol)])
@@ -471,6 +499,10 @@ class Oms:
         changed = (pos.qty, pos.entry, pos.unrealized) != (qty, entry, unrealized)
         pos.qty, pos.entry, pos.unrealized = qty, entry, unrealized
         pos.venue_ms = max(pos.venue_ms, update_ms)
+        pos.as_of_ms = max(pos.as_of_ms, as_of_ms or update_ms)
+        for rec in list(self._unbooked.get(symbol, {}).values()):
+            orders.book_all(rec, pos.as_of_ms)
+            self._index(rec)
         if changed:
             eff.positions.append(pos.message(now))
         return eff
@@ -482,11 +514,11 @@ class Oms:
             if p.ps != "BOTH":
                 eff.anomalies.append(Anomaly("hedge_mode_position", "", p.s))
                 continue
-            eff.merge(self.venue_position(p.s, p.pa, p.ep, ev.T, now, p.up))
+            eff.merge(self.venue_position(p.s, p.pa, p.ep, ev.T, now, p.up, as_of_ms=ev.E))
         return eff
 
-    def on_position_risk(self, row: PositionRisk | Any, now: int) -> Effects:
-        """One row of ``positionRisk`` (start-up and periodic reconciliation)."""
+    def on_position_risk(self, row: PositionRisk | Any, now: int, asked_ms: int = 0) -> Effects:
+        """One row of ``positionRisk`` asked for at ``asked_ms`` (venue clock)."""
         try:
             pr = convert(row, PositionRisk)
         except msgspec.ValidationError as exc:
@@ -495,7 +527,7 @@ class Oms:
             return Effects(anomalies=[Anomaly("hedge_mode_position", "", pr.symbol)])
         self._position(pr.symbol).mark = pr.markPrice
         return self.venue_position(
-            pr.symbol, pr.positionAmt, pr.entryPrice, pr.updateTime, now, pr.unRealizedProfit
+            pr.symbol, pr.positionAmt, pr.entryPrice, pr.updateTime, now, pr.unRealizedProfit, asked_ms
         )
 
     # ---- views ----------------------------------------------------------------------------------
@@ -522,7 +554,15 @@ class Oms:
         work = self._live.get(symbol, {}).values()
         pos = self._position(symbol)
         ref = price or pos.mark or pos.entry or max((r.price for r in work), default=ZERO)
+        # Fills the venue reported that no published fill booked yet may or may not be in the
+        # position figure already: each side counts them against itself until a venue figure made
+        # after them settles it (right either way, never short on the side that matters).
         buy = sell = reduce_buy = reduce_sell = ZERO
+        for r in self._unbooked.get(symbol, {}).values():
+            if r.side == "BUY":
+                buy += r.unbooked
+            else:
+                sell += r.unbooked
         for r in work:
             q = r.worst_open_qty
             if r.side == "BUY":
@@ -541,9 +581,13 @@ class Oms:
             price=ref,
         )
 
-    def exposures(self, prices: Mapping[str, Decimal]) -> dict[str, Exposure]:
-        """Every symbol with a position or an order that may be live, for the caps' global check."""
+    def exposures(self, prices: Mapping[str, Decimal], also: str = "") -> dict[str, Exposure]:
+        """Every symbol with a position, an order that may be live or fills not booked yet (and
+        ``also``, the symbol being checked), for the caps."""
         symbols = {s for s, p in self.positions.items() if p.qty} | set(self.live_symbols())
+        symbols |= {s for s, recs in self._unbooked.items() if recs}
+        if also:
+            symbols.add(also)
         return {s: self.exposure(s, prices.get(s, ZERO)) for s in symbols}
 
     def unconfirmed_cancels(self, symbol: str, now: int, after_ns: int) -> list[OrderRecord]:

@@ -115,10 +115,13 @@ class OrderRecord:
     inflight: set[RequestKind] = field(default_factory=set)
     unknown: set[RequestKind] = field(default_factory=set)
     trades: dict[int, Decimal] = field(default_factory=dict)
+    booked: dict[int, Decimal] = field(default_factory=dict)
     modify_requests: int = 0
     reason: str = ""
     error_code: int = 0
     inferred: bool = False
+    booked_base: Decimal = ZERO
+    unbooked_ms: int = 0
     queries: int = 0
     ts_query_ns: int = 0
     ts_cancel_ns: int = 0
@@ -149,6 +152,13 @@ class OrderRecord:
     def busy(self) -> bool:
         """Not to be touched by reconciliation: unacknowledged, pending, or of unknown outcome."""
         return self.status == "PendingNew" or bool(self.intent or self.inflight or self.unknown)
+
+    @property
+    def unbooked(self) -> Decimal:
+        """Filled size the venue reported (an order object, a cumulative size, a TRADE_LITE) that no
+        published fill has moved the position by yet: a fill event was lost or is still on its way.
+        Zero once its fills are published or a venue position figure covers it."""
+        return max(ZERO, self.filled - self.booked_base - sum(self.booked.values(), ZERO))
 
     @property
     def acknowledged(self) -> bool:
@@ -283,10 +293,27 @@ def apply_snapshot(rec: OrderRecord, vo: VenueOrder, now: int, take_terms: bool)
         return [f"unknown_status_{vo.status}"]
     if vo.orderId:
         rec.venue_id = vo.orderId
+    before = rec.unbooked
     _apply_fill_totals(rec, vo.executedQty, vo.avgPrice, now)
     if take_terms and not rec.final and vo.origQty > 0:
         rec.price, rec.qty = vo.price, vo.origQty
-    return advance(rec, status, now)
+    out = advance(rec, status, now)
+    return [*out, *_unbooked(rec, before, vo.updateTime)]
+
+
+def _unbooked(rec: OrderRecord, before: Decimal, venue_ms: int) -> list[str]:
+    """An anomaly when the venue's totals show fills we have not booked (the caller syncs trades)."""
+    if rec.unbooked > before:
+        rec.unbooked_ms = max(rec.unbooked_ms, venue_ms)
+        return ["unbooked_fill"]
+    return []
+
+
+def book_all(rec: OrderRecord, venue_ms: int) -> None:
+    """A venue position figure made at ``venue_ms`` includes every fill of this order the venue had
+    reported by then (``unbooked_ms`` is the venue's time of the report that revealed them)."""
+    if rec.unbooked and (not venue_ms or rec.unbooked_ms <= venue_ms):
+        rec.booked_base = rec.filled - sum(rec.booked.values(), ZERO)
 
 
 # ---- our requests -------------------------------------------------------------------------------
@@ -440,7 +467,15 @@ def on_event(rec: OrderRecord, o: OrderData, now: int) -> list[str]:
         rec.ts_ack_ns = now
     if rec.status == "PendingNew":
         rec.unknown.discard("place")
+    before = rec.unbooked
     _apply_fill_totals(rec, o.z, o.ap, now)
+    lost = _unbooked(rec, before, o.T)
+    if lost:
+        return [*lost, *_event_status(rec, o, status, now)]
+    return _event_status(rec, o, status, now)
+
+
+def _event_status(rec: OrderRecord, o: OrderData, status: Status, now: int) -> list[str]:
     match o.x:
         case "NEW" | "TRADE" | "CALCULATED":
             return advance(rec, status, now)

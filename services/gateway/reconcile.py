@@ -5,11 +5,12 @@
 1. Orders whose outcome is still open (PendingNew, a modify in flight, an unknown outcome) are not
    touched; each *covers* the wanted quote it most likely serves, so nothing is placed twice. An
    order being canceled covers nothing.
-2. **Keep** a settled order within ``price_tolerance_ticks`` and ``size_tolerance_pct`` of a wanted
-   quote (anti-flicker), matched greedily from the inner layer out: same layer first, then the
-   nearest price.
-3. **Amend** (PUT modify, same client id) a remaining order onto a remaining quote, when the
-   venue allows it (a LIMIT order, same reduce-only flag and time in force). A modify loses queue
+2. **Keep** a settled order within ``price_tolerance_ticks`` and ``size_tolerance_pct`` of the
+   wanted quote of its own layer (anti-flicker). An order only ever serves the layer its client id
+   names, so one (side, layer) is never served by two orders, even across a restart that rebuilds
+   the OMS from the venue's listing.
+3. **Amend** (PUT modify, same client id) a remaining order onto its layer's remaining quote, when
+   the venue allows it (a LIMIT order, same reduce-only flag and time in force). A modify loses queue
    priority like a replacement does but costs one order count instead of a cancel plus an order,
    and a GTX modify that would cross is canceled by the venue (the next plan re-places it).
 4. **Cancel** what is left over; **place** the quotes left unserved, within MAX_NUM_ORDERS.
@@ -176,7 +177,13 @@ def _uncovered(wanted: list[Quote], busy: list[OrderRecord]) -> list[Quote]:
 
 
 def _compatible(o: OrderRecord, q: Quote, params: ReconcileParams) -> bool:
-    return o.side == q.side and o.reduce_only == q.reduce_only and o.tif == tif_of(q, params)
+    """The order may serve the quote: its own layer, side, reduce-only flag and time in force."""
+    return (
+        o.layer == q.layer
+        and o.side == q.side
+        and o.reduce_only == q.reduce_only
+        and o.tif == tif_of(q, params)
+    )
 
 
 def _within(o: OrderRecord, q: Quote, tick: Decimal, params: ReconcileParams) -> bool:

@@ -63,18 +63,10 @@ from common.messages import (
 )
 from common.metrics import latency_summary
 from common.runtime import CommandError, Service
-from services.gateway.budget import Budget
-from services.gateway.caps import Caps
-from services.gateway.client_ids import ClientIds, new_session
-from services.gateway.executor import Executor
-from services.gateway.flatten import Reducer
-from services.gateway.guard import Guard
+from services.gateway.core import GatewayCore
 from services.gateway.kill import KillFile, KillReport, KillState
-from services.gateway.oms import Effects, Oms
-from services.gateway.reconcile import plan
-from services.gateway.sweep import Sweeper
+from services.gateway.oms import Effects
 from services.gateway.venue import Venue
-from services.gateway.venue_sync import VenueSync
 
 FILLS = Counter("mm_total_fills", "Fills published", ["symbol", "side"])
 ACTIVE = Gauge("mm_active_orders", "Open orders", ["symbol", "side"])
@@ -136,28 +128,23 @@ class GatewayService(Service):
             else None
         )
         self.venue = Venue(self.rest, ws)
-        self.oms = Oms(ClientIds(p.client_ids.prefix, new_session(time.time_ns())), p.oms)
-        self.budget = Budget(p.budget)
-        self.guard = Guard(
-            self.oms, Caps(p.caps), self.marks, lambda: self.kill_state.engaged, self._quote_hold
-        )
-        self.executor = Executor(
-            self.venue, self.oms, self.guard, self._emit, cfg.order_path, cfg.self_trade_prevention
-        )
-        self.sync = VenueSync(
-            self.venue, self.oms, self.executor, self._emit, cfg.foreign_orders, self._repaired
-        )
-        self.reducer = Reducer(self.executor, self.instruments, p.caps.max_order_notional, self._position)
-        self.sweeper = Sweeper(
-            self.executor,
+        self.core = GatewayCore(
             self.venue,
-            self.oms,
-            self.sync,
-            self.reducer,
+            p,
             self.symbols,
+            self.instruments,
+            self._emit,
             lambda: self.kill_state,
-            cfg.flatten_max_slippage_pct,
+            self._quote_hold,
+            self.marks,
+            path=cfg.order_path,
+            stp=cfg.self_trade_prevention,
+            foreign=cfg.foreign_orders,
+            on_repair=self._repaired,
+            flatten_slippage_pct=cfg.flatten_max_slippage_pct,
         )
+        self.oms, self.executor, self.sync = self.core.oms, self.core.executor, self.core.sync
+        self.reducer, self.sweeper = self.core.reducer, self.core.sweeper
         self._sweep: asyncio.Task[None] | None = None
         self._connected = False
 
@@ -280,6 +267,8 @@ class GatewayService(Service):
             RPNL.labels(p.symbol).set(float(p.realized_pnl))
         for a in eff.anomalies:
             ANOMALIES.labels(a.kind).inc()
+            if a.kind == "unbooked_fill":  # a fill event was lost: fetch the trades now
+                self.gap_pending = True
         if eff.updates or eff.fills:
             self._count_active()
 
@@ -327,6 +316,7 @@ class GatewayService(Service):
         and a reconcile soon, since the event may have carried a fill."""
         BAD_EVENTS.inc()
         log.warning("user_event_malformed", detail=detail[:300])
+        self.publish(topics.OMS_EVENT, OmsEvent(kind="user_event_malformed", detail=detail[:300]))
         self.gap_pending = True
 
     def _account_from_event(self, ev: AccountUpdate) -> None:
@@ -400,19 +390,9 @@ class GatewayService(Service):
             self.held[sym] = reason
         if reason == "killed" and self.kill_state.engaged:
             return  # the sweeper owns every cancel while the kill switch is engaged
-        target = self.targets.get(sym)
-        if reason or target is None:
-            target = TargetQuotes(
-                symbol=sym, target_id=target.target_id if target else 0, quotes=[], origin="risk"
-            )
-        p = plan(
-            target, self.oms.working(sym), self.instruments[sym], self.settings.gateway.params.reconcile, now
-        )
-        adm = self.budget.admit(p.actions, now, urgent=bool(reason))
+        adm = await self.core.reconcile(sym, self.targets.get(sym), reason, self.target_ns.get(sym, 0))
         for k, n in adm.deferred_by.items():
             DEFERRED.labels(k).inc(n)
-        for action in adm.admitted:
-            await self.executor.run(action, self.target_ns.get(sym, 0))
         if adm.deferred:
             self._retry_later(sym, adm.retry_at_ns)
 
@@ -628,7 +608,7 @@ class GatewayService(Service):
     def _position(self, sym: str) -> Decimal:
         if sym not in self.instruments:
             raise CommandError(f"unknown symbol {sym!r}")
-        return self.oms.exposure(sym).position
+        return self.core.position(sym)
 
     async def _flatten(self, sym: str, slip: float, wait: float) -> str:
         pos = self._position(sym)

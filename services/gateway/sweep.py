@@ -24,7 +24,7 @@ from services.gateway.executor import Executor
 from services.gateway.flatten import Reducer
 from services.gateway.kill import KillReport, KillState
 from services.gateway.oms import Oms
-from services.gateway.venue import Venue
+from services.gateway.venue import VenuePort
 from services.gateway.venue_sync import VenueSync
 
 KILL_ROUNDS = Counter("mm_kill_rounds_total", "Rounds of the kill switch's cancel sweep")
@@ -39,7 +39,7 @@ class Sweeper:
     def __init__(
         self,
         executor: Executor,
-        venue: Venue,
+        venue: VenuePort,
         oms: Oms,
         sync: VenueSync,
         reducer: Reducer,

@@ -9,12 +9,46 @@ the venue's JSON or raises the :mod:`common.binance.errors` tree unchanged.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from common.binance.errors import TransportError
 from common.binance.rest import RestClient
 from common.binance.ws_api import WsApiClient
 from common.logging import log
+
+
+class Clock(Protocol):
+    """What the order path needs of the venue connection besides its calls."""
+
+    def now_ms(self) -> int:
+        """The venue's clock as we estimate it."""
+        ...
+
+    def blocked_for_s(self) -> float:
+        """Seconds until sending may resume after a 429/418 (0 = not stopped)."""
+        ...
+
+
+class VenuePort(Protocol):
+    """The calls the OMS's executor, sync, reducer and kill sweep make: :class:`Venue` over the
+    network, or the simulated exchange in process (:mod:`services.venue.inprocess`)."""
+
+    @property
+    def rest(self) -> Clock: ...
+
+    async def place(self, params: dict[str, Any]) -> Any: ...
+    async def modify(self, params: dict[str, Any]) -> Any: ...
+    async def cancel(self, symbol: str, client_id: str) -> Any: ...
+    async def status(self, symbol: str, client_id: str) -> Any: ...
+    async def place_batch(self, orders: list[dict[str, Any]]) -> list[Any]: ...
+    async def cancel_batch(self, symbol: str, client_ids: list[str]) -> list[Any]: ...
+    async def cancel_all(self, symbol: str) -> Any: ...
+    async def open_orders(self, symbol: str) -> list[dict[str, Any]]: ...
+    async def positions(self) -> list[dict[str, Any]]: ...
+    async def user_trades(
+        self, symbol: str, from_id: int | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]: ...
+    async def book_ticker(self, symbol: str) -> dict[str, Any]: ...
 
 
 class Venue:

@@ -29,7 +29,7 @@ from common.binance.trading import VenueOrder, convert
 from common.logging import log
 from services.gateway.executor import Emit, Executor
 from services.gateway.oms import Effects, Oms
-from services.gateway.venue import Venue
+from services.gateway.venue import VenuePort
 
 REPAIRS = Counter("mm_gateway_repairs_total", "Differences between the OMS and the venue, repaired", ["kind"])
 BAD_ROWS = Counter("mm_gateway_bad_venue_rows_total", "Venue rows that failed to decode", ["endpoint"])
@@ -42,13 +42,15 @@ class VenueSync:
 
     def __init__(
         self,
-        venue: Venue,
+        venue: VenuePort,
         oms: Oms,
         executor: Executor,
         emit: Emit,
         foreign: str,
         on_repair: Callable[[str, str, str], None],
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
+        self.clock = clock
         self.venue = venue
         self.oms = oms
         self.ex = executor
@@ -64,9 +66,9 @@ class VenueSync:
         self.on_repair(kind, symbol, detail)
 
     async def orders(self, symbol: str, startup: bool = False) -> None:
-        asked_ns = time.time_ns()
+        asked_ns = self.clock()
         rows = self._valid(await self.venue.open_orders(symbol), "openOrders")
-        now = time.time_ns()
+        now = self.clock()
         at_venue = {vo.clientOrderId for vo in rows}
         for vo in rows:
             rec = self.oms.orders.get(vo.clientOrderId)
@@ -113,23 +115,25 @@ class VenueSync:
             answer: Any = await self.venue.status(symbol, cid)
         except UnknownOrder:
             answer = None
-        self.emit(self.oms.resolve(cid, answer, time.time_ns()))
+        self.emit(self.oms.resolve(cid, answer, self.clock()))
 
     async def positions(self, symbols: list[str]) -> None:
         asked_ms = self.venue.rest.now_ms()  # the venue's clock when the request left
         rows = await self.venue.positions()
         if not isinstance(rows, list):
             raise BinanceError(f"positionRisk: expected a list, got {type(rows).__name__}")
-        now = time.time_ns()
+        now = self.clock()
         seen = set()
         for row in rows:
             sym = row.get("symbol") if isinstance(row, dict) else None
             if sym in symbols:
                 seen.add(sym)
-                self._drifts(self.oms.on_position_risk(row, now))
+                self._drifts(self.oms.on_position_risk(row, now, asked_ms))
         for sym in symbols:
             if sym not in seen:  # v3 lists only symbols with a position or open orders
-                self._drifts(self.oms.venue_position(sym, Decimal(0), Decimal(0), asked_ms, now))
+                self._drifts(
+                    self.oms.venue_position(sym, Decimal(0), Decimal(0), asked_ms, now, as_of_ms=asked_ms)
+                )
 
     def _drifts(self, eff: Effects) -> None:
         for d in eff.drifts:
@@ -152,7 +156,7 @@ class VenueSync:
         while True:
             start = mark
             rows = _rows(await self.venue.user_trades(symbol, mark + 1, PAGE))
-            now = time.time_ns()
+            now = self.clock()
             for row in rows:
                 eff = self.oms.on_user_trade(row, now)
                 new += len(eff.fills)

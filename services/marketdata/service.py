@@ -30,6 +30,7 @@ from common.binance.market import (
     snapshot_decoder,
 )
 from common.binance.rest import RestClient, until_answered
+from common.binance.shared_limits import SharedLimits, shared_path
 from common.config import Settings
 from common.logging import log
 from common.messages import AnyCommand, GetSnapshot, Request
@@ -63,7 +64,8 @@ class MarketDataService(Service):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         venue = settings.venue
-        self.rest = RestClient(venue.rest_url, timeout_s=venue.http_timeout_s)
+        shared = SharedLimits(shared_path(settings.run_path, venue.rest_url))  # one IP: one weight, one ban
+        self.rest = RestClient(venue.rest_url, timeout_s=venue.http_timeout_s, shared=shared)
         self.feeds: dict[str, SymbolFeed] = {}
         self.capture: Capture | None = None
 

@@ -22,6 +22,7 @@ import msgspec
 from common import topics
 from common.binance.errors import BinanceError
 from common.binance.rest import RestClient
+from common.binance.shared_limits import SharedLimits, shared_path
 from common.bus import RequestRefused, RequestTimeout
 from common.config import SERVICES, Settings
 from common.logging import log
@@ -186,6 +187,7 @@ class RecorderService(Service):
                 key.key.get_secret_value(),
                 key.secret.get_secret_value(),
                 s.venue.http_timeout_s,
+                shared=SharedLimits(shared_path(s.run_path, s.venue.rest_url)),  # one IP: one weight, one ban
             )
             trades = RestTrades(self._rest)
         else:
