@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -77,6 +76,7 @@ class UserStream:
 
     async def _pump(self, ws: websockets.ClientConnection) -> None:
         keeper = asyncio.create_task(self._keepalive())
+        recv: asyncio.Task[str | bytes] | None = None
         try:
             while not self._renew.is_set():
                 recv = asyncio.create_task(ws.recv())
@@ -86,14 +86,15 @@ class UserStream:
                 )
                 renew.cancel()
                 if recv not in done:
-                    recv.cancel()
                     return
                 self._frame(recv.result(), time.time_ns())
         finally:
             self._renew.clear()
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for task in (keeper, recv):
+                if task is not None and not task.done():
+                    task.cancel()
+            # retrieve every outcome: a receive that failed as the connection closed is expected
+            await asyncio.gather(*(t for t in (keeper, recv) if t is not None), return_exceptions=True)
 
     def _frame(self, raw: str | bytes, recv_ns: int) -> None:
         data = raw.encode() if isinstance(raw, str) else raw

@@ -84,6 +84,7 @@ BAD_EVENTS = Counter("mm_gateway_bad_events_total", "User-stream payloads that f
 PROBE = Gauge("mm_venue_round_trip_seconds", "Last timed round trip to the venue (latency probe)")
 EMPTY = Decimal(0)
 RECORDER_WAIT_S = 10.0
+KILL_REPLY_WAIT_S = 1.0
 
 
 class GatewayService(Service):
@@ -419,6 +420,7 @@ class GatewayService(Service):
 
     def _start_sweep(self) -> None:
         if self._connected and (self._sweep is None or self._sweep.done()):
+            self.sweeper.begin()
             self._sweep = self.spawn(self.sweeper.run(), "kill-sweep", critical=False)
 
     def _kill_report(self) -> KillReport:
@@ -439,7 +441,9 @@ class GatewayService(Service):
     async def _kill(self, cmd: Kill, req: Request) -> dict[str, Any]:
         self._engage(cmd.reason, req.sender, cmd.flatten)
         self._start_sweep()
-        budget = (req.deadline_ns - time.time_ns()) / 1e9 - 0.3
+        # A calm venue confirms within this; otherwise the report goes back now and the operator's
+        # tool polls ``GetSnapshot(what="kill")``, so the acknowledgement never waits on a storm.
+        budget = min(KILL_REPLY_WAIT_S, (req.deadline_ns - time.time_ns()) / 1e9 - 0.3)
         end = time.monotonic() + max(0.0, budget)
         while not self.sweeper.report.done and self._sweep is not None and not self._sweep.done():
             left = end - time.monotonic()

@@ -64,10 +64,15 @@ class Sweeper:
             setattr(self.report, k, v)
         self.changed.set()
 
-    async def run(self) -> None:
-        """Sweep until confirmed (or the kill is lifted), then flatten if asked."""
+    def begin(self) -> None:
+        """A new sweep: the report starts over (synchronously, before the sweep task runs, so no one
+        reads the last sweep's ``done``)."""
         st = self.state()
         self.report = KillReport(engaged=True, reason=st.reason, flatten=st.flatten, since_ns=st.since_ns)
+        self.changed.set()
+
+    async def run(self) -> None:
+        """Sweep until confirmed (or the kill is lifted), then flatten if asked; call :meth:`begin` first."""
         attempt = 0
         while self.state().engaged:
             attempt += 1
@@ -84,7 +89,8 @@ class Sweeper:
         """One pass over every path; True when the venue confirmed zero."""
         wait = self.venue.rest.blocked_for_s()
         if wait > 0:
-            self._set(why=f"venue refused us (429/418): sending stopped for {wait:.1f} s more, then retrying")
+            why = f"the venue refused us (429/418): sending stopped for {wait:.1f} s more, then retrying"
+            self._assess(False, [why])
             await asyncio.sleep(min(wait, 1.0))
             return False
         errors: list[str] = []
