@@ -22,15 +22,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> Any:
-    """Poll ``cond`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+def wait_until(
+    cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str | Callable[[], str] = ""
+) -> Any:
+    """Poll ``cond`` until it returns something truthy; fail with ``what`` (or what it returns,
+    when it is a function: the state at the timeout) after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         val = cond()
         if val:
             return val
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or cond}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {said or cond}")
         time.sleep(interval)
 
 

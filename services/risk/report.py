@@ -72,7 +72,14 @@ def symbol_figures(s: SymbolState) -> dict[str, float]:
         "mid": m.mid, "latency_ms": m.latency_ms, "move": max(m.mid_move, m.mark_move),
         "bands_fired": float(len(s.bands.fired)), "churn_throttled": float(s.churn.throttled),
         "churn_deferred": float(s.churn.deferred),
+        "open_orders": float(len(s.orders)),
+        "unlayered_buy": _unlayered(s, "BUY"), "unlayered_sell": _unlayered(s, "SELL"),
     }  # fmt: skip
+
+
+def _unlayered(s: SymbolState, side: str) -> float:
+    """Open size of our live orders without a layer (flatten, reduce, foreign): beside the target."""
+    return float(sum((o.open_qty for o in s.orders.values() if o.layer < 0 and o.side == side), ZERO))
 
 
 def account_figures(st: EngineState) -> dict[str, float]:
