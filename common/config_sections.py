@@ -50,6 +50,7 @@ class VenueSymbolConfig(Section):
     percent_up: Decimal = Decimal("1.05")
     percent_down: Decimal = Decimal("0.95")
     max_num_orders: int = Field(default=200, ge=1)
+    max_leverage: int = Field(default=125, ge=1, le=125, description="the first leverage bracket's cap")
     start_price: Decimal = Field(gt=0)
     # Defaults calibrated from the recorded ETHUSDT feed (python -m services.venue.calibrate).
     sigma: float = Field(default=1.14e-4, ge=0, description="mid volatility per sqrt(second), relative")

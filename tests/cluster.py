@@ -106,13 +106,18 @@ class Cluster:
                 else:
                     os.environ[k] = v
 
-    def start(self, *services: str) -> None:
+    def start(self, *services: str, env: dict[str, str | None] | None = None) -> None:
+        """Start ``services``; ``env`` changes their environment (None removes a variable)."""
+        run_env = {**self.env, **{k: v for k, v in (env or {}).items() if v is not None}}
+        for k, v in (env or {}).items():
+            if v is None:
+                run_env.pop(k, None)
         for s in services:
             log = (self.run_dir / "logs" / f"{s}.log").open("ab")
             self.procs[s] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{s}"],
                 cwd=PROJECT,
-                env=self.env,
+                env=run_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -106,3 +106,25 @@ def test_a_per_symbol_override_keeps_the_other_defaults(
     assert s.strategy.symbols["BTCUSDC"].asmm.base_size == 0.003
     assert s.strategy.symbols["BTCUSDC"].net_max == 0.05  # BTC's own default, not the class default
     assert set(s.strategy.symbols) == {"ETHUSDC", "BTCUSDC"}
+
+
+def test_a_leverage_outside_binances_range_is_refused_at_load(
+    run_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[gateway.leverage]\nETHUSDC = 150\n")
+    monkeypatch.setenv("MM_CONFIG_FILE", str(bad))
+    with pytest.raises(ConfigError, match="ETHUSDC: leverage 150 is outside Binance's 1-125"):
+        load_settings()
+
+
+def test_the_unknown_outcome_horizon_must_outlast_the_recv_window(
+    run_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order of unknown outcome may land until recvWindow has passed: settling it sooner would
+    let the same quote be placed twice."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[gateway]\nrecv_window_ms = 8000\n[gateway.params.oms]\nunknown_horizon_s = 7.0\n")
+    monkeypatch.setenv("MM_CONFIG_FILE", str(bad))
+    with pytest.raises(ConfigError, match="must be longer than recv_window_ms"):
+        load_settings()

@@ -81,6 +81,7 @@ class Limits:
     orders_1m: _Window = field(default_factory=lambda: _Window(1200, 60_000))
     blocked_until_ms: int = 0
     safety: float = 0.8
+    urgent_safety: float = 0.95
     recovering: bool = False  # after a 429/418: one request at a time until one is not refused
     probing: bool = False
 
@@ -181,12 +182,17 @@ class RestClient:
         weight: int = 1,
         signed: bool = False,
         orders: int = 0,
+        urgent: bool = False,
     ) -> Any:
-        """Send one request; returns the decoded JSON or raises a :class:`BinanceError`."""
+        """Send one request; returns the decoded JSON or raises a :class:`BinanceError`.
+
+        ``urgent`` (cancels, the dead-man's switch, the kill's listings) may use the weight kept in
+        reserve above ``safety``, so taking risk off never waits on the budget the rest spent.
+        """
         items = list(params.items()) if isinstance(params, dict) else list(params or [])
         for attempt in (0, 1):
             try:
-                return await self._send(method, path, items, weight, signed, orders)
+                return await self._send(method, path, items, weight, signed, orders, urgent)
             except InvalidTimestamp:
                 if attempt or not signed:
                     raise
@@ -194,9 +200,9 @@ class RestClient:
         raise AssertionError("unreachable")
 
     @contextlib.asynccontextmanager
-    async def slot(self, weight: int, orders: int) -> AsyncIterator[None]:
+    async def slot(self, weight: int, orders: int, urgent: bool = False) -> AsyncIterator[None]:
         """Room for one request (REST or WS-API) under every limit, held while it is in flight."""
-        probe = await self.admit(weight, orders)
+        probe = await self.admit(weight, orders, urgent)
         limited = False
         try:
             yield
@@ -209,9 +215,16 @@ class RestClient:
                 self.limits.recovering = limited
 
     async def _send(
-        self, method: str, path: str, items: list[tuple[str, Any]], weight: int, signed: bool, orders: int
+        self,
+        method: str,
+        path: str,
+        items: list[tuple[str, Any]],
+        weight: int,
+        signed: bool,
+        orders: int,
+        urgent: bool,
     ) -> Any:
-        async with self.slot(weight, orders):
+        async with self.slot(weight, orders, urgent):
             return await self._exchange(method, path, items, weight, signed)
 
     async def _exchange(
@@ -248,7 +261,7 @@ class RestClient:
                 status=resp.status_code,
             ) from None
 
-    async def admit(self, weight: int, orders: int) -> bool:
+    async def admit(self, weight: int, orders: int, urgent: bool = False) -> bool:
         """Wait for room under every limit, or refuse before sending; True when this request is the
         one that probes the venue after a 429/418 (the caller releases it with the answer)."""
         lim = self.limits
@@ -270,7 +283,8 @@ class RestClient:
                 (lim.orders_1m, 1 if orders else 0),
             ):
                 win.roll(now)
-                if cost and win.used + win.inflight + cost > win.limit * lim.safety:
+                share = lim.urgent_safety if urgent else lim.safety
+                if cost and win.used + win.inflight + cost > win.limit * share:
                     wait = max(wait, win.wait_ms(now))
             if not wait:
                 if lim.recovering:

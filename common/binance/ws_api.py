@@ -92,7 +92,7 @@ class WsApiClient:
     async def call(self, method: str, params: dict[str, Any], signed: bool = True) -> Any:
         """One request; returns ``result`` or raises the :mod:`common.binance.errors` tree."""
         orders = ORDER_METHODS.get(method, 0)
-        async with self.rest.slot(0 if orders else 1, orders):
+        async with self.rest.slot(0 if orders else 1, orders, urgent=method == "order.cancel"):
             return await self._exchange(method, params, signed)
 
     async def _exchange(self, method: str, params: dict[str, Any], signed: bool) -> Any:

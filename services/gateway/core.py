@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
+from prometheus_client import Counter
+
 from common.messages import Instrument, TargetQuotes
 from common.params.gateway import GatewayParams
 from services.gateway.budget import Admission, Budget
@@ -32,6 +34,12 @@ from services.gateway.reconcile import plan
 from services.gateway.sweep import Sweeper
 from services.gateway.venue import VenuePort
 from services.gateway.venue_sync import VenueSync
+
+SKIPPED = Counter(
+    "mm_gateway_quotes_skipped_total",
+    "Target quotes not placed because they fail a venue filter or the order-count limit",
+    ["symbol", "reason"],
+)
 
 
 class GatewayCore:
@@ -100,6 +108,8 @@ class GatewayCore:
                 symbol=symbol, target_id=target.target_id if target else 0, quotes=[], origin="risk"
             )
         p = plan(target, self.oms.working(symbol), self.instruments[symbol], self.params.reconcile, now)
+        for _, why in p.skipped:
+            SKIPPED.labels(symbol, why).inc()
         adm = self.budget.admit(p.actions, now, urgent=bool(held))
         for action in adm.admitted:
             await self.executor.run(action, target_ns)

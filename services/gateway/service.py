@@ -498,8 +498,8 @@ class GatewayService(Service):
     async def _reconcile_loop(self) -> None:
         n = 0
         while True:
-            fast = self.gap_pending or self.kill_state.engaged
-            await asyncio.sleep(0.5 if fast else self.settings.gateway.reconcile_interval_s)
+            # after a gap, at once; otherwise at the interval (while killed the sweep lists orders)
+            await asyncio.sleep(0.5 if self.gap_pending else self.settings.gateway.reconcile_interval_s)
             gap, self.gap_pending = self.gap_pending, False
             await self.sync.full(self.symbols)
             n += 1

@@ -103,7 +103,7 @@ class Sweeper:
         await self._try(errors, "queries", self.ex.resolve_unknowns())
         listed_all = True
         for sym in self.symbols:
-            ok = await self._try(errors, f"{sym} openOrders", self.sync.orders(sym))
+            ok = await self._try(errors, f"{sym} openOrders", self.sync.orders(sym, urgent=True))
             listed_all &= ok
         return self._assess(listed_all, errors)
 

@@ -43,7 +43,7 @@ class VenuePort(Protocol):
     async def place_batch(self, orders: list[dict[str, Any]]) -> list[Any]: ...
     async def cancel_batch(self, symbol: str, client_ids: list[str]) -> list[Any]: ...
     async def cancel_all(self, symbol: str) -> Any: ...
-    async def open_orders(self, symbol: str) -> list[dict[str, Any]]: ...
+    async def open_orders(self, symbol: str, urgent: bool = False) -> list[dict[str, Any]]: ...
     async def positions(self) -> list[dict[str, Any]]: ...
     async def user_trades(
         self, symbol: str, from_id: int | None = None, limit: int = 1000
@@ -68,8 +68,15 @@ class Venue:
                     raise  # the request may have reached the venue: the caller must resolve it
                 self.ws_fallbacks += 1
                 log.warning("ws_api_down_rest_fallback", method=method)
+        urgent = rest_method == "DELETE"  # a cancel takes risk off: it may use the reserve
         return await self.rest.request(
-            rest_method, "/fapi/v1/order", params, weight=0 if orders else 1, signed=True, orders=orders
+            rest_method,
+            "/fapi/v1/order",
+            params,
+            weight=0 if orders else 1,
+            signed=True,
+            orders=orders,
+            urgent=urgent,
         )
 
     async def place(self, params: dict[str, Any]) -> Any:
@@ -106,12 +113,13 @@ class Venue:
             {"symbol": symbol, "origClientOrderIdList": ids},
             weight=1,
             signed=True,
+            urgent=True,
         )
         return res
 
     async def cancel_all(self, symbol: str) -> Any:
         return await self.rest.request(
-            "DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol}, weight=1, signed=True
+            "DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol}, weight=1, signed=True, urgent=True
         )
 
     async def countdown(self, symbol: str, ms: int) -> Any:
@@ -121,11 +129,12 @@ class Venue:
             {"symbol": symbol, "countdownTime": ms},
             weight=10,
             signed=True,
+            urgent=True,
         )
 
-    async def open_orders(self, symbol: str) -> list[dict[str, Any]]:
+    async def open_orders(self, symbol: str, urgent: bool = False) -> list[dict[str, Any]]:
         res: list[dict[str, Any]] = await self.rest.request(
-            "GET", "/fapi/v1/openOrders", {"symbol": symbol}, weight=1, signed=True
+            "GET", "/fapi/v1/openOrders", {"symbol": symbol}, weight=1, signed=True, urgent=urgent
         )
         return res
 

@@ -65,9 +65,11 @@ class VenueSync:
         log.warning("oms_repair", kind=kind, symbol=symbol, detail=detail)
         self.on_repair(kind, symbol, detail)
 
-    async def orders(self, symbol: str, startup: bool = False) -> None:
+    async def orders(self, symbol: str, startup: bool = False, urgent: bool = False) -> None:
+        """Compare and repair one symbol's open orders (``urgent``: the kill's listing, which may use
+        the weight kept in reserve)."""
         asked_ns = self.clock()
-        rows = self._valid(await self.venue.open_orders(symbol), "openOrders")
+        rows = self._valid(await self.venue.open_orders(symbol, urgent), "openOrders")
         now = self.clock()
         at_venue = {vo.clientOrderId for vo in rows}
         for vo in rows:

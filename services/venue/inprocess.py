@@ -119,7 +119,7 @@ class InProcessVenue:
     async def countdown(self, symbol: str, ms: int) -> Any:
         return self.call("POST", "/fapi/v1/countdownCancelAll", {"symbol": symbol, "countdownTime": ms})
 
-    async def open_orders(self, symbol: str) -> list[dict[str, Any]]:
+    async def open_orders(self, symbol: str, urgent: bool = False) -> list[dict[str, Any]]:
         res: list[dict[str, Any]] = self.call("GET", "/fapi/v1/openOrders", {"symbol": symbol})
         return res
 

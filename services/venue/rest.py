@@ -276,9 +276,12 @@ def countdown(v: VenueState, a: Account | None, p: Params) -> Any:
 def leverage(v: VenueState, a: Account | None, p: Params) -> Any:
     acct = _acct(a)
     st = v.exchange.symbol(p.get("symbol"))
-    lev = int(p.get("leverage") or 0)
-    if not 1 <= lev <= 125:
-        raise VenueError(-4028, "Leverage is not valid.")
+    try:
+        lev = int(p.get("leverage") or 0)
+    except ValueError:
+        raise VenueError(-1130, "Data sent for parameter 'leverage' is not valid.") from None
+    if not 1 <= lev <= st.sym.cfg.max_leverage:  # the symbol's first bracket, as Binance's differ
+        raise VenueError(-4028, f"Leverage {lev} is not valid")
     acct.leverage[st.sym.name] = lev
     return {"leverage": lev, "maxNotionalValue": "1000000", "symbol": st.sym.name}
 

@@ -28,9 +28,9 @@ max_orders_per_second = 20
 """
 FAST = """
 [gateway]
-deadman_ms = 3000
-deadman_refresh_s = 0.5
-reconcile_interval_s = 1.0
+deadman_ms = 6000
+deadman_refresh_s = 2.0
+reconcile_interval_s = 1.5
 risk_silence_s = 3.0
 md_silence_s = 2.0
 latency_probe_s = 0.5
