@@ -162,6 +162,7 @@ class GatewayMachine(RuleBasedStateMachine):
         )
         self.v = VenueState(cfg, {"paper": ("k", "s"), "b": ("kb", "sb")})
         self.now_ns = 1_763_000_000_000_000_000
+        self.last_send = 0
         self.venue = FaultyVenue(self.v, self._on_user, self._clock)
         self.taker = InProcessVenue(self.v, "b", lambda payload: None)
         info = self.taker.call("GET", "/fapi/v1/exchangeInfo")
@@ -172,7 +173,6 @@ class GatewayMachine(RuleBasedStateMachine):
         self.restarts = 0
         self._seed_book()
         self.core = self._core()
-        self.core.quiet_until_ns = 0  # a fresh venue: no earlier session had anything in flight
 
     # ---- wiring --------------------------------------------------------------------------------
 
@@ -189,7 +189,12 @@ class GatewayMachine(RuleBasedStateMachine):
             {},
             session=f"s{self.restarts}",
             clock=self._clock,
+            last_send_ns=self.last_send,
+            on_send=self._sent,
         )
+
+    def _sent(self, now_ns: int) -> None:
+        self.last_send = now_ns
 
     def _clock(self) -> int:
         """The OMS's clock: its own, so every example replays exactly (each step is 3 s apart)."""
@@ -472,7 +477,7 @@ def test_the_gateway_holds_every_invariant_under_faults() -> None:
     run_state_machine_as_test(
         GatewayMachine,
         settings=settings(
-            max_examples=300,
+            max_examples=150,
             stateful_step_count=50,
             deadline=None,
             derandomize=True,

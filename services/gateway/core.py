@@ -7,9 +7,10 @@ executor (each order through the guard). It holds no socket: the caller feeds ta
 and the venue port is the network client or the simulated exchange.
 
 A new core knows nothing of the requests its predecessor (a crashed process) had in flight: one
-may still land until the venue's recvWindow has passed. So for ``unknown_horizon_s`` after it is
-made, every symbol is held (quotes canceled, none placed), and the first pass after that lists the
-venue's open orders again, adopting whatever landed, before it places anything.
+may still land until the venue's recvWindow has passed. So until ``unknown_horizon_s`` after the
+predecessor's last send (``last_send_ns``, from :mod:`sendmark`), every symbol is held (quotes
+canceled, none placed), and the first pass after that lists the venue's open orders again,
+adopting whatever landed, before it places anything.
 """
 
 from __future__ import annotations
@@ -63,9 +64,12 @@ class GatewayCore:
         flatten_slippage_pct: float = 0.003,
         session: str = "",
         clock: Callable[[], int] = time.time_ns,
+        last_send_ns: int = 0,
+        on_send: Callable[[int], None] = lambda now_ns: None,
     ) -> None:
         self.clock = clock
-        self.quiet_until_ns = clock() + int(params.oms.unknown_horizon_s * 1e9)
+        horizon = int(params.oms.unknown_horizon_s * 1e9)
+        self.quiet_until_ns = last_send_ns + horizon if last_send_ns else 0
         self._listed_after_quiet: set[str] = set()
         self.params = params
         self.symbols = symbols
@@ -74,7 +78,7 @@ class GatewayCore:
         self.oms = Oms(ids, params.oms)
         self.budget = Budget(params.budget)
         self.guard = Guard(self.oms, Caps(params.caps), marks, lambda: kill_state().engaged, hold)
-        self.executor = Executor(venue, self.oms, self.guard, emit, path, stp, clock)
+        self.executor = Executor(venue, self.oms, self.guard, emit, path, stp, clock, on_send)
         self.sync = VenueSync(venue, self.oms, self.executor, emit, foreign, on_repair, clock)
         self.reducer = Reducer(self.executor, instruments, params.caps.max_order_notional, self.position)
         self.sweeper = Sweeper(

@@ -87,8 +87,10 @@ class Executor:
         path: str,
         stp: str = "",
         clock: Callable[[], int] = time.time_ns,
+        on_send: Callable[[int], None] = lambda now_ns: None,
     ) -> None:
         self.clock = clock
+        self.on_send = on_send
         self.venue = venue
         self.oms = oms
         self.guard = guard
@@ -149,6 +151,7 @@ class Executor:
 
     async def _one_place(self, rec: OrderRecord) -> None:
         PLACED.labels(rec.symbol, rec.side).inc()
+        self.on_send(self.clock())
         try:
             answer = await self.venue.place(order_params(rec, self.stp))
         except BinanceError as exc:
@@ -160,6 +163,7 @@ class Executor:
     async def _batch_place(self, recs: list[OrderRecord]) -> None:
         for r in recs:
             PLACED.labels(r.symbol, r.side).inc()
+        self.on_send(self.clock())
         try:
             answers = await self.venue.place_batch([order_params(r, self.stp) for r in recs])
         except BinanceError as exc:
@@ -186,6 +190,7 @@ class Executor:
 
     async def _one_modify(self, a: Amend) -> None:
         MODIFIED.labels(a.symbol).inc()
+        self.on_send(self.clock())
         params = {
             "symbol": a.symbol,
             "origClientOrderId": a.client_id,

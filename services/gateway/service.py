@@ -66,6 +66,7 @@ from common.runtime import CommandError, Service
 from services.gateway.core import GatewayCore
 from services.gateway.kill import KillFile, KillReport, KillState
 from services.gateway.oms import Effects
+from services.gateway.sendmark import SendMark
 from services.gateway.venue import Venue
 
 FILLS = Counter("mm_total_fills", "Fills published", ["symbol", "side"])
@@ -129,6 +130,7 @@ class GatewayService(Service):
             else None
         )
         self.venue = Venue(self.rest, ws)
+        self.send_mark = SendMark(settings.run_path / "gateway.lastsend")
         self.core = GatewayCore(
             self.venue,
             p,
@@ -143,6 +145,8 @@ class GatewayService(Service):
             foreign=cfg.foreign_orders,
             on_repair=self._repaired,
             flatten_slippage_pct=cfg.flatten_max_slippage_pct,
+            last_send_ns=self.send_mark.last(),
+            on_send=self.send_mark.touch,
         )
         self.oms, self.executor, self.sync = self.core.oms, self.core.executor, self.core.sync
         self.reducer, self.sweeper = self.core.reducer, self.core.sweeper

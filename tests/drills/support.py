@@ -13,6 +13,7 @@ from typing import Any
 
 from common.messages import Fill, OrderUpdate, Quote
 from tests.cluster import Cluster
+from tests.helpers import wait_until
 from tests.venue_proc import KEY_B, SECRET_B, book_mid
 
 SYM = "ETHUSDC"
@@ -57,6 +58,22 @@ def quotes(c: Cluster, offsets: list[float], qty: str = "0.010", symbol: str = S
         px = (mid * Decimal(repr(1 + off))).quantize(tick, rounding=ROUND_DOWN)
         out.append(Quote(side="SELL" if off > 0 else "BUY", price=px, qty=Decimal(qty), layer=i))
     return out
+
+
+def rest_quotes(
+    c: Cluster, risk: Any, offsets: list[float], qty: str = "0.010", symbol: str = SYM
+) -> list[Quote]:
+    """Quotes near the touch resting at the venue: a post-only quote the market moved onto is
+    refused (-5022), so the quotes are made again from the new mid until they rest."""
+    for _ in range(5):
+        q = quotes(c, offsets, qty, symbol)
+        risk.set_target(symbol, q)
+        try:
+            wait_until(lambda q=q: follows(c, q, symbol), 6)
+            return q
+        except AssertionError:
+            continue
+    raise AssertionError(f"quotes at {offsets} never rested")
 
 
 def open_orders(c: Cluster, symbol: str = SYM) -> list[dict[str, Any]]:

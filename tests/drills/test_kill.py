@@ -92,7 +92,9 @@ def test_the_kill_survives_a_gateway_restart(gw: Cluster, risk: FakeRisk) -> Non
     wait_until(lambda: gw.request("gateway", GetSnapshot(what="kill")).ok, 20, what="the gateway back")
     report = gw.request("gateway", GetSnapshot(what="kill")).result
     assert report["engaged"]
-    time.sleep(9.0)  # past the start-up quiet period: the stand-in risk keeps sending targets
+    held = lambda: gw.request("gateway", GetSnapshot(what="oms")).result["held"]  # noqa: E731
+    wait_until(lambda: held().get(SYM) == "killed", 10, what="held as killed after the restart")
+    time.sleep(1.0)  # the stand-in risk keeps sending targets: none is placed
     assert open_orders(gw) == []
     _resume(gw)
     wait_until(lambda: follows(gw, q), 30, what="quoting again after resume")

@@ -20,6 +20,7 @@ from tests.drills.support import (
     order_updates,
     published_fills,
     quotes,
+    rest_quotes,
     trades,
     venue_position,
 )
@@ -144,9 +145,7 @@ def test_both_legs_of_a_self_trade_are_published_and_stored_and_our_orders_carry
     trade id, our buy and our sell. Both legs reach oms.fill and the recorder (fills are keyed by
     symbol, trade id and side). (The gateway's own takers carry selfTradePreventionMode: see the
     flatten drill.)"""
-    q = quotes(gw, [-0.00002], qty="0.050")  # a few ticks under the touch: little ahead of us
-    risk.set_target(SYM, q)
-    wait_until(lambda: follows(gw, q), 20)
+    q = rest_quotes(gw, risk, [-0.00002], qty="0.050")  # a few ticks under the touch: little ahead
     r = gw.signed("POST", "/fapi/v1/order", symbol=SYM, side="SELL", type="LIMIT", timeInForce="IOC",
                   quantity="25.000", price=str(q[0].price), selfTradePreventionMode="NONE",
                   newClientOrderId="manual-sweep-1")  # fmt: skip
