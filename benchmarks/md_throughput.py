@@ -34,7 +34,7 @@ from common.metrics import percentile
 from services.marketdata.features import MarketFeatures
 from services.marketdata.sync import BookSync
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "binance"
+DATA = Path(__file__).resolve().parent.parent / "data" / "binance"
 FUTURES_FILE = DATA / "usdm_ethusdt_20240808.gz"
 PRICE_TICK, QTY_STEP = Decimal("0.01"), Decimal("0.001")
 SYMBOL = "ETHUSDT"

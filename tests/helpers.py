@@ -12,8 +12,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 PROJECT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT.parent / "shared"
-DATA = SHARED / "data" / "binance"
+DATA = PROJECT / "data" / "binance"  # recorded Binance data (data/README.md)
 
 
 def free_port() -> int:

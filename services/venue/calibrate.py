@@ -6,7 +6,7 @@ share of intervals reaching it, per second; least squares of log λ on δ), the 
 per √second, the typical size of the top levels, and the usual spread. Prints TOML for a
 ``[[simvenue.symbols]]`` entry.
 
-    .venv/bin/python -m services.venue.calibrate ../shared/data/binance/usdm_ethusdt_20240808.gz --tick 0.01
+    .venv/bin/python -m services.venue.calibrate data/binance/usdm_ethusdt_20240808.gz --tick 0.01
 """
 
 from __future__ import annotations

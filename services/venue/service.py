@@ -167,4 +167,4 @@ class VenueService(Service):
 def _default_replay() -> str:
     from common.config import PROJECT_ROOT
 
-    return str(PROJECT_ROOT.parent / "shared" / "data" / "binance" / "usdm_ethusdt_20240808.gz")
+    return str(PROJECT_ROOT / "data" / "binance" / "usdm_ethusdt_20240808.gz")
