@@ -21,9 +21,10 @@ import pytest
 from common import topics
 from common.binance.errors import BinanceError, TransportError
 from common.binance.rest import RestClient
+from common.binance.trading import UserTrade
 from common.config import load_settings
 from common.messages import Account, Balance, Fill, OrderUpdate, Position
-from services.recorder.catchup import PAGE, Catchup, RestTrades, UserTrade, history_key
+from services.recorder.catchup import PAGE, Catchup, RestTrades, history_key
 from services.recorder.ingest import Ingestor
 from services.recorder.mix import Wire
 from services.recorder.persistence import Persistence
@@ -77,11 +78,11 @@ class FakeVenue:
                     id=i,
                     orderId=5000 + i // 3,
                     side="BUY" if i % 2 else "SELL",
-                    price=f"{2680 + i % 97 / 100:.2f}",
-                    qty=f"{(i % 9 + 1) / 1000:.3f}",
-                    commission=f"{i % 5 * 0.0013:.8f}",
+                    price=Decimal(f"{2680 + i % 97 / 100:.2f}"),
+                    qty=Decimal(f"{(i % 9 + 1) / 1000:.3f}"),
+                    commission=Decimal(f"{i % 5 * 0.0013:.8f}"),
                     commissionAsset="USDC",
-                    realizedPnl=f"{(i % 7 - 3) * 0.125:.8f}",
+                    realizedPnl=Decimal(f"{(i % 7 - 3) * 0.125:.8f}"),
                     maker=i % 4 != 0,
                     time=t0_ms + (i - first_id) * 1000,
                 )
@@ -98,11 +99,11 @@ class FakeVenue:
                     id=trade_id,
                     orderId=order_id,
                     side=side,
-                    price="2681.50",
-                    qty="0.010",
-                    commission="0.00536300" if maker else "0.01072600",
+                    price=Decimal("2681.50"),
+                    qty=Decimal("0.010"),
+                    commission=Decimal("0.00536300" if maker else "0.01072600"),
                     commissionAsset="USDC",
-                    realizedPnl="0",
+                    realizedPnl=Decimal("0"),
                     maker=maker,
                     time=t_ms,
                 )
@@ -138,7 +139,7 @@ def _bus_fill(t: UserTrade) -> Fill:
         client_order_id=f"mm-{t.orderId}",
         venue_order_id=t.orderId,
         side=t.side,  # type: ignore[arg-type]
-        price=Decimal(t.price + "0"),  # a different spelling of the same number
+        price=Decimal(f"{t.price}0"),  # a different spelling of the same number
         qty=Decimal(t.qty),
         fee=Decimal(t.commission),
         fee_asset=t.commissionAsset,

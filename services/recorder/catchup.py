@@ -29,6 +29,7 @@ from pydantic import SecretStr
 
 from common.binance.errors import BinanceError
 from common.binance.rest import RestClient
+from common.binance.trading import UserTrade, convert_list
 from common.config import Settings
 from common.logging import log
 from common.messages import Account, Fill, OrderUpdate, Position
@@ -39,25 +40,6 @@ from services.recorder.schema import dec_text
 from services.recorder.store import Rows, Store
 
 PAGE = 1000
-
-
-class UserTrade(msgspec.Struct, frozen=True):
-    """One row of ``GET /fapi/v1/userTrades``, with the venue's field names."""
-
-    symbol: str
-    id: int
-    orderId: int
-    side: str
-    price: str
-    qty: str
-    commission: str
-    commissionAsset: str
-    realizedPnl: str
-    maker: bool
-    time: int
-    buyer: bool = False
-    quoteQty: str = "0"
-    positionSide: str = "BOTH"
 
 
 class TradeSource(Protocol):
@@ -122,7 +104,7 @@ class RestTrades:
             params.append(("endTime", end_ms))
         data = await self.rest.request("GET", "/fapi/v1/userTrades", params, weight=5, signed=True)
         try:
-            return msgspec.convert(data, list[UserTrade])
+            return convert_list(data, UserTrade)
         except msgspec.ValidationError as exc:
             raise BinanceError(f"userTrades: unexpected payload: {exc}") from exc
 

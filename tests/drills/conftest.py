@@ -10,7 +10,7 @@ import pytest
 
 from common.messages import FeedStatus
 from tests.cluster import Cluster, FakeRisk
-from tests.drills.support import ACCOUNT_B, CAPS, ENV_B, FAST, SYM
+from tests.drills.support import ACCOUNT_B, CAPS, ENV_B, FAST, SYM, resume
 from tests.helpers import wait_until
 
 HERE = Path(__file__).parent
@@ -43,6 +43,7 @@ def risk(gw: Cluster) -> Iterator[FakeRisk]:
     with FakeRisk(gw.settings) as r:
         yield r
         gw.fault(clear=True)
+        resume(gw)  # a drill that failed mid-kill must not hold the next one
         r.set_target(SYM, [])
         r.set_target("BTCUSDC", [])
         wait_until(lambda: gw.open_orders(SYM) == [] and gw.open_orders("BTCUSDC") == [], 20,

@@ -11,7 +11,7 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
-from common.messages import Fill, OrderUpdate, Quote
+from common.messages import Fill, OrderUpdate, Quote, Resume
 from tests.cluster import Cluster
 from tests.helpers import wait_until
 from tests.venue_proc import KEY_B, SECRET_B, book_mid
@@ -135,6 +135,25 @@ def mmctl(c: Cluster, *args: str, timeout: float = 90) -> tuple[int, Any]:
     except ValueError:
         data = out.stdout
     return out.returncode, data
+
+
+def ask(c: Cluster, service: str, cmd: Any, timeout: float = 20) -> Any:
+    """The result of ``cmd`` once ``service`` answers it ok (a service starting says "not ready")."""
+    got: list[Any] = []
+
+    def answered() -> bool:
+        reply = c.request(service, cmd)
+        if reply.ok:
+            got.append(reply.result)
+        return reply.ok
+
+    wait_until(answered, timeout, what=f"{service} answering {type(cmd).__name__}")
+    return got[-1]
+
+
+def resume(c: Cluster) -> None:
+    """Lift a kill (and pauses), once the gateway is up to take it."""
+    ask(c, "gateway", Resume())
 
 
 def venue_open_count(c: Cluster) -> int:

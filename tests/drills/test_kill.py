@@ -7,16 +7,18 @@ import signal
 import time
 from decimal import Decimal
 
-from common.messages import GetSnapshot, Resume
+from common.messages import GetSnapshot
 from tests.cluster import Cluster, FakeRisk
 from tests.drills.support import (
     SYM,
+    ask,
     follows,
     hit,
     mmctl,
     open_orders,
     order_updates,
     quotes,
+    resume,
     venue_open_count,
     venue_position,
 )
@@ -26,8 +28,8 @@ ORDER_NOTIONAL_CAP = Decimal(500)  # support.CAPS
 
 
 def _resume(c: Cluster) -> None:
-    assert c.request("gateway", Resume()).ok
-    wait_until(lambda: not c.request("gateway", GetSnapshot(what="kill")).result["engaged"], 5)
+    resume(c)
+    wait_until(lambda: not ask(c, "gateway", GetSnapshot(what="kill"))["engaged"], 5)
 
 
 def test_a_kill_during_a_429_storm_says_what_is_open_then_reaches_zero_when_the_storm_ends(
@@ -89,11 +91,9 @@ def test_the_kill_survives_a_gateway_restart(gw: Cluster, risk: FakeRisk) -> Non
     assert code == 0, out
     gw.kill("gateway", signal.SIGKILL)
     gw.start("gateway")
-    wait_until(lambda: gw.request("gateway", GetSnapshot(what="kill")).ok, 20, what="the gateway back")
-    report = gw.request("gateway", GetSnapshot(what="kill")).result
-    assert report["engaged"]
-    held = lambda: gw.request("gateway", GetSnapshot(what="oms")).result["held"]  # noqa: E731
-    wait_until(lambda: held().get(SYM) == "killed", 10, what="held as killed after the restart")
+    assert ask(gw, "gateway", GetSnapshot(what="kill"))["engaged"]
+    held = lambda: ask(gw, "gateway", GetSnapshot(what="oms"))["held"]  # noqa: E731
+    wait_until(lambda: held().get(SYM) == "killed", 20, what="held as killed after the restart")
     time.sleep(1.0)  # the stand-in risk keeps sending targets: none is placed
     assert open_orders(gw) == []
     _resume(gw)
