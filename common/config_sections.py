@@ -231,6 +231,11 @@ class GatewayConfig(ServiceSection):
     md_silence_s: float = Field(
         default=3.0, gt=0, description="no md.status for a symbol this long: cancel its orders"
     )
+    recorder_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="at start, how long to wait for the recorder's fill watermarks (0: do not ask)",
+    )
     latency_probe_s: float = Field(
         default=2.0, gt=0, description="a timed round trip to the venue this often"
     )

@@ -50,6 +50,7 @@ class KillReport(msgspec.Struct, kw_only=True):
     attempts: int = 0
     since_ns: int = 0
     confirmed_ns: int = 0
+    blocked_until_ns: int = 0  # the end of the last 429 Retry-After / 418 ban the sweep waited out
 
 
 class KillFile:

@@ -84,7 +84,6 @@ ANOMALIES = Counter("mm_gateway_anomalies_total", "Venue events the OMS ignored 
 BAD_EVENTS = Counter("mm_gateway_bad_events_total", "User-stream payloads that failed to decode")
 PROBE = Gauge("mm_venue_round_trip_seconds", "Last timed round trip to the venue (latency probe)")
 EMPTY = Decimal(0)
-RECORDER_WAIT_S = 10.0
 KILL_REPLY_WAIT_S = 1.0
 
 
@@ -225,9 +224,12 @@ class GatewayService(Service):
         """Per symbol, the trade id up to which every fill was published in an earlier session (the
         recorder's contiguous venue watermark, else its newest stored fill), and the fills above it,
         so a restart neither republishes old fills nor skips a missed one. Waits for a starting
-        recorder up to ``RECORDER_WAIT_S``."""
+        recorder up to ``recorder_wait_s`` (0: the recorder is not asked)."""
+        wait = self.settings.gateway.recorder_wait_s
+        if not wait:
+            return {}
         client = self.client("recorder")
-        deadline = time.monotonic() + RECORDER_WAIT_S
+        deadline = time.monotonic() + wait
         while True:
             try:
                 rows = await client.call(Query(kind="fill_marks"), timeout_s=2.0)

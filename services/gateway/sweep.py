@@ -73,39 +73,47 @@ class Sweeper:
 
     async def run(self) -> None:
         """Sweep until confirmed (or the kill is lifted), then flatten if asked; call :meth:`begin` first."""
-        attempt = 0
+        attempt = failed = 0
         while self.state().engaged:
             attempt += 1
             KILL_ROUNDS.inc()
             self._set(attempts=attempt)
+            wait = self.venue.rest.blocked_for_s()
+            if wait > 0:  # sending more would extend a ban: wait it out, then go at once
+                why = f"the venue refused us (429/418): sending stopped for {wait:.1f} s more, then retrying"
+                self._set(blocked_until_ns=time.time_ns() + int(wait * 1e9))
+                self._assess(False, [why])
+                await asyncio.sleep(wait)
+                continue
             if await self._round():
                 break
-            await asyncio.sleep(BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)])
+            failed += 1
+            await asyncio.sleep(BACKOFF_S[min(failed - 1, len(BACKOFF_S) - 1)])
         if self.state().engaged and self.state().flatten:
             await self._flatten()
         KILL_OPEN.set(0 if self.report.orders_zero else sum(len(v) for v in self.report.open.values()))
 
     async def _round(self) -> bool:
         """One pass over every path; True when the venue confirmed zero."""
-        wait = self.venue.rest.blocked_for_s()
-        if wait > 0:
-            why = f"the venue refused us (429/418): sending stopped for {wait:.1f} s more, then retrying"
-            self._assess(False, [why])
-            await asyncio.sleep(min(wait, 1.0))
-            return False
         errors: list[str] = []
-        for sym in self.symbols:
-            await self._try(errors, f"{sym} cancel-all", self.ex.cancel_all(sym))
-        for sym in self.symbols:
-            ids = [r.client_id for r in self.oms.working(sym) if r.acknowledged]
+        sent = time.time_ns()
+        # every symbol at once: the venue answers them in parallel
+        done = await asyncio.gather(
+            *(self._try(errors, f"{s} cancel-all", self.ex.cancel_all(s)) for s in self.symbols)
+        )
+        cancels = []
+        for sym, all_gone in zip(self.symbols, done, strict=True):
+            # per order: every order when the cancel-all failed, else the ones it may have missed
+            work = self.oms.working(sym)
+            ids = [r.client_id for r in work if r.acknowledged and (not all_gone or r.ts_ack_ns > sent)]
             if ids:
-                await self._try(errors, f"{sym} cancels", self.ex.cancel(sym, ids))
+                cancels.append(self._try(errors, f"{sym} cancels", self.ex.cancel(sym, ids)))
+        await asyncio.gather(*cancels)
         await self._try(errors, "queries", self.ex.resolve_unknowns())
-        listed_all = True
-        for sym in self.symbols:
-            ok = await self._try(errors, f"{sym} openOrders", self.sync.orders(sym, urgent=True))
-            listed_all &= ok
-        return self._assess(listed_all, errors)
+        listed = await asyncio.gather(
+            *(self._try(errors, f"{s} openOrders", self.sync.orders(s, urgent=True)) for s in self.symbols)
+        )
+        return self._assess(all(listed), errors)
 
     async def _try(self, errors: list[str], what: str, coro: object) -> bool:
         try:
@@ -135,7 +143,11 @@ class Sweeper:
         self._set(orders_zero=zero, open=live, why="" if zero else why)
         if zero:
             self._set(confirmed_ns=now, done=not self.state().flatten)
-            log.warning("kill_confirmed_zero", attempts=self.report.attempts)
+            log.warning(
+                "kill_confirmed_zero",
+                attempts=self.report.attempts,
+                after_ms=round((now - self.state().since_ns) / 1e6, 1),
+            )
         elif errors:
             log.warning("kill_round_incomplete", attempt=self.report.attempts, why=why[:300])
         return zero
