@@ -104,9 +104,14 @@ class Publisher:
         self._seq: dict[str, int] = {}
         self._topics: dict[str, bytes] = {}
         self._sock = ctx.socket(zmq.PUB)
-        self._sock.setsockopt(zmq.SNDHWM, hwm)
-        self._sock.setsockopt(zmq.LINGER, 0)
-        transport.bind(self._sock, endpoint)
+        try:
+            self._sock.setsockopt(zmq.SNDHWM, hwm)
+            self._sock.setsockopt(zmq.LINGER, 0)
+            transport.bind(self._sock, endpoint)
+        except Exception:
+            # Nobody else holds this socket: left open, it would keep zmq_ctx_term waiting for ever.
+            self._sock.close(linger=0)
+            raise
         self._family_of: dict[str, str] = {}
         self.published: dict[str, int] = {}
         _LIVE.append(self)
@@ -165,14 +170,18 @@ class Subscriber:
         self._decode = decode
         self._codec = MessageCodec()
         self._sock = ctx.socket(zmq.SUB)
-        self._sock.setsockopt(zmq.RCVHWM, hwm)
-        self._sock.setsockopt(zmq.LINGER, 0)
         self._exact: set[str] = set()
         self._families: list[str] = []
-        for t in topics:
-            self.subscribe(t)
-        for ep in self.endpoints:
-            transport.connect(self._sock, ep)
+        try:
+            self._sock.setsockopt(zmq.RCVHWM, hwm)
+            self._sock.setsockopt(zmq.LINGER, 0)
+            for t in topics:
+                self.subscribe(t)
+            for ep in self.endpoints:
+                transport.connect(self._sock, ep)
+        except Exception:
+            self._sock.close(linger=0)  # as in Publisher: an orphan socket blocks zmq_ctx_term
+            raise
         self._last: dict[tuple[str, str], tuple[int, int]] = {}
         self._logged_kinds: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -99,8 +99,15 @@ class CommandServer:
         self._codec = CommandCodec()
         self._replay = ReplayMemory(replay_file) if secret is not None else None
         self._sock = ctx.socket(zmq.ROUTER)
-        self._sock.setsockopt(zmq.LINGER, 0)
-        transport.bind(self._sock, endpoint)
+        try:
+            self._sock.setsockopt(zmq.LINGER, 0)
+            transport.bind(self._sock, endpoint)
+        except Exception:
+            # Nobody else holds these: an open socket would keep zmq_ctx_term waiting for ever.
+            self._sock.close(linger=0)
+            if self._replay is not None:
+                self._replay.close()
+            raise
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
 
@@ -239,8 +246,12 @@ class CommandClient:
     def _socket(self) -> zmq.asyncio.Socket:
         if self._sock is None:
             s = self._ctx.socket(zmq.REQ)
-            s.setsockopt(zmq.LINGER, 0)
-            transport.connect(s, self.endpoint)
+            try:
+                s.setsockopt(zmq.LINGER, 0)
+                transport.connect(s, self.endpoint)
+            except Exception:
+                s.close(linger=0)  # as in CommandServer: an orphan socket blocks zmq_ctx_term
+                raise
             self._sock = s
         return self._sock
 

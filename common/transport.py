@@ -15,10 +15,16 @@ A process that runs the bus over tcp *secures* its ZeroMQ context once with its 
 
 The security lives with the context because ZAP does: libzmq asks the handler bound in the
 socket's own context. ipc endpoints are unchanged (no CURVE, no handler, no cost).
+
+Stopping never waits without end: the authenticator thread gets a bounded join
+(:meth:`BusSecurity.close`), and :func:`terminate` closes a context's sockets, its shadows'
+included, before a bounded wait for ``zmq_ctx_term``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,16 @@ CURVE_DENIED = Counter(
     "Connections refused by ZAP: the client's CURVE public key is not a known bus identity",
     ["service"],
 )
+
+AUTH_STOP_TIMEOUT_S = 5.0
+"""How long :meth:`BusSecurity.close` waits for the authenticator thread to end."""
+
+TERM_TIMEOUT_S = 10.0
+"""How long :func:`terminate` waits for ``zmq_ctx_term``."""
+
+# Sockets of authenticators whose thread did not stop: never closed from another thread (not
+# thread-safe), and kept referenced so that no finaliser closes them either.
+_STUCK: list[Any] = []
 
 # By the address of the libzmq context (shadows share it), with the context object itself: once
 # that is closed the address may be reused by a new context, which must not inherit the entry.
@@ -79,8 +95,12 @@ class BusSecurity:
         if self._auth is not None:
             return
         auth = ThreadAuthenticator(zmq.Context.shadow(ctx.underlying))
-        auth.start()
-        auth.configure_curve_callback(domain="*", credentials_provider=self)
+        try:
+            auth.start()
+            auth.configure_curve_callback(domain="*", credentials_provider=self)
+        except Exception:
+            _stop_authenticator(auth, AUTH_STOP_TIMEOUT_S)  # its sockets would hold the context open
+            raise
         self._auth = auth
 
     def callback(self, domain: str, key: bytes) -> bool:
@@ -93,14 +113,75 @@ class BusSecurity:
             log.warning("bus_curve_client_refused", public_key=key.decode(errors="replace"))
         return False
 
-    def close(self) -> None:
-        """Stop the authenticator and forget the context (before the context is destroyed)."""
+    def close(self, timeout_s: float = AUTH_STOP_TIMEOUT_S) -> bool:
+        """Stop the authenticator and forget the context (before the context is destroyed).
+
+        False when the authenticator thread did not end within ``timeout_s`` (logged): its
+        sockets are then left open, and terminating the context cannot finish.
+        """
+        stopped = True
         if self._auth is not None:
-            self._auth.stop()
+            stopped = _stop_authenticator(self._auth, timeout_s)
             self._auth = None
         for addr, (sec, _ctx) in list(_SECURED.items()):
             if sec is self:
                 del _SECURED[addr]
+        return stopped
+
+
+def _stop_authenticator(auth: ThreadAuthenticator, timeout_s: float) -> bool:
+    """Stop ``auth``'s thread, waiting at most ``timeout_s``, then close its pipe and ZAP socket.
+
+    Not ``ThreadAuthenticator.stop()``: that sends on a blocking PAIR socket (which blocks for
+    ever once the thread has died and closed the other end) and joins the thread without a timeout.
+    """
+    thread, pipe = auth.thread, auth.pipe
+    if thread is not None and thread.is_alive():
+        with contextlib.suppress(zmq.ZMQError):  # Again: the thread no longer reads its pipe
+            pipe.send(b"TERMINATE", zmq.NOBLOCK)
+        thread.join(timeout_s)
+        if thread.is_alive():
+            log.error("bus_authenticator_stuck", timeout_s=timeout_s)
+            _STUCK.append((thread, pipe, auth.zap_socket))
+            auth.thread, auth.pipe, auth.zap_socket = None, None, None  # type: ignore[assignment]
+            return False
+    auth.thread, auth.pipe = None, None  # type: ignore[assignment]
+    if pipe is not None:
+        pipe.close(linger=0)
+    auth.stop()  # with no pipe left, only closes the ZAP socket
+    return True
+
+
+def terminate(ctx: zmq.Context[Any], *shadows: zmq.Context[Any], timeout_s: float = TERM_TIMEOUT_S) -> bool:
+    """Close every socket of ``ctx`` and of its ``shadows`` (linger 0), then terminate ``ctx``.
+
+    ``zmq_ctx_term`` waits, without end, until every socket of the libzmq context is closed,
+    those made from a shadow too, which ``ctx.destroy()`` does not know of. The wait runs in a
+    daemon thread joined for at most ``timeout_s``: False (logged) when it did not end, as when
+    a socket is still open somewhere (a shadow not passed here) or the authenticator is stuck.
+    Stop the context's :class:`BusSecurity` first.
+    """
+    if ctx.closed:
+        return True
+    for c in (*shadows, ctx):
+        for sock in list(c._sockets):
+            if not sock.closed:
+                sock.close(linger=0)
+    ended = threading.Event()
+
+    def term() -> None:
+        try:
+            ctx.term()
+        except zmq.ZMQError as exc:
+            log.error("bus_context_term_failed", error=str(exc))
+        finally:
+            ended.set()
+
+    threading.Thread(target=term, name="zmq-context-term", daemon=True).start()
+    if ended.wait(timeout_s):
+        return True
+    log.error("bus_context_term_stuck", timeout_s=timeout_s)
+    return False
 
 
 def secure(ctx: zmq.Context[Any], security: BusSecurity) -> BusSecurity:

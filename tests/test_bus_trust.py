@@ -4,6 +4,8 @@ signature, replay memory that outlives a restart, and ``mmctl keys``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import os
 import stat
 import subprocess
@@ -220,13 +222,42 @@ class _Process:
         return obj
 
     async def close(self) -> None:
-        for c in reversed(self.closers):
-            done = c()
-            if isinstance(done, Awaitable):
-                await done
-        if self.security is not None:
-            self.security.close()
-        self.ctx.destroy(linger=0)
+        """Close what it made, then stop its authenticator and end its context, each bounded."""
+        try:
+            for c in reversed(self.closers):
+                done = c()
+                if isinstance(done, Awaitable):
+                    await done
+        finally:
+            stopped = self.security.close() if self.security is not None else True
+            ended = transport.terminate(self.ctx, self.sync)
+        assert stopped and ended, f"authenticator stopped: {stopped}, context terminated: {ended}"
+
+
+async def _close_all(*procs: _Process) -> None:
+    """Close every process in this order, even when one of them fails to (raised afterwards)."""
+    async with contextlib.AsyncExitStack() as stack:
+        for p in reversed(procs):
+            stack.push_async_callback(p.close)
+
+
+async def _publisher_once_free(proc: _Process, endpoint: str, source: str) -> Publisher:
+    """A Publisher of ``proc`` bound at ``endpoint`` as soon as it can be.
+
+    A closed socket's tcp listener is closed later, by ZeroMQ's I/O thread: until then, longer
+    on a loaded machine, binding the same port fails with EADDRINUSE.
+    """
+
+    def attempt() -> Publisher | None:
+        try:
+            return Publisher(proc.sync, endpoint, source)
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            return None
+
+    pub = await async_wait_until(attempt, timeout=10, interval=0.02, what=f"{endpoint} free to bind again")
+    return proc.keep(pub)  # type: ignore[no-any-return]
 
 
 def _impostor(settings: Settings, identity: str) -> _Process:
@@ -292,8 +323,7 @@ def test_over_tcp_with_curve_two_services_exchange_messages_and_commands(tcp: Se
             assert all(isinstance(m, RiskState) for m in got)
             assert handled == ["gateway"]
         finally:
-            await gateway.close()
-            await risk.close()
+            await _close_all(gateway, risk)
 
     run(go())
 
@@ -342,8 +372,7 @@ def test_over_tcp_a_client_with_an_unknown_key_gets_no_message_and_no_reply(tcp:
                 await client.request(GetStatus())
             assert handled == []
         finally:
-            for p in (stranger, gateway, risk):
-                await p.close()
+            await _close_all(stranger, gateway, risk)
 
     run(go())
 
@@ -358,7 +387,7 @@ def test_over_tcp_a_publisher_without_the_owners_key_is_not_heard_on_the_owners_
         strategy, gateway = _Process.of(tcp, "strategy"), _Process.of(tcp, "gateway")
         risk = _Process.of(tcp, "risk")
         try:
-            fake = Publisher(strategy.sync, tcp.pub_endpoint("risk"), "risk")
+            fake = strategy.keep(Publisher(strategy.sync, tcp.pub_endpoint("risk"), "risk"))
             got: list[Any] = []
             gateway.keep(
                 Subscriber(
@@ -376,11 +405,10 @@ def test_over_tcp_a_publisher_without_the_owners_key_is_not_heard_on_the_owners_
                 await asyncio.sleep(0.05)
             assert got == []
             fake.close()
-            real = risk.keep(Publisher(risk.sync, tcp.pub_endpoint("risk"), "risk"))
+            real = await _publisher_once_free(risk, tcp.pub_endpoint("risk"), "risk")
             await _publish_until([real], lambda: got, "the real risk heard on the same endpoint")
         finally:
-            for p in (gateway, strategy, risk):
-                await p.close()
+            await _close_all(gateway, strategy, risk)
 
     run(go())
 
