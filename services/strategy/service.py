@@ -1,9 +1,9 @@
 """The strategy service: features, positions and risk mode in; ``strategy.target.<SYMBOL>`` out.
 
-A thin shell around :func:`services.strategy.engine.decide`. It never talks to the venue: taker
-requests (``ReducePosition``) go to risk, which checks them and forwards them to the gateway. It
-quotes nothing until it knows the instrument (from marketdata) and the position (from the
-gateway); it resumes the models' state from the recorder's last snapshot after a crash.
+The I/O around :class:`services.strategy.core.StrategyCore`, which decides. It never talks to the
+venue: taker requests (``ReducePosition``) go to risk, which checks them and forwards them to the
+gateway. It quotes nothing until it knows the instrument (from marketdata) and the position (from
+the gateway); it resumes the models' state from the recorder's last snapshot after a crash.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -38,14 +37,11 @@ from common.messages import (
     Resume,
     RiskState,
     StateSnapshot,
-    TargetQuotes,
 )
 from common.metrics import latency_summary
 from common.params.strategy import StrategyParams, params_version
 from common.runtime import CommandError, Service
-from services.strategy.engine import StrategyInputs, decide
-from services.strategy.kpi import BandKpi
-from services.strategy.models.passive_band import reference_price
+from services.strategy.core import Output, StrategyCore
 from services.strategy.state import StrategyState
 
 TARGETS = Counter("mm_quotes_generated_total", "Target quote sets published", ["symbol"])
@@ -69,47 +65,28 @@ BAND_RESPONSE = Histogram(
 )
 
 
-class SymbolView(msgspec.Struct, kw_only=True):
-    """What the strategy knows of one symbol."""
-
-    instrument: Instrument | None = None
-    features: Features | None = None
-    feed: str = "resyncing"
-    position: Decimal = Decimal(0)
-    entry: Decimal = Decimal(0)
-    position_known: bool = False
-    last_fill_ns: int = 0
-    last_fill_side: str = ""
-    working: dict[str, Quote] = msgspec.field(default_factory=dict)
-    state: StrategyState = msgspec.field(default_factory=StrategyState)
-    last_decision_ns: int = 0
-    pending_since_ns: int = 0
-    last_target: TargetQuotes | None = None
-    last_publish_ns: int = 0
-    kpi: BandKpi = msgspec.field(default_factory=BandKpi)
-    out_of_band_ns: int = 0
-
-
 class StrategyService(Service):
-    """Decides, per symbol, the complete set of quotes that should rest now."""
+    """Decides, per symbol, the complete set of quotes that should rest now (in :class:`StrategyCore`)."""
 
     name = "strategy"
 
     async def on_start(self) -> None:
-        self.views = {s: SymbolView() for s in self.settings.strategy.symbols if s in self.settings.symbols}
-        self.risk_mode: dict[str, str] = {}
-        self.account_mode = "halted"  # until risk speaks
-        self.paused: set[str] = set()
+        s = self.settings
+        self.core = StrategyCore(
+            s.strategy.symbols,
+            [x for x in s.strategy.symbols if x in s.symbols],
+            self._params_version(s),
+            s.strategy.republish_s,
+        )
         self.latency_ns: deque[int] = deque(maxlen=100_000)
-        self._version = self._params_version(self.settings)
         self._mtimes = self._config_mtimes()
-        syms = list(self.views)
+        syms = list(self.core.views)
         self.subscribe(
-            [topics.md_features(s) for s in syms]
-            + [topics.md_status(s) for s in syms]
-            + [topics.oms_position(s) for s in syms]
-            + [topics.oms_fill(s) for s in syms]
-            + [topics.oms_order(s) for s in syms]
+            [topics.md_features(x) for x in syms]
+            + [topics.md_status(x) for x in syms]
+            + [topics.oms_position(x) for x in syms]
+            + [topics.oms_fill(x) for x in syms]
+            + [topics.oms_order(x) for x in syms]
             + [topics.RISK_STATE],
             self._on_message,
         )
@@ -117,7 +94,7 @@ class StrategyService(Service):
         self.spawn(self._bootstrap(), "bootstrap")
         self.spawn(self._loop(), "decide")
         self.spawn(self._snapshots(), "snapshots")
-        if self.settings.strategy.watch_config:
+        if s.strategy.watch_config:
             self.spawn(self._watch(), "config-watch")
 
     # ---- start-up ----------------------------------------------------------------------------
@@ -139,171 +116,77 @@ class StrategyService(Service):
         ) as exc:
             log.info("strategy_state_not_restored", reason=str(exc)[:200])
             return
-        for sym, st in states.items():
-            if sym in self.views:
-                self.views[sym].state = st
-        log.info("strategy_state_restored", symbols=sorted(states))
+        log.info("strategy_state_restored", symbols=self.core.restore(states))
 
     async def _bootstrap(self) -> None:
         """Instruments from marketdata, positions and working orders from the gateway (retrying)."""
-        while any(v.instrument is None for v in self.views.values()):
+        views = self.core.views
+        while any(v.instrument is None for v in views.values()):
             try:
                 snap = await self.client("marketdata").call(GetSnapshot(what="all"), timeout_s=2.0)
-                for sym, row in snap.items():
-                    if sym in self.views:
-                        self.views[sym].instrument = msgspec.convert(row["instrument"], Instrument)
+                for row in snap.values():
+                    self.core.on_instrument(msgspec.convert(row["instrument"], Instrument))
             except (RequestTimeout, RequestRefused) as exc:
                 log.info("waiting_for_marketdata", reason=str(exc)[:120])
                 await asyncio.sleep(1.0)
-        while any(not v.position_known for v in self.views.values()):
+        while any(not v.position_known for v in views.values()):
             try:
                 oms = await self.client("gateway").call(GetSnapshot(what="oms"), timeout_s=2.0)
                 self._adopt_oms(oms)
             except (RequestTimeout, RequestRefused) as exc:
                 log.info("waiting_for_gateway", reason=str(exc)[:120])
                 await asyncio.sleep(1.0)
-        log.info("strategy_ready", symbols=sorted(self.views))
+        log.info("strategy_ready", symbols=sorted(views))
 
     def _adopt_oms(self, oms: dict[str, Any]) -> None:
         for p in oms.get("positions", []):
-            pos = msgspec.convert(p, Position)
-            if pos.symbol in self.views:
-                self._on_position(pos)
+            self.core.on_position(msgspec.convert(p, Position))
         for o in oms.get("orders", []):
-            self._on_order(msgspec.convert(o, OrderUpdate))
-        for v in self.views.values():
-            v.position_known = True
+            self.core.on_order(msgspec.convert(o, OrderUpdate))
+        self.core.positions_known()
 
     # ---- bus ---------------------------------------------------------------------------------
 
     def _on_message(self, topic: str, msg: Any, env: Envelope) -> None:
         match msg:
-            case Features(symbol=sym) if sym in self.views:
-                v = self.views[sym]
-                v.features = msgspec.structs.replace(msg, ts_init=time.time_ns())  # our clock for staleness
-                v.pending_since_ns = v.pending_since_ns or v.features.ts_init
-                self._maybe_decide(sym, time.time_ns())
-            case FeedStatus(symbol=sym, state=state) if sym in self.views:
-                self.views[sym].feed = state
-            case Position(symbol=sym) if sym in self.views:
-                self._on_position(msg)
-            case Fill(symbol=sym) if sym in self.views:
-                v = self.views[sym]
-                v.last_fill_ns, v.last_fill_side = msg.ts_event, msg.side
-                v.kpi = v.kpi.filled()
-            case OrderUpdate(symbol=sym) if sym in self.views:
-                self._on_order(msg)
+            case Features():
+                self._send(self.core.on_features(msg, time.time_ns()))
+            case FeedStatus():
+                self.core.on_feed_status(msg)
+            case Position():
+                self.core.on_position(msg)
+            case Fill():
+                self.core.on_fill(msg)
+            case OrderUpdate():
+                self.core.on_order(msg)
             case RiskState():
-                self.account_mode = msg.mode if msg.ready else "halted"
-                self.risk_mode = {s: r.mode for s, r in msg.symbols.items()}
+                self.core.on_risk_state(msg)
 
-    def _on_position(self, p: Position) -> None:
-        v = self.views[p.symbol]
-        v.position, v.entry, v.position_known = p.qty, p.entry_price, True
-
-    def _on_order(self, o: OrderUpdate) -> None:
-        v = self.views.get(o.symbol)
-        if v is None:
-            return
-        if o.state in ("PendingNew", "New", "PartiallyFilled", "PendingModify", "PendingCancel"):
-            rest = o.qty - o.filled_qty
-            v.working[o.client_order_id] = Quote(
-                side=o.side, price=o.price, qty=rest, layer=o.layer, reduce_only=o.reduce_only
-            )
-        else:
-            v.working.pop(o.client_order_id, None)
-
-    # ---- deciding ----------------------------------------------------------------------------
-
-    def _mode(self, sym: str) -> str:
-        order = {"normal": 0, "reduce_only": 1, "halted": 2, "killed": 3}
-        if sym in self.paused:
-            return "halted"
-        m = self.risk_mode.get(sym, "normal")
-        return max(m, self.account_mode, key=lambda x: order.get(x, 3))
-
-    def _maybe_decide(self, sym: str, now: int) -> None:
-        v = self.views[sym]
-        p = self.settings.strategy.symbols[sym]
-        if v.instrument is None or not v.position_known:
-            return
-        if now - v.last_decision_ns < p.quote_interval_ms * 1_000_000:
-            return
-        self._decide(sym, now)
-
-    def _decide(self, sym: str, now: int) -> None:
-        v = self.views[sym]
-        params = self.settings.strategy.symbols[sym]
-        assert v.instrument is not None
-        inputs = StrategyInputs(
-            symbol=sym,
-            now_ns=now,
-            features=v.features if v.feed == "live" else None,
-            instrument=v.instrument,
-            position=v.position,
-            entry_price=v.entry,
-            working=tuple(v.working.values()),
-            last_fill_ns=v.last_fill_ns,
-            last_fill_side=v.last_fill_side if v.last_fill_side in ("BUY", "SELL") else "",  # type: ignore[arg-type]
-            risk_mode=self._mode(sym),  # type: ignore[arg-type]
-        )
-        try:
-            d = decide(inputs, params, v.state, self._version)
-        except ValueError as exc:
-            DECISIONS.labels(sym, "error").inc()
-            log.error("decision_failed", symbol=sym, error=str(exc))
-            return
-        v.state, v.last_decision_ns = d.state, now
-        for cmd in d.actions:
-            self.spawn(self._send_action(sym, cmd), f"taker-{sym}", critical=False)
-        republish = now - v.last_publish_ns > self.settings.strategy.republish_s * 1e9
-        if d.publish or republish or v.last_target is None:
-            self._publish(sym, d.quotes, d.record, inputs.risk_mode, now)
-            DECISIONS.labels(sym, "published").inc()
-        else:
-            DECISIONS.labels(sym, "unchanged").inc()
-        if v.pending_since_ns:
-            lat = time.time_ns() - v.pending_since_ns
-            self.latency_ns.append(lat)
-            DECISION_TIME.observe(lat / 1e9)
-            v.pending_since_ns = 0
-        self._gauges(sym, d.record.inputs, d.quotes, params.quote_interval_ms)
-        if params.model == "passive_band" and inputs.features is not None:
-            self._band_kpis(sym, inputs.features, now)
-
-    def _publish(self, sym: str, quotes: list[Quote], record: Any, mode: str, now: int) -> None:
-        v = self.views[sym]
-        if self.settings.strategy.symbols[sym].model == "passive_band":
-            before = set(v.last_target.quotes) if v.last_target else set()
-            v.kpi = v.kpi.placed(
-                [q for q in quotes if q not in before], self.settings.strategy.symbols[sym].passive_band
-            )
-        target = TargetQuotes(
-            symbol=sym,
-            target_id=time.time_ns() // 1000,
-            quotes=quotes,
-            origin="strategy",
-            mode=mode,
-            decision=record,
-        )
-        self.publish(topics.strategy_target(sym), target)
-        v.last_target, v.last_publish_ns = target, now
-        TARGETS.labels(sym).inc()
-
-    def _band_kpis(self, sym: str, f: Features, now: int) -> None:
-        """Seed 003's KPIs over what actually rests (the gateway's working orders)."""
-        v = self.views[sym]
-        pb = self.settings.strategy.symbols[sym].passive_band
-        ref, _ = reference_price(f, pb)
-        v.kpi = v.kpi.observe(now, ref, list(v.working.values()), pb)
-        inside = v.kpi.last_in_band and v.kpi.last_two_sided
-        if not inside and not v.out_of_band_ns:
-            v.out_of_band_ns = now
-        elif inside and v.out_of_band_ns:
-            BAND_RESPONSE.observe((now - v.out_of_band_ns) / 1e9)
-            v.out_of_band_ns = 0
-        for kpi, value in v.kpi.ratios().items():
-            BAND.labels(sym, kpi).set(value)
+    def _send(self, outputs: list[Output]) -> None:
+        """Publish each target, send each taker request to risk, and keep the figures."""
+        for out in outputs:
+            sym = out.symbol
+            if out.outcome == "error":
+                DECISIONS.labels(sym, "error").inc()
+                log.error("decision_failed", symbol=sym, error=out.error)
+                continue
+            for cmd in out.actions:
+                self.spawn(self._send_action(sym, cmd), f"taker-{sym}", critical=False)
+            if out.target is not None:
+                self.publish(topics.strategy_target(sym), out.target)
+                TARGETS.labels(sym).inc()
+            DECISIONS.labels(sym, out.outcome).inc()
+            if out.pending_since_ns:
+                lat = time.time_ns() - out.pending_since_ns
+                self.latency_ns.append(lat)
+                DECISION_TIME.observe(lat / 1e9)
+            if out.record is not None:
+                self._gauges(sym, out.record.inputs, out.quotes, self.core.params[sym].quote_interval_ms)
+            if out.band_response_ns:
+                BAND_RESPONSE.observe(out.band_response_ns / 1e9)
+            if self.core.params[sym].model == "passive_band":
+                for kpi, value in self.core.views[sym].kpi.ratios().items():
+                    BAND.labels(sym, kpi).set(value)
 
     def _gauges(self, sym: str, inputs: dict[str, float], quotes: list[Quote], interval_ms: int) -> None:
         mid = inputs.get("mid", 0.0)
@@ -329,11 +212,7 @@ class StrategyService(Service):
         """Decide on time too: staleness, cool-downs and Phase 1 timers move without new features."""
         while True:
             await asyncio.sleep(0.05)
-            now = time.time_ns()
-            for sym, v in self.views.items():
-                interval = self.settings.strategy.symbols[sym].quote_interval_ms
-                if now - v.last_decision_ns >= max(interval, 200) * 1_000_000:
-                    self._maybe_decide(sym, now)
+            self._send(self.core.on_timer(time.time_ns()))
 
     # ---- snapshots, reload -------------------------------------------------------------------
 
@@ -341,23 +220,21 @@ class StrategyService(Service):
         enc = msgspec.msgpack.Encoder()
         while True:
             await asyncio.sleep(self.settings.strategy.snapshot_interval_s)
-            payload = enc.encode({s: v.state for s, v in self.views.items()})
+            payload = enc.encode(self.core.snapshot())
             self.publish(topics.state(self.name), StateSnapshot(service=self.name, payload=payload))
 
     def _params_version(self, s: Settings) -> str:
         return params_version(StrategyParams(symbols=dict(s.strategy.symbols)))
 
     async def on_reload(self, new: Settings) -> None:
-        missing = [s for s in self.views if s not in new.strategy.symbols]
-        if missing:
+        try:
+            self.core.reload(new.strategy.symbols, self._params_version(new), new.strategy.republish_s)
+        except ValueError as exc:
             RELOADS.labels(self.name, "refused").inc()
-            raise CommandError(
-                f"reload refused: strategy.symbols lacks {', '.join(missing)}; old parameters kept"
-            )
+            raise CommandError(str(exc)) from None
         self.settings = new
-        self._version = self._params_version(new)
         RELOADS.labels(self.name, "ok").inc()
-        log.info("strategy_params_reloaded", version=self._version)
+        log.info("strategy_params_reloaded", version=self.core.version)
 
     def _config_mtimes(self) -> dict[str, float]:
         try:
@@ -386,12 +263,12 @@ class StrategyService(Service):
             case GetSnapshot(what="latency"):
                 return latency_summary(self.latency_ns)
             case GetSnapshot(what="targets"):
-                return {s: msgspec.to_builtins(v.last_target) for s, v in self.views.items()}
+                return {s: msgspec.to_builtins(v.last_target) for s, v in self.core.views.items()}
             case GetSnapshot(what="band"):
                 return {
                     s: {**v.kpi.ratios(), **msgspec.to_builtins(v.kpi)}
-                    for s, v in self.views.items()
-                    if self.settings.strategy.symbols[s].model == "passive_band"
+                    for s, v in self.core.views.items()
+                    if self.core.params[s].model == "passive_band"
                 }
         return await self._control(cmd)
 
@@ -400,17 +277,14 @@ class StrategyService(Service):
         match cmd:
             case Kill() | Pause():
                 sym = getattr(cmd, "symbol", "")
-                for s in [sym] if sym else list(self.views):
-                    self.paused.add(s)
-                    if s in self.views and self.views[s].instrument is not None:
-                        self._publish(s, [], None, "halted", time.time_ns())
+                self._send(self.core.pause(sym, time.time_ns()))
                 return {"paused": sym or "all"}
             case Resume(symbol=sym):
-                for s in [sym] if sym else list(self.views):
-                    self.paused.discard(s)
+                self.core.resume(sym)
                 return {"resumed": sym or "all"}
         raise CommandError(f"strategy does not handle {type(cmd).__name__}")
 
     def status_detail(self) -> dict[str, str]:
-        views = getattr(self, "views", {})
+        core = getattr(self, "core", None)
+        views = core.views if core is not None else {}
         return {s: f"pos={v.position} working={len(v.working)}" for s, v in views.items()}
