@@ -44,7 +44,7 @@ class _Clock:
         return 0.0
 
 
-def _wire(value: Any) -> str:
+def wire(value: Any) -> str:
     """A parameter as it travels in a query string."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -71,7 +71,7 @@ class InProcessVenue:
     def call(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
         """One REST call: the handler's answer as decoded JSON, or the error tree's exception."""
         ep = ROUTES[(method, path)]
-        p = {k: _wire(v) for k, v in (params or {}).items() if v is not None}
+        p = {k: wire(v) for k, v in (params or {}).items() if v is not None}
         try:
             result = ep.handler(self.state, self.account, p)
         except VenueError as e:
@@ -102,7 +102,7 @@ class InProcessVenue:
         return self.call("GET", "/fapi/v1/order", {"symbol": symbol, "origClientOrderId": client_id})
 
     async def place_batch(self, orders: list[dict[str, Any]]) -> list[Any]:
-        items = json.dumps([{k: _wire(v) for k, v in o.items()} for o in orders], separators=(",", ":"))
+        items = json.dumps([{k: wire(v) for k, v in o.items()} for o in orders], separators=(",", ":"))
         res: list[Any] = self.call("POST", "/fapi/v1/batchOrders", {"batchOrders": items})
         return res
 

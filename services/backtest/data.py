@@ -1,0 +1,153 @@
+"""Market events for the backtester: one merged, time-ordered stream per symbol.
+
+Every source becomes the same :class:`MarketData`: a starting book and a list of events in integer
+ticks and steps (the venue's own units), each with the exchange's time and the time our side
+received it (``t_local_ns``). Kinds:
+
+* ``DEPTH``: ``(side, price_ticks, qty_steps)`` changes, absolute sizes (0 removes the level),
+* ``TRADE``: ``(aggressor_side, price_ticks, qty_steps)``,
+* ``MARK``:  ``(mark, index, funding_rate, next_funding_ms)`` as floats and an int.
+
+Sources: the recorded Binance files (``data/binance/*.gz``, the venue's replay format), the
+synthetic market model of the simulated venue (:mod:`services.venue.market.synthetic`).
+
+Prices in a recording that are off the instrument's tick (levels left from an older filter) are
+kept at the nearest tick; the count is reported in ``MarketData.off_grid``.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+
+from common.binance.market import (
+    DepthUpdate,
+    MarkPriceEvent,
+    TradeEvent,
+    decode_combined,
+    snapshot_decoder,
+)
+from common.config_sections import VenueSymbolConfig
+from services.venue.market.synthetic import SyntheticMarket
+from services.venue.orderbook import BUY, SELL
+
+DEPTH, TRADE, MARK = 0, 1, 2
+
+
+@dataclass(slots=True)
+class MarketData:
+    """One symbol's market: its filters, the book at the start and the events after it."""
+
+    symbol: str
+    tick: Decimal
+    step: Decimal
+    start: list[tuple[int, int, int]]
+    t_exch_ns: list[int] = field(default_factory=list)
+    t_local_ns: list[int] = field(default_factory=list)
+    kind: list[int] = field(default_factory=list)
+    payload: list[object] = field(default_factory=list)
+    source: str = ""
+    off_grid: int = 0
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def add(self, t_exch_ns: int, t_local_ns: int, kind: int, payload: object) -> None:
+        self.t_exch_ns.append(t_exch_ns)
+        self.t_local_ns.append(t_local_ns)
+        self.kind.append(kind)
+        self.payload.append(payload)
+
+    @property
+    def span_s(self) -> float:
+        return (self.t_exch_ns[-1] - self.t_exch_ns[0]) / 1e9 if self.t_exch_ns else 0.0
+
+    def feed_delays_ns(self) -> list[int]:
+        """Local minus exchange time per event, as recorded (clock offset included)."""
+        return [loc - ex for loc, ex in zip(self.t_local_ns, self.t_exch_ns, strict=True)]
+
+
+class _Grid:
+    def __init__(self, tick: Decimal, step: Decimal) -> None:
+        self.tick, self.step = float(tick), float(step)
+        self.off = 0
+
+    def p(self, s: str) -> int:
+        x = float(s) / self.tick
+        r = round(x)
+        if abs(x - r) > 1e-6:
+            self.off += 1
+        return r
+
+    def q(self, s: str) -> int:
+        return round(float(s) / self.step)
+
+
+def load_binance(path: str | Path, symbol: str, tick: Decimal, step: Decimal) -> MarketData:
+    """A recorded Binance file (``<local ns> <raw JSON>`` per line, gzip): the first REST snapshot,
+    then every depth diff after it, trades and mark prices, sorted by exchange time."""
+    g = _Grid(tick, step)
+    rows: list[tuple[int, int, int, object]] = []
+    start: list[tuple[int, int, int]] | None = None
+    last_id = 0
+    with gzip.open(path, "rb") as fh:
+        for line in fh:
+            local, _, raw = line.partition(b" ")
+            if not raw.startswith(b'{"stream"'):
+                if start is None:
+                    snap = snapshot_decoder.decode(raw)
+                    last_id = snap.lastUpdateId
+                    start = [(BUY, g.p(p), g.q(q)) for p, q in snap.bids]
+                    start += [(SELL, g.p(p), g.q(q)) for p, q in snap.asks]
+                continue
+            if start is None:
+                continue
+            try:
+                _, ev = decode_combined(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue
+            t_local = int(local)
+            if isinstance(ev, DepthUpdate) and ev.u > last_id:
+                lv = [(BUY, g.p(p), g.q(q)) for p, q in ev.b] + [(SELL, g.p(p), g.q(q)) for p, q in ev.a]
+                rows.append((ev.E * 1_000_000, t_local, DEPTH, tuple(lv)))
+            elif isinstance(ev, TradeEvent):
+                rows.append((ev.T * 1_000_000, t_local, TRADE, (SELL if ev.m else BUY, g.p(ev.p), g.q(ev.q))))
+            elif isinstance(ev, MarkPriceEvent):
+                mark = (float(ev.p), float(ev.i), float(ev.r), int(ev.T))
+                rows.append((ev.E * 1_000_000, t_local, MARK, mark))
+    if start is None:
+        raise ValueError(f"{path}: no REST depth snapshot in the recording")
+    rows.sort(key=lambda r: (r[0], r[1]))
+    md = MarketData(symbol, tick, step, start, source=str(path))
+    for t_ex, t_loc, kind, payload in rows:
+        md.add(t_ex, t_loc, kind, payload)
+    md.off_grid = g.off
+    return md
+
+
+def synthetic(
+    cfg: VenueSymbolConfig, seconds: float, start_ns: int, step_ms: int = 100, seed: int = 7
+) -> MarketData:
+    """The simulated venue's synthetic market for ``seconds``: each step's level changes (before
+    and after its trades) and trades at the step's time; received ``feed`` later by the caller's
+    latency model (``t_local_ns`` = exchange time here)."""
+    m = SyntheticMarket(cfg, seed)
+    first = m.step(step_ms / 1000)
+    source = f"synthetic {cfg.symbol} seed {seed}"
+    md = MarketData(cfg.symbol, cfg.price_tick, cfg.qty_step, list(first.pre), source=source)
+    dt = step_ms / 1000
+    t = start_ns
+    for _ in range(int(seconds * 1000 / step_ms)):
+        t += step_ms * 1_000_000
+        s = m.step(dt)
+        if s.pre:
+            md.add(t, t, DEPTH, tuple(s.pre))
+        for tr in s.trades:
+            md.add(t, t, TRADE, tr)
+        if s.post:
+            md.add(t, t, DEPTH, tuple(s.post))
+    return md

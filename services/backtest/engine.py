@@ -1,0 +1,529 @@
+"""The backtester: the code that trades, on a recorded or synthetic market, on simulated time.
+
+One process, one event loop on simulated time (:mod:`services.backtest.vloop`), and exactly the
+live decision code:
+
+* the market's events move the simulated venue's matching engine (:class:`~services.venue.exchange.
+  Exchange`, with its queue-position model) at the exchange's time;
+* the same events reach our side ``feed`` latency later: a book and :class:`~services.marketdata.
+  features.MarketFeatures` that publish ``Features`` every ``marketdata.features_interval_ms``;
+* :class:`~services.strategy.core.StrategyCore` decides, :class:`~services.risk.engine.RiskEngine`
+  approves, :class:`~services.gateway.core.GatewayCore` reconciles through the venue's own REST
+  handlers; an order reaches the book ``entry`` latency after it is sent and its answer comes
+  back ``response`` latency later; the venue's user-data events reach the OMS ``response`` later.
+
+Nothing sees the future: the strategy reads only what the feed has delivered by its clock, and
+the venue acts on an order only once it has arrived (``tests/test_backtest_lookahead.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+
+from common.binance.exchange_info import instruments
+from common.binance.user import AccountUpdate, OrderTradeUpdate, TradeLite, user_event_decoder
+from common.config import Settings
+from common.config_sections import FeeConfig, SimVenueConfig, VenueAccountConfig, VenueSymbolConfig
+from common.messages import (
+    CancelAll,
+    FeedStatus,
+    Flatten,
+    Instrument,
+    MarkPrice,
+    ReducePosition,
+    TargetQuotes,
+)
+from common.params.strategy import StrategyParams, params_version
+from services.backtest.data import DEPTH, MARK, TRADE, MarketData
+from services.backtest.record import Recorder
+from services.backtest.vloop import VirtualClockLoop
+from services.gateway.core import GatewayCore
+from services.gateway.kill import KillState
+from services.gateway.oms import Effects
+from services.marketdata.book import OrderBook as FeedBook
+from services.marketdata.features import MarketFeatures
+from services.risk.engine import Outcome, RiskEngine
+from services.strategy.core import Output, StrategyCore
+from services.venue.inprocess import InProcessVenue, wire
+from services.venue.orderbook import BUY
+from services.venue.state import VenueState
+
+MS = 1_000_000
+ACCOUNT = "paper"
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Latencies in ns. ``feed_from_data``: each event's feed latency is its recorded local minus
+    exchange time, less the smallest such difference in the file (the two clocks' offset), plus
+    ``feed_ns``; otherwise every event arrives ``feed_ns`` after it happened."""
+
+    feed_ns: int = 0
+    entry_ns: int = 0
+    response_ns: int = 0
+    feed_from_data: bool = False
+
+
+@dataclass(slots=True)
+class BacktestConfig:
+    """What a run needs besides the market: the product's settings and the simulation's own."""
+
+    settings: Settings
+    template: str = "ETHUSDC"
+    latency: Latency = field(default_factory=Latency)
+    queue_model: str = "risk_averse"
+    queue_power: float = 2.0
+    maker_fee: Decimal = Decimal(0)
+    taker_fee: Decimal = Decimal("0.0004")
+    balance: Decimal = Decimal(100_000)
+    equity_every_ms: int = 1_000
+
+
+class _SimState(VenueState):
+    """The venue's state on the backtest's clock."""
+
+    def __init__(self, cfg: SimVenueConfig, clock: Callable[[], int]) -> None:
+        self._clock_ns = clock
+        super().__init__(cfg, {ACCOUNT: ("bt-key", "bt-secret")})
+
+    def now_ms(self) -> int:
+        return self._clock_ns() // MS
+
+
+class LatentVenue(InProcessVenue):
+    """The venue port with latency: each call lands ``entry`` after it is made, and its answer
+    (or error) returns ``response`` after that; user-data events arrive ``response`` late."""
+
+    def __init__(self, state: VenueState, on_user: Callable[[bytes], None], lat: Latency) -> None:
+        self.lat = lat
+        self._deliver_user = on_user
+        super().__init__(state, ACCOUNT, self._late_user)
+        self.calls: list[tuple[str, int, int, int]] = []
+        """Per request: path, when it left, when it reached the venue, when its answer came back."""
+
+    def _late_user(self, payload: bytes) -> None:
+        loop = asyncio.get_event_loop()
+        loop.call_later(self.lat.response_ns / 1e9, self._deliver_user, payload)
+
+    async def _latent(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        sent = _now()
+        await asyncio.sleep(self.lat.entry_ns / 1e9)
+        landed = _now()
+        try:
+            return self.call(method, path, params)
+        finally:
+            await asyncio.sleep(self.lat.response_ns / 1e9)
+            self.calls.append((f"{method} {path}", sent, landed, _now()))
+
+    async def place(self, params: dict[str, Any]) -> Any:
+        return await self._latent("POST", "/fapi/v1/order", params)
+
+    async def modify(self, params: dict[str, Any]) -> Any:
+        return await self._latent("PUT", "/fapi/v1/order", params)
+
+    async def cancel(self, symbol: str, client_id: str) -> Any:
+        params = {"symbol": symbol, "origClientOrderId": client_id}
+        return await self._latent("DELETE", "/fapi/v1/order", params)
+
+    async def status(self, symbol: str, client_id: str) -> Any:
+        return await self._latent("GET", "/fapi/v1/order", {"symbol": symbol, "origClientOrderId": client_id})
+
+    async def place_batch(self, orders: list[dict[str, Any]]) -> list[Any]:
+        items = json.dumps([{k: wire(v) for k, v in o.items()} for o in orders], separators=(",", ":"))
+        res: list[Any] = await self._latent("POST", "/fapi/v1/batchOrders", {"batchOrders": items})
+        return res
+
+    async def cancel_batch(self, symbol: str, client_ids: list[str]) -> list[Any]:
+        ids = json.dumps(client_ids, separators=(",", ":"))
+        params = {"symbol": symbol, "origClientOrderIdList": ids}
+        res: list[Any] = await self._latent("DELETE", "/fapi/v1/batchOrders", params)
+        return res
+
+    async def countdown(self, symbol: str, ms: int) -> Any:
+        params = {"symbol": symbol, "countdownTime": ms}
+        return await self._latent("POST", "/fapi/v1/countdownCancelAll", params)
+
+    async def positions(self) -> list[dict[str, Any]]:
+        res: list[dict[str, Any]] = await self._latent("GET", "/fapi/v3/positionRisk")
+        return res
+
+    async def account_info(self) -> dict[str, Any]:
+        res: dict[str, Any] = await self._latent("GET", "/fapi/v3/account")
+        return res
+
+    async def user_trades(
+        self, symbol: str, from_id: int | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        params = {"symbol": symbol, "limit": limit, "fromId": from_id}
+        res: list[dict[str, Any]] = await self._latent("GET", "/fapi/v1/userTrades", params)
+        return res
+
+    async def set_leverage(self, symbol: str, leverage: int) -> Any:
+        return await self._latent("POST", "/fapi/v1/leverage", {"symbol": symbol, "leverage": leverage})
+
+    async def cancel_all(self, symbol: str) -> Any:
+        return await self._latent("DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol})
+
+    async def open_orders(self, symbol: str, urgent: bool = False) -> list[dict[str, Any]]:
+        res: list[dict[str, Any]] = await self._latent("GET", "/fapi/v1/openOrders", {"symbol": symbol})
+        return res
+
+    async def book_ticker(self, symbol: str) -> dict[str, Any]:
+        res: dict[str, Any] = await self._latent("GET", "/fapi/v1/ticker/bookTicker", {"symbol": symbol})
+        return res
+
+
+def _now() -> int:
+    loop = asyncio.get_event_loop()
+    return loop.now_ns if isinstance(loop, VirtualClockLoop) else time.time_ns()
+
+
+def for_symbol(settings: Settings, symbol: str, template: str) -> Settings:
+    """``settings`` quoting ``symbol`` alone: its strategy, risk and cap entries, copied from
+    ``template``'s where it has none of its own (a recording of ETHUSDT run with ETHUSDC's)."""
+    strat = {symbol: settings.strategy.symbols.get(symbol) or settings.strategy.symbols[template]}
+    risks = settings.risk.params.symbols
+    risk_syms = {symbol: risks.get(symbol) or risks[template]}
+    caps = settings.gateway.params.caps
+    max_pos = dict(caps.max_position)
+    max_pos.setdefault(symbol, max_pos[template])
+    return settings.model_copy(
+        update={
+            "symbols": [symbol],
+            "strategy": settings.strategy.model_copy(update={"symbols": strat}),
+            "risk": settings.risk.model_copy(
+                update={"params": settings.risk.params.model_copy(update={"symbols": risk_syms})}
+            ),
+            "gateway": settings.gateway.model_copy(
+                update={
+                    "params": settings.gateway.params.model_copy(
+                        update={"caps": caps.model_copy(update={"max_position": max_pos})}
+                    )
+                }
+            ),
+        }
+    )
+
+
+def _venue_config(md: MarketData, cfg: BacktestConfig, settings: Settings) -> SimVenueConfig:
+    quote = "USDC" if md.symbol.endswith("USDC") else "USDT"
+    base = md.symbol[: -len(quote)]
+    template = next((s for s in settings.simvenue.symbols if s.symbol == cfg.template), None)
+    bids = [p for side, p, q in md.start if side == BUY and q > 0]
+    asks = [p for side, p, q in md.start if side != BUY and q > 0]
+    mid = (max(bids) + min(asks)) / 2 * float(md.tick) if bids and asks else 1.0
+    sym = VenueSymbolConfig(
+        symbol=md.symbol,
+        base_asset=base,
+        quote_asset=quote,
+        price_tick=md.tick,
+        qty_step=md.step,
+        min_price=md.tick,
+        min_qty=md.step,
+        max_qty=Decimal(1_000_000),
+        market_max_qty=Decimal(1_000_000),
+        min_notional=template.min_notional if template else Decimal(0),
+        percent_up=Decimal(10),
+        percent_down=Decimal("0.1"),
+        max_num_orders=template.max_num_orders if template else 200,
+        start_price=Decimal(str(round(mid, 8))),
+        level_qty=Decimal(1),
+    )
+    return SimVenueConfig(
+        symbols=[sym],
+        accounts=[VenueAccountConfig(name=ACCOUNT, balances={quote: cfg.balance})],
+        fees={quote: FeeConfig(maker=cfg.maker_fee, taker=cfg.taker_fee)},
+        queue_model=cfg.queue_model,  # type: ignore[arg-type]
+        queue_power=cfg.queue_power,
+        admin=False,
+    )
+
+
+class Backtest:
+    """One run of the live decision code over one symbol's market (see the module docstring)."""
+
+    def __init__(self, md: MarketData, cfg: BacktestConfig, progress: Callable[[float], None] | None = None):
+        if len(md) == 0:
+            raise ValueError(f"{md.source}: no market events to run on")
+        self.md = md
+        self.cfg = cfg
+        self.symbol = sym = md.symbol
+        self.settings = s = for_symbol(cfg.settings, sym, cfg.template)
+        self.progress = progress
+        self.t0 = md.t_exch_ns[0]
+        self.loop = VirtualClockLoop(self.t0)
+        self.state = _SimState(_venue_config(md, cfg, s), lambda: self.loop.now_ns)
+        self.exchange = self.state.exchange
+        self.exchange.market_levels(sym, md.start)
+        self.exchange.drain()
+        self.venue = LatentVenue(self.state, self._on_user, cfg.latency)
+        info = self.venue.call("GET", "/fapi/v1/exchangeInfo")
+        self.instrument: Instrument = instruments(info, [sym], "usdm")[sym]
+        self.record = Recorder(sym, self.t0, cfg.balance)
+        self.kill = KillState()
+        self.gateway = GatewayCore(
+            self.venue, s.gateway.params, [sym], {sym: self.instrument}, self._emit, lambda: self.kill,
+            lambda _sym: "", {}, path="rest", stp=s.gateway.self_trade_prevention, session="bt",
+            clock=lambda: self.loop.now_ns,
+        )  # fmt: skip
+        version = params_version(StrategyParams(symbols=dict(s.strategy.symbols)))
+        self.strategy = StrategyCore(s.strategy.symbols, [sym], version, s.strategy.republish_s)
+        self.strategy.on_instrument(self.instrument)
+        self.risk = RiskEngine(s.risk.params, {sym: self.instrument})
+        # our side's view of the market, fed late
+        self.book = FeedBook(md.tick, md.step)
+        self.features = MarketFeatures(sym, md.tick, md.step)
+        self.target: TargetQuotes | None = None
+        self._passing: asyncio.Task[None] | None = None
+        self._dirty = False
+        self.errors: list[str] = []
+        self.mark_from_mid = MARK not in md.kind
+
+    # ---- running -------------------------------------------------------------------------------
+
+    def run(self) -> Recorder:
+        """Run to the end of the market's events; the recorded results."""
+        logger.disable("services")
+        wall = time.perf_counter()
+        try:
+            self.loop.run_until_complete(self._main())
+        finally:
+            logger.enable("services")
+            self.loop.close()
+        self.record.wall_s = time.perf_counter() - wall
+        self.record.events = len(self.md)
+        return self.record
+
+    async def _main(self) -> None:
+        sym, md, lat = self.symbol, self.md, self.cfg.latency
+        await self.gateway.sync.full([sym], startup=True)
+        for side, p, q in md.start:
+            self.book.set_level(side == BUY, p, q)
+        now = self.loop.now_ns
+        live = FeedStatus(symbol=sym, state="live", ts_event=now, ts_init=now)
+        self.strategy.on_feed_status(live)
+        self.strategy.positions_known()
+        self.risk.on_feed_status(live)
+        self._risk_out(self.risk.mark_ready(now))
+        feed_at = self._feed_times(lat)
+        feed_order = sorted(range(len(md)), key=feed_at.__getitem__)
+        n = len(md)
+        iv = jf = 0
+        t_exch, kinds, payloads = md.t_exch_ns, md.kind, md.payload
+        features_ns = max(1, self.settings.marketdata.features_interval_ms) * MS
+        timer_ns, risk_ns = 50 * MS, self.settings.risk.tick_interval_ms * MS
+        next_features = self.t0 + features_ns
+        next_timer, next_risk = self.t0 + timer_ns, self.t0 + risk_ns
+        next_sample = self.t0
+        sample_ns = self.cfg.equity_every_ms * MS
+        loop = self.loop
+        report_every = max(1, n // 200)
+        while iv < n or jf < n:
+            tv = t_exch[iv] if iv < n else 1 << 62
+            tf = feed_at[feed_order[jf]] if jf < n else 1 << 62
+            t = min(tv, tf, next_features, next_timer, next_risk, next_sample)
+            due = loop.next_due_ns()
+            if due is not None and due <= t:
+                await loop.advance_to(t)
+            elif t > loop.now_ns:
+                loop._now_ns = t
+            if t == tv:
+                self._venue_event(kinds[iv], payloads[iv])
+                iv += 1
+                if self.progress is not None and iv % report_every == 0:
+                    self.progress(iv / n)
+            elif t == tf:
+                k = feed_order[jf]
+                self._feed_event(kinds[k], payloads[k], t)
+                jf += 1
+            elif t == next_features:
+                self._features(t)
+                next_features += features_ns
+            elif t == next_timer:
+                self._strategy_out(self.strategy.on_timer(t))
+                next_timer += timer_ns
+            elif t == next_risk:
+                self._risk_out(self.risk.tick(t))
+                next_risk += risk_ns
+            else:
+                self._sample(t)
+                next_sample += sample_ns
+        await loop.advance_to(loop.now_ns + lat.entry_ns + 2 * lat.response_ns + MS)  # the last answers
+        self._sample(loop.now_ns)
+        self.record.open_orders_at_end = len(self.exchange.open_orders(self.exchange.accounts[ACCOUNT], sym))
+
+    def _feed_times(self, lat: Latency) -> list[int]:
+        md = self.md
+        if lat.feed_from_data:
+            delays = md.feed_delays_ns()
+            offset = min(delays)
+            return [t + d - offset + lat.feed_ns for t, d in zip(md.t_exch_ns, delays, strict=True)]
+        return [t + lat.feed_ns for t in md.t_exch_ns]
+
+    # ---- the venue's side ------------------------------------------------------------------------
+
+    def _venue_event(self, kind: int, payload: Any) -> None:
+        ex, sym = self.exchange, self.symbol
+        if kind == DEPTH:
+            ex.market_levels(sym, list(payload))
+        elif kind == TRADE:
+            aggressor, p, q = payload
+            ex.market_trade(sym, aggressor, p, q)
+        else:
+            mark, index, _rate, _next = payload
+            ex.set_mark(sym, Decimal(repr(mark)), Decimal(repr(index)))
+        self.venue.deliver()  # our fills, as user-data events (they reach the OMS response late)
+
+    def _on_user(self, payload: bytes) -> None:
+        try:
+            ev = user_event_decoder.decode(payload)
+        except ValueError as exc:  # a venue bug, never a market condition: kept for the report
+            self.errors.append(f"user event: {exc}")
+            return
+        oms, now = self.gateway.oms, self.loop.now_ns
+        match ev:
+            case OrderTradeUpdate():
+                self._emit(oms.on_order_trade_update(ev, now))
+            case TradeLite():
+                self._emit(oms.on_trade_lite(ev, now))
+            case AccountUpdate():
+                self._emit(oms.on_account_update(ev, now))
+
+    def _emit(self, eff: Effects) -> None:
+        """The gateway's effects, as the bus would carry them to strategy, risk and the recorder."""
+        now = self.loop.now_ns
+        for f in eff.fills:
+            self.strategy.on_fill(f)
+            self.risk.on_fill(f)
+            self.record.fill(f, now, self._venue_mid())
+        for u in eff.updates:
+            self.strategy.on_order(u)
+            self.risk.on_order(u)
+            self.record.order(u, now)
+        for p in eff.positions:
+            self.strategy.on_position(p)
+            self.risk.on_position(p)
+
+    def _venue_mid(self) -> float:
+        book = self.exchange.symbols[self.symbol].book
+        bid, ask = book.top(BUY), book.top(-BUY)
+        if bid is None or ask is None:
+            return 0.0
+        return (bid[0] + ask[0]) / 2 * float(self.md.tick)
+
+    # ---- our side --------------------------------------------------------------------------------
+
+    def _feed_event(self, kind: int, payload: Any, t: int) -> None:
+        f = self.features
+        if kind == DEPTH:
+            book = self.book
+            for side, p, q in payload:
+                book.set_level(side == BUY, p, q)
+            bids, asks = book.top(f.config.depth_levels)
+            f.on_book(bids, asks, t)
+        elif kind == TRADE:
+            aggressor, p, q = payload
+            f.on_trade(p * float(self.md.tick), q * float(self.md.step), aggressor != BUY, t)
+        else:
+            mark, index, rate, next_ms = payload
+            f.on_mark(mark, index, rate, next_ms, t)
+            self.risk.on_mark(
+                MarkPrice(
+                    symbol=self.symbol, mark_price=Decimal(repr(mark)), index_price=Decimal(repr(index)),
+                    funding_rate=Decimal(repr(rate)), next_funding_time_ms=next_ms, ts_event=t, ts_init=t,
+                )
+            )  # fmt: skip
+
+    def _features(self, t: int) -> None:
+        top = self.features.top
+        if top.mid <= 0:
+            return
+        msg = self.features.to_message(t)
+        if self.mark_from_mid:  # no mark prices in the data: the mid stands for mark and index
+            mid = Decimal(repr(round(top.mid, 8)))
+            self.risk.on_mark(
+                MarkPrice(symbol=self.symbol, mark_price=mid, index_price=mid, funding_rate=Decimal(0),
+                          next_funding_time_ms=0, ts_event=t, ts_init=t)
+            )  # fmt: skip
+            self.exchange.set_mark(self.symbol, mid, mid)
+        self.risk.on_features(msg)
+        self._strategy_out(self.strategy.on_features(msg, t))
+
+    def _strategy_out(self, outputs: list[Output]) -> None:
+        now = self.loop.now_ns
+        for out in outputs:
+            self.record.decision(out, now)
+            for cmd in out.actions:
+                self._risk_command(cmd, now)
+            if out.target is not None:
+                self._risk_out(self.risk.check(out.target, now))
+
+    def _risk_command(self, cmd: ReducePosition, now: int) -> None:
+        try:
+            self._risk_out(self.risk.on_command(cmd, now))
+        except Exception as exc:  # noqa: BLE001 - CommandRefused and friends: recorded, as the bus would
+            self.record.events_log.append((now, "command_refused", str(exc)))
+
+    def _risk_out(self, out: Outcome) -> None:
+        now = self.loop.now_ns
+        for t in out.targets:
+            if t.symbol == self.symbol:
+                self.target = t
+                self._schedule()
+        for ev in out.events:
+            self.record.events_log.append((now, f"risk.{ev.rule}.{ev.action}", ev.reason))
+        for action in out.actions:
+            self.loop.create_task(self._gateway_action(action))
+        if out.state_changed:
+            self.strategy.on_risk_state(self.risk.state(now))
+
+    async def _gateway_action(self, action: Any) -> None:
+        try:
+            match action:
+                case CancelAll():
+                    self.target = None
+                    self._schedule()
+                case Flatten(max_slippage_pct=slip, maker_wait_s=wait):
+                    pos = self.gateway.position(self.symbol)
+                    mode = "maker_first_then_taker"
+                    await self.gateway.reducer.reduce(self.symbol, abs(pos), mode, slip, wait)
+                case ReducePosition(qty=qty, mode=mode, max_slippage_pct=slip, maker_wait_s=wait):
+                    await self.gateway.reducer.reduce(self.symbol, qty, mode, slip, wait)
+        except Exception as exc:  # noqa: BLE001 - a venue refusal: recorded, the run goes on
+            self.record.events_log.append((self.loop.now_ns, "gateway_action_failed", str(exc)[:200]))
+
+    def _schedule(self) -> None:
+        if self._passing is not None and not self._passing.done():
+            self._dirty = True
+            return
+        self._passing = self.loop.create_task(self._pass())
+
+    async def _pass(self) -> None:
+        while True:
+            self._dirty = False
+            try:
+                adm = await self.gateway.reconcile(self.symbol, self.target, "")
+                if adm.deferred:
+                    at = adm.retry_at_ns
+                    delay = max(0.01, (at - self.loop.now_ns) / 1e9) if at else 0.25
+                    self.loop.call_later(delay, self._schedule)
+            except Exception as exc:  # noqa: BLE001 - BinanceError from the venue: the live shell logs it
+                self.record.events_log.append((self.loop.now_ns, "pass_failed", str(exc)[:200]))
+            if not self._dirty:
+                return
+
+    def _sample(self, t: int) -> None:
+        mid = self._venue_mid()
+        pos = self.gateway.position(self.symbol)
+        quotes = self.target.quotes if self.target is not None else []
+        bid = max((float(q.price) for q in quotes if q.side == "BUY"), default=0.0)
+        ask = min((float(q.price) for q in quotes if q.side == "SELL"), default=0.0)
+        self.record.sample(t, mid, pos, bid, ask)
