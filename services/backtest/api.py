@@ -1,0 +1,134 @@
+"""The backtester's Python API, for scripts and notebooks (``from services.backtest import run``).
+
+    from services.backtest import run
+    res = run("data/binance/usdm_ethusdt_20240808.gz", symbol="ETHUSDT", model="asmm",
+              overrides={"gamma": 0.05}, entry_ms=2, response_ms=2)
+    print(res.summary); res.save(Path("out/bt"))
+
+``data`` is a recorded Binance file, or ``"synthetic"`` for the simulated venue's synthetic market
+(``seconds`` long, the symbol's venue configuration). ``overrides`` set the symbol's strategy
+parameters (field names or their camelCase aliases, dotted for nested ones: ``asmm.gamma``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from common.config import Settings, load_settings
+from common.params.strategy import SymbolStrategy
+from services.backtest.data import MarketData, load_binance, synthetic
+from services.backtest.engine import Backtest, BacktestConfig, Latency
+from services.backtest.result import Result
+
+MS = 1_000_000
+SYNTHETIC_START_NS = 1_723_161_600_000_000_000  # 2024-08-09 00:00 UTC
+
+
+def load(
+    data: str | Path, symbol: str, settings: Settings, seconds: float = 600.0, seed: int = 7
+) -> MarketData:
+    """The market to run on: a recorded file, or ``"synthetic"``."""
+    venue_sym = next((s for s in settings.simvenue.symbols if s.symbol == symbol), None)
+    if str(data) == "synthetic":
+        if venue_sym is None:
+            known = ", ".join(s.symbol for s in settings.simvenue.symbols)
+            raise ValueError(f"synthetic market: {symbol} is not a simvenue symbol (one of {known})")
+        return synthetic(venue_sym, seconds, SYNTHETIC_START_NS, settings.simvenue.step_ms, seed)
+    path = Path(data)
+    if not path.is_file():
+        raise ValueError(f"no market data file at {path}")
+    if venue_sym is not None:
+        tick, step = venue_sym.price_tick, venue_sym.qty_step
+    elif symbol.startswith("BTC"):
+        tick, step = Decimal("0.1"), Decimal("0.001")
+    else:
+        tick, step = Decimal("0.01"), Decimal("0.001")
+    return load_binance(path, symbol, tick, step)
+
+
+def with_strategy(
+    settings: Settings, symbol: str, template: str, model: str, overrides: Mapping[str, Any]
+) -> Settings:
+    """``settings`` whose strategy for ``symbol`` is ``template``'s with ``model`` and ``overrides``."""
+    base = settings.strategy.symbols.get(symbol) or settings.strategy.symbols[template]
+    tree = base.model_dump(by_alias=True)
+    if model:
+        tree["model"] = model
+    for key, value in overrides.items():
+        node = tree
+        *path, last = key.split(".")
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+    p = SymbolStrategy.model_validate(tree)  # a bad name or value: pydantic's ValidationError
+    strat = dict(settings.strategy.symbols)
+    strat[symbol] = p
+    return settings.model_copy(update={"strategy": settings.strategy.model_copy(update={"symbols": strat})})
+
+
+def run(
+    data: str | Path,
+    symbol: str = "ETHUSDT",
+    model: str = "",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    settings: Settings | None = None,
+    template: str = "ETHUSDC",
+    seconds: float = 600.0,
+    seed: int = 7,
+    feed_ms: float = 0.0,
+    feed_from_data: bool = True,
+    entry_ms: float = 1.0,
+    response_ms: float = 1.0,
+    queue: str = "risk_averse",
+    maker_fee: str = "0",
+    taker_fee: str = "0.0004",
+    progress: bool = False,
+) -> Result:
+    """One backtest of the live decision code (see the module docstring)."""
+    s = settings or load_settings()
+    s = with_strategy(s, symbol, template, model, overrides or {})
+    md = load(data, symbol, s, seconds, seed)
+    lat = Latency(
+        feed_ns=int(feed_ms * MS), entry_ns=int(entry_ms * MS), response_ns=int(response_ms * MS),
+        feed_from_data=feed_from_data and str(data) != "synthetic",
+    )  # fmt: skip
+    cfg = BacktestConfig(
+        settings=s, template=template, latency=lat, queue_model=queue,
+        maker_fee=Decimal(maker_fee), taker_fee=Decimal(taker_fee),
+    )  # fmt: skip
+    bt = Backtest(md, cfg, _progress_bar() if progress else None)
+    rec = bt.run()
+    summary = rec.summary()
+    summary["model"] = s.strategy.symbols[symbol].model
+    config = {
+        "data": str(data), "symbol": symbol, "model": summary["model"], "overrides": dict(overrides or {}),
+        "latency_ms": {"feed": feed_ms, "feed_from_data": lat.feed_from_data, "entry": entry_ms,
+                       "response": response_ms},
+        "queue": queue, "fees": {"maker": maker_fee, "taker": taker_fee}, "seconds": md.span_s,
+        "off_grid_levels": md.off_grid,
+    }  # fmt: skip
+    return Result(rec, summary, config)
+
+
+def _progress_bar() -> Callable[[float], None]:
+    """A one-line progress bar on stderr, drawn only once a run has taken more than 2 s."""
+    t0 = time.monotonic()
+
+    def draw(frac: float) -> None:
+        took = time.monotonic() - t0
+        if took < 2.0:
+            return
+        eta = took / max(frac, 1e-9) - took
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(f"\r[{bar:<30}] {frac:6.1%}  {took:5.0f} s, ~{eta:4.0f} s left")
+        if frac >= 1.0:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return draw
