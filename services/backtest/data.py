@@ -63,6 +63,11 @@ class MarketData:
         self.payload.append(payload)
 
     @property
+    def rows(self) -> int:
+        """Level updates plus trades and marks: the events as hftbacktest counts them (one per row)."""
+        return sum(len(p) if k == DEPTH else 1 for k, p in zip(self.kind, self.payload, strict=True))  # type: ignore[arg-type,misc]
+
+    @property
     def span_s(self) -> float:
         return (self.t_exch_ns[-1] - self.t_exch_ns[0]) / 1e9 if self.t_exch_ns else 0.0
 

@@ -262,6 +262,7 @@ class Backtest:
         self.loop = VirtualClockLoop(self.t0)
         self.state = _SimState(_venue_config(md, cfg, s), lambda: self.loop.now_ns)
         self.exchange = self.state.exchange
+        self.exchange.depth_events = False  # our side reads the data's own feed
         self.exchange.market_levels(sym, md.start)
         self.exchange.drain()
         self.venue = LatentVenue(self.state, self._on_user, cfg.latency)
@@ -299,7 +300,7 @@ class Backtest:
             logger.enable("services")
             self.loop.close()
         self.record.wall_s = time.perf_counter() - wall
-        self.record.events = len(self.md)
+        self.record.events = self.md.rows
         return self.record
 
     async def _main(self) -> None:

@@ -15,7 +15,9 @@ Summary figures (units in the names):
 * ``fill_ratio``: fills over orders placed; ``maker_share``: the share of filled size made as maker;
 * ``spread_captured_bps``: the mean, over filled size, of how far inside the mid we traded,
   (mid − price) / mid for a buy and (price − mid) / mid for a sell, the mid of the venue at the fill;
-* ``cancels_per_min``, ``publications_per_min``: churn.
+* ``cancels_per_min``, ``publications_per_min``: churn;
+* ``events``: the market data's rows (each level update, trade and mark, as hftbacktest counts
+  them), ``events_per_s`` of the run's wall time (loading the data excluded).
 """
 
 from __future__ import annotations

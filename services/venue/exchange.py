@@ -109,6 +109,8 @@ class Exchange:
         self.trades: dict[str, list[dict[str, Any]]] = {a: [] for a in self.accounts}
         self.countdowns: dict[tuple[str, str], int] = {}
         self.outbox: list[Event] = []
+        self.depth_events = True
+        """False: no DepthBatch in the outbox (a backtest reads the market from its data, not the venue)."""
         self._auto_ids = itertools.count(1)
         # One counter for every symbol: orders are keyed by id alone here (Binance's ids are per
         # symbol; unique across symbols is still a valid venue).
@@ -528,6 +530,9 @@ class Exchange:
         return (a[0], a[1]) if a else (0, 0)
 
     def _flush_depth(self, st: SymbolState) -> None:
+        if not self.depth_events:
+            st.book.dirty.clear()
+            return
         changes = st.book.take_changes()
         if not changes:
             return

@@ -123,9 +123,12 @@ class OrderBook:
         A new ask at or below our resting bids (or a bid at or above our asks) trades with them
         first, as it would on the exchange; what is left rests.
         """
-        execs = self._cross_incoming(sign, price, qty) if qty > 0 else []
-        left = qty - sum(e.qty for e in execs)
-        side = self.side(sign)
+        opp = self.asks if sign == BUY else self.bids
+        best = (opp.prices[0] if sign == BUY else opp.prices[-1]) if opp.prices else None
+        crosses = best is not None and (best <= price if sign == BUY else best >= price)
+        execs = self._cross_incoming(sign, price, qty) if qty > 0 and crosses else []
+        left = qty - sum(e.qty for e in execs) if execs else qty
+        side = self.bids if sign == BUY else self.asks
         lv = side.levels.get(price)
         if lv is None:
             if left <= 0:
