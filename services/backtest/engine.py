@@ -85,6 +85,8 @@ class BacktestConfig:
     taker_fee: Decimal = Decimal("0.0004")
     balance: Decimal = Decimal(100_000)
     equity_every_ms: int = 1_000
+    use_risk: bool = True
+    """False: targets go straight to the gateway (the fixed rule of the hftbacktest comparison)."""
 
 
 class _SimState(VenueState):
@@ -250,7 +252,13 @@ def _venue_config(md: MarketData, cfg: BacktestConfig, settings: Settings) -> Si
 class Backtest:
     """One run of the live decision code over one symbol's market (see the module docstring)."""
 
-    def __init__(self, md: MarketData, cfg: BacktestConfig, progress: Callable[[float], None] | None = None):
+    def __init__(
+        self,
+        md: MarketData,
+        cfg: BacktestConfig,
+        progress: Callable[[float], None] | None = None,
+        strategy: Any = None,
+    ) -> None:
         if len(md) == 0:
             raise ValueError(f"{md.source}: no market events to run on")
         self.md = md
@@ -276,7 +284,7 @@ class Backtest:
             clock=lambda: self.loop.now_ns,
         )  # fmt: skip
         version = params_version(StrategyParams(symbols=dict(s.strategy.symbols)))
-        self.strategy = StrategyCore(s.strategy.symbols, [sym], version, s.strategy.republish_s)
+        self.strategy = strategy or StrategyCore(s.strategy.symbols, [sym], version, s.strategy.republish_s)
         self.strategy.on_instrument(self.instrument)
         self.risk = RiskEngine(s.risk.params, {sym: self.instrument})
         # our side's view of the market, fed late
@@ -464,8 +472,13 @@ class Backtest:
             self.record.decision(out, now)
             for cmd in out.actions:
                 self._risk_command(cmd, now)
-            if out.target is not None:
+            if out.target is None:
+                continue
+            if self.cfg.use_risk:
                 self._risk_out(self.risk.check(out.target, now))
+            else:
+                self.target = out.target
+                self._schedule()
 
     def _risk_command(self, cmd: ReducePosition, now: int) -> None:
         try:

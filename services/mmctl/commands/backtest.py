@@ -4,7 +4,9 @@
         [--set gamma=0.05 --set asmm.layers=3 ...] [--entry-ms 1 --response-ms 1] --out out/bt
 
 Prints the summary, writes ``summary.json``, the Parquet tables and the PNG plots into ``--out``.
-Exit codes: 0 done, 2 bad arguments or data (the message says which).
+    mmctl backtest sweep --grid GRID.toml --out out/sweep [--ray-address ADDR] [--workers N]
+
+Exit codes: 0 done, 1 a sweep point failed (its row says why), 2 bad arguments or data.
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--taker-fee", default="0.0004", help="taker fee rate")
     r.add_argument("--out", type=Path, required=True, help="directory for summary, tables and plots")
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    w = bsub.add_parser("sweep", help="one backtest per grid point on Ray: a table and a heatmap")
+    w.add_argument(
+        "--grid", type=Path, required=True, help="the grid file (TOML, see services/backtest/sweep.py)"
+    )
+    w.add_argument("--out", type=Path, required=True, help="directory for sweep.parquet and heatmap.png")
+    w.add_argument("--ray-address", default=None, help="join this Ray cluster (default: a local Ray)")
+    w.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
 
 
 def _value(text: str) -> Any:
@@ -61,6 +70,8 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def run_offline(args: argparse.Namespace) -> int:
+    if args.backtest_command == "sweep":
+        return _sweep(args)
     from services.backtest import run  # heavy imports only for this command
 
     try:
@@ -84,3 +95,23 @@ def run_offline(args: argparse.Namespace) -> int:
             print(f"{k:<{width}}  {v}")
         print(f"wrote {len(files)} files to {args.out}: {', '.join(f.name for f in files)}")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from services.backtest.sweep import load_grid, sweep
+
+    try:
+        doc = load_grid(args.grid)
+    except ValueError as exc:
+        print(f"mmctl backtest sweep: {exc}", file=sys.stderr)
+        return 2
+    table = sweep(doc, args.out, args.ray_address, args.workers)
+    rows = table.to_pylist()
+    failed = [r for r in rows if r.get("error")]
+    metric = doc.get("metric", "pnl")
+    for r in rows:
+        params = ", ".join(f"{k}={r[k]}" for k in doc["grid"])
+        print(f"{params}: {metric}={r.get(metric)}" + (f"  ERROR {r['error']}" if r.get("error") else ""))
+    wrote = f"{args.out / 'sweep.parquet'} and {args.out / 'heatmap.png'}"
+    print(f"{len(rows)} runs, {len(failed)} failed; wrote {wrote}")
+    return 1 if failed else 0
