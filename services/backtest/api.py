@@ -32,7 +32,7 @@ SYNTHETIC_START_NS = 1_723_161_600_000_000_000  # 2024-08-09 00:00 UTC
 def load(
     data: str | Path, symbol: str, settings: Settings, seconds: float = 600.0, seed: int = 7
 ) -> MarketData:
-    """The market to run on: a recorded file, or ``"synthetic"``."""
+    """The market to run on: a recorded file, a capture directory, or ``"synthetic"``."""
     venue_sym = next((s for s in settings.simvenue.symbols if s.symbol == symbol), None)
     if str(data) == "synthetic":
         if venue_sym is None:
@@ -40,7 +40,7 @@ def load(
             raise ValueError(f"synthetic market: {symbol} is not a simvenue symbol (one of {known})")
         return synthetic(venue_sym, seconds, SYNTHETIC_START_NS, settings.simvenue.step_ms, seed)
     path = Path(data)
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"no market data file at {path}")
     if venue_sym is not None:
         tick, step = venue_sym.price_tick, venue_sym.qty_step

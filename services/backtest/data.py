@@ -8,8 +8,9 @@ received it (``t_local_ns``). Kinds:
 * ``TRADE``: ``(aggressor_side, price_ticks, qty_steps)``,
 * ``MARK``:  ``(mark, index, funding_rate, next_funding_ms)`` as floats and an int.
 
-Sources: the recorded Binance files (``data/binance/*.gz``, the venue's replay format), the
-synthetic market model of the simulated venue (:mod:`services.venue.market.synthetic`).
+Sources: the recorded Binance files (``data/binance/*.gz``, the venue's replay format) and the
+marketdata service's raw capture (the same format); the synthetic market model of the simulated
+venue (:mod:`services.venue.market.synthetic`).
 
 Prices in a recording that are off the instrument's tick (levels left from an older filter) are
 kept at the nearest tick; the count is reported in ``MarketData.off_grid``.
@@ -25,6 +26,8 @@ from pathlib import Path
 import msgspec
 
 from common.binance.market import (
+    AggTradeEvent,
+    DepthSnapshot,
     DepthUpdate,
     MarkPriceEvent,
     TradeEvent,
@@ -92,46 +95,108 @@ class _Grid:
         return round(float(s) / self.step)
 
 
-def load_binance(path: str | Path, symbol: str, tick: Decimal, step: Decimal) -> MarketData:
-    """A recorded Binance file (``<local ns> <raw JSON>`` per line, gzip): the first REST snapshot,
-    then every depth diff after it, trades and mark prices, sorted by exchange time."""
+def load_binance(paths: str | Path | list[Path], symbol: str, tick: Decimal, step: Decimal) -> MarketData:
+    """A recorded Binance file, or a marketdata raw capture (one file, a directory of them, or a
+    list, read in name order): ``<local ns> <raw JSON>`` per line, gzip. The first REST snapshot
+    starts the book; depth diffs after it, trades (``trade`` or ``aggTrade``) and mark prices follow,
+    sorted by exchange time. A diff whose ``pu`` is not the last ``u`` is a gap: the diffs after it
+    are dropped until the next snapshot, which replaces the book (as the live book's resync does)."""
+    files = _files(paths, symbol)
     g = _Grid(tick, step)
     rows: list[tuple[int, int, int, object]] = []
     start: list[tuple[int, int, int]] | None = None
-    last_id = 0
-    with gzip.open(path, "rb") as fh:
-        for line in fh:
-            local, _, raw = line.partition(b" ")
-            if not raw.startswith(b'{"stream"'):
-                if start is None:
-                    snap = snapshot_decoder.decode(raw)
-                    last_id = snap.lastUpdateId
-                    start = [(BUY, g.p(p), g.q(q)) for p, q in snap.bids]
-                    start += [(SELL, g.p(p), g.q(q)) for p, q in snap.asks]
-                continue
-            if start is None:
-                continue
-            try:
-                _, ev = decode_combined(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                continue
-            t_local = int(local)
-            if isinstance(ev, DepthUpdate) and ev.u > last_id:
-                lv = [(BUY, g.p(p), g.q(q)) for p, q in ev.b] + [(SELL, g.p(p), g.q(q)) for p, q in ev.a]
-                rows.append((ev.E * 1_000_000, t_local, DEPTH, tuple(lv)))
-            elif isinstance(ev, TradeEvent):
-                rows.append((ev.T * 1_000_000, t_local, TRADE, (SELL if ev.m else BUY, g.p(ev.p), g.q(ev.q))))
-            elif isinstance(ev, MarkPriceEvent):
-                mark = (float(ev.p), float(ev.i), float(ev.r), int(ev.T))
-                rows.append((ev.E * 1_000_000, t_local, MARK, mark))
+    book: dict[tuple[int, int], int] = {}
+    last_u = -1
+    gapped = False
+    early: list[tuple[DepthUpdate, int]] = []  # diffs before the first snapshot: the bridge may be here
+
+    def depth(ev: DepthUpdate, t_local: int) -> None:
+        nonlocal last_u, gapped
+        if gapped or ev.u <= last_u:
+            return
+        if ev.pu >= 0 and ev.pu != last_u and last_u + 1 < ev.U:
+            gapped = True  # lost diffs: wait for the next snapshot
+            return
+        lv = [(BUY, g.p(p), g.q(q)) for p, q in ev.b] + [(SELL, g.p(p), g.q(q)) for p, q in ev.a]
+        for sd, p, q in lv:
+            if q:
+                book[(sd, p)] = q
+            else:
+                book.pop((sd, p), None)
+        last_u = ev.u
+        rows.append((ev.E * 1_000_000, t_local, DEPTH, tuple(lv)))
+
+    for path in files:
+        with gzip.open(path, "rb") as fh:
+            for line in fh:
+                local, _, raw = line.partition(b" ")
+                if not raw.startswith(b'{"stream"'):
+                    snap = _snapshot(raw)
+                    if snap is None or not (start is None or gapped):
+                        continue
+                    levels = [(BUY, g.p(p), g.q(q)) for p, q in snap.bids]
+                    levels += [(SELL, g.p(p), g.q(q)) for p, q in snap.asks]
+                    if start is None:
+                        start = levels
+                    else:  # a resync: the whole book replaced at once
+                        fresh = {(sd, p) for sd, p, _q in levels}
+                        change = [(sd, p, 0) for (sd, p) in book if (sd, p) not in fresh] + levels
+                        t = int(local)
+                        rows.append((snap.E * 1_000_000 if snap.E else t, t, DEPTH, tuple(change)))
+                    book = {(sd, p): q for sd, p, q in levels if q}
+                    last_u, gapped = snap.lastUpdateId, False
+                    for early_ev, t_loc in early:
+                        depth(early_ev, t_loc)
+                    early.clear()
+                    continue
+                try:
+                    _, ev = decode_combined(raw)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue
+                t_local = int(local)
+                if isinstance(ev, DepthUpdate):
+                    if start is None:
+                        early.append((ev, t_local))
+                    else:
+                        depth(ev, t_local)
+                elif start is None:
+                    continue
+                elif isinstance(ev, TradeEvent | AggTradeEvent):
+                    trade = (SELL if ev.m else BUY, g.p(ev.p), g.q(ev.q))
+                    rows.append((ev.T * 1_000_000, t_local, TRADE, trade))
+                elif isinstance(ev, MarkPriceEvent):
+                    mark = (float(ev.p), float(ev.i), float(ev.r), int(ev.T))
+                    rows.append((ev.E * 1_000_000, t_local, MARK, mark))
     if start is None:
-        raise ValueError(f"{path}: no REST depth snapshot in the recording")
+        raise ValueError(f"{', '.join(map(str, files))}: no REST depth snapshot in the recording")
     rows.sort(key=lambda r: (r[0], r[1]))
-    md = MarketData(symbol, tick, step, start, source=str(path))
+    md = MarketData(symbol, tick, step, start, source=", ".join(map(str, files)))
     for t_ex, t_loc, kind, payload in rows:
         md.add(t_ex, t_loc, kind, payload)
     md.off_grid = g.off
     return md
+
+
+def _files(paths: str | Path | list[Path], symbol: str) -> list[Path]:
+    """The files to read: a directory holds a capture, one file per symbol and rotation."""
+    if isinstance(paths, list):
+        return sorted(paths)
+    p = Path(paths)
+    if p.is_dir():
+        found = sorted(p.glob(f"*_{symbol.lower()}_*.gz"))
+        if not found:
+            raise ValueError(f"{p}: no capture files of {symbol} (*_{symbol.lower()}_*.gz)")
+        return found
+    if not p.is_file():
+        raise ValueError(f"no market data file at {p}")
+    return [p]
+
+
+def _snapshot(raw: bytes) -> DepthSnapshot | None:
+    try:
+        return snapshot_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 def synthetic(
