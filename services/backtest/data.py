@@ -53,17 +53,22 @@ class MarketData:
     t_local_ns: list[int] = field(default_factory=list)
     kind: list[int] = field(default_factory=list)
     payload: list[object] = field(default_factory=list)
+    ids: list[tuple[int, int]] = field(default_factory=list)
+    """Per event, a depth diff's first and last update id (U, u) from the recording, else (0, 0)."""
     source: str = ""
     off_grid: int = 0
 
     def __len__(self) -> int:
         return len(self.kind)
 
-    def add(self, t_exch_ns: int, t_local_ns: int, kind: int, payload: object) -> None:
+    def add(
+        self, t_exch_ns: int, t_local_ns: int, kind: int, payload: object, ids: tuple[int, int] = (0, 0)
+    ) -> None:
         self.t_exch_ns.append(t_exch_ns)
         self.t_local_ns.append(t_local_ns)
         self.kind.append(kind)
         self.payload.append(payload)
+        self.ids.append(ids)
 
     @property
     def rows(self) -> int:
@@ -103,7 +108,7 @@ def load_binance(paths: str | Path | list[Path], symbol: str, tick: Decimal, ste
     are dropped until the next snapshot, which replaces the book (as the live book's resync does)."""
     files = _files(paths, symbol)
     g = _Grid(tick, step)
-    rows: list[tuple[int, int, int, object]] = []
+    rows: list[tuple[int, int, int, object, tuple[int, int]]] = []
     start: list[tuple[int, int, int]] | None = None
     book: dict[tuple[int, int], int] = {}
     last_u = -1
@@ -124,7 +129,7 @@ def load_binance(paths: str | Path | list[Path], symbol: str, tick: Decimal, ste
             else:
                 book.pop((sd, p), None)
         last_u = ev.u
-        rows.append((ev.E * 1_000_000, t_local, DEPTH, tuple(lv)))
+        rows.append((ev.E * 1_000_000, t_local, DEPTH, tuple(lv), (ev.U, ev.u)))
 
     for path in files:
         with gzip.open(path, "rb") as fh:
@@ -142,7 +147,8 @@ def load_binance(paths: str | Path | list[Path], symbol: str, tick: Decimal, ste
                         fresh = {(sd, p) for sd, p, _q in levels}
                         change = [(sd, p, 0) for (sd, p) in book if (sd, p) not in fresh] + levels
                         t = int(local)
-                        rows.append((snap.E * 1_000_000 if snap.E else t, t, DEPTH, tuple(change)))
+                        at = snap.E * 1_000_000 if snap.E else t
+                        rows.append((at, t, DEPTH, tuple(change), (snap.lastUpdateId, snap.lastUpdateId)))
                     book = {(sd, p): q for sd, p, q in levels if q}
                     last_u, gapped = snap.lastUpdateId, False
                     for early_ev, t_loc in early:
@@ -163,16 +169,16 @@ def load_binance(paths: str | Path | list[Path], symbol: str, tick: Decimal, ste
                     continue
                 elif isinstance(ev, TradeEvent | AggTradeEvent):
                     trade = (SELL if ev.m else BUY, g.p(ev.p), g.q(ev.q))
-                    rows.append((ev.T * 1_000_000, t_local, TRADE, trade))
+                    rows.append((ev.T * 1_000_000, t_local, TRADE, trade, (0, 0)))
                 elif isinstance(ev, MarkPriceEvent):
                     mark = (float(ev.p), float(ev.i), float(ev.r), int(ev.T))
-                    rows.append((ev.E * 1_000_000, t_local, MARK, mark))
+                    rows.append((ev.E * 1_000_000, t_local, MARK, mark, (0, 0)))
     if start is None:
         raise ValueError(f"{', '.join(map(str, files))}: no REST depth snapshot in the recording")
     rows.sort(key=lambda r: (r[0], r[1]))
     md = MarketData(symbol, tick, step, start, source=", ".join(map(str, files)))
-    for t_ex, t_loc, kind, payload in rows:
-        md.add(t_ex, t_loc, kind, payload)
+    for t_ex, t_loc, kind, payload, ids in rows:
+        md.add(t_ex, t_loc, kind, payload, ids)
     md.off_grid = g.off
     return md
 
