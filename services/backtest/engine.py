@@ -58,6 +58,7 @@ from services.venue.state import VenueState
 
 MS = 1_000_000
 ACCOUNT = "paper"
+WARMUP_NS = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +267,9 @@ class Backtest:
         self.symbol = sym = md.symbol
         self.settings = s = for_symbol(cfg.settings, sym, cfg.template)
         self.progress = progress
-        self.t0 = md.t_exch_ns[0]
+        # the start-up (the gateway's first sync, risk ready, the first quotes) happens before the
+        # first event, on the starting book: the clock starts WARMUP_NS earlier
+        self.t0 = md.t_exch_ns[0] - WARMUP_NS
         self.loop = VirtualClockLoop(self.t0)
         self.state = _SimState(_venue_config(md, cfg, s), lambda: self.loop.now_ns)
         self.exchange = self.state.exchange
@@ -316,6 +319,8 @@ class Backtest:
         await self.gateway.sync.full([sym], startup=True)
         for side, p, q in md.start:
             self.book.set_level(side == BUY, p, q)
+        bids, asks = self.book.top(self.features.config.depth_levels)
+        self.features.on_book(bids, asks, self.loop.now_ns)
         now = self.loop.now_ns
         live = FeedStatus(symbol=sym, state="live", ts_event=now, ts_init=now)
         self.strategy.on_feed_status(live)
