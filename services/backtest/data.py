@@ -129,7 +129,8 @@ def load_binance(paths: str | Path | list[Path], symbol: str, tick: Decimal, ste
             else:
                 book.pop((sd, p), None)
         last_u = ev.u
-        rows.append((ev.E * 1_000_000, t_local, DEPTH, tuple(lv), (ev.U, ev.u)))
+        at = (ev.T or ev.E) * 1_000_000  # transaction time where the stream has it (futures)
+        rows.append((at, t_local, DEPTH, tuple(lv), (ev.U, ev.u)))
 
     for path in files:
         with gzip.open(path, "rb") as fh:
