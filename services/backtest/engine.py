@@ -373,6 +373,8 @@ class Backtest:
         await loop.advance_to(loop.now_ns + lat.entry_ns + 2 * lat.response_ns + MS)  # the last answers
         self._sample(loop.now_ns)
         self.record.open_orders_at_end = len(self.exchange.open_orders(self.exchange.accounts[ACCOUNT], sym))
+        if isinstance(self.strategy, StrategyCore) and self.strategy.params[sym].model == "passive_band":
+            self.record.band_kpis = self.strategy.views[sym].kpi.ratios()
 
     def _feed_times(self, lat: Latency) -> list[int]:
         md = self.md

@@ -16,6 +16,8 @@ Summary figures (units in the names):
 * ``spread_captured_bps``: the mean, over filled size, of how far inside the mid we traded,
   (mid − price) / mid for a buy and (price − mid) / mid for a sell, the mid of the venue at the fill;
 * ``cancels_per_min``, ``publications_per_min``: churn;
+* ``band_*``: the passive band's seed 003 KPIs (time in band, two-sided time, minimum-value
+  share, fill ratio), as the live strategy counts them, when the model is ``passive_band``;
 * ``events``: the market data's rows (each level update, trade and mark, as hftbacktest counts
   them), ``events_per_s`` of the run's wall time (loading the data excluded).
 """
@@ -52,6 +54,7 @@ class Recorder:
     wall_s: float = 0.0
     events: int = 0
     open_orders_at_end: int = 0
+    band_kpis: dict[str, float] = field(default_factory=dict)
 
     # ---- inputs ------------------------------------------------------------------------------
 
@@ -139,6 +142,7 @@ class Recorder:
             "cancels_per_min": round(self.canceled / minutes, 2),
             "publications_per_min": round(self.publications / minutes, 2),
             "open_orders_at_end": self.open_orders_at_end,
+            **{f"band_{k}": round(v, 6) for k, v in self.band_kpis.items()},
         }
 
 
