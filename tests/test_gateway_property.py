@@ -39,7 +39,7 @@ from hypothesis.stateful import (
 
 from common.binance.errors import MalformedResponse, OutcomeUnknown, TransportError
 from common.binance.exchange_info import instruments
-from common.binance.user import AccountUpdate, OrderTradeUpdate, TradeLite, user_event_decoder
+from common.binance.user import user_event_decoder
 from common.config_sections import SimVenueConfig, VenueAccountConfig
 from common.messages import Fill, Quote, TargetQuotes
 from common.params.gateway import CapsParams, GatewayParams, OmsParams
@@ -211,15 +211,7 @@ class GatewayMachine(RuleBasedStateMachine):
         except ValueError:  # msgspec's DecodeError/ValidationError: the stream counts it, reconciles
             STATS["malformed_event"] += 1
             return
-        oms = self.core.oms
-        now = self._clock()
-        match ev:
-            case OrderTradeUpdate():
-                self._emit(oms.on_order_trade_update(ev, now))
-            case TradeLite():
-                self._emit(oms.on_trade_lite(ev, now))
-            case AccountUpdate():
-                self._emit(oms.on_account_update(ev, now))
+        self._emit(self.core.oms.on_user_event(ev, self._clock()))
 
     def run(self, coro: Any) -> Any:
         self.now_ns += 1_000_000_000  # a step: a second on the OMS's clock

@@ -29,7 +29,7 @@ from typing import Any
 from loguru import logger
 
 from common.binance.exchange_info import instruments
-from common.binance.user import AccountUpdate, OrderTradeUpdate, TradeLite, user_event_decoder
+from common.binance.user import user_event_decoder
 from common.config import Settings
 from common.config_sections import FeeConfig, SimVenueConfig, VenueAccountConfig, VenueSymbolConfig
 from common.messages import (
@@ -404,14 +404,7 @@ class Backtest:
         except ValueError as exc:  # a venue bug, never a market condition: kept for the report
             self.errors.append(f"user event: {exc}")
             return
-        oms, now = self.gateway.oms, self.loop.now_ns
-        match ev:
-            case OrderTradeUpdate():
-                self._emit(oms.on_order_trade_update(ev, now))
-            case TradeLite():
-                self._emit(oms.on_trade_lite(ev, now))
-            case AccountUpdate():
-                self._emit(oms.on_account_update(ev, now))
+        self._emit(self.gateway.oms.on_user_event(ev, self.loop.now_ns))
 
     def _emit(self, eff: Effects) -> None:
         """The gateway's effects, as the bus would carry them to strategy, risk and the recorder."""

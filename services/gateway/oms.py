@@ -507,6 +507,18 @@ class Oms:
             eff.positions.append(pos.message(now))
         return eff
 
+    def on_user_event(self, ev: object, now: int) -> Effects:
+        """One decoded user-data event: order updates, trade lites and account updates change the
+        OMS; any other event (a listenKey expiry, a margin call) changes nothing here."""
+        match ev:
+            case OrderTradeUpdate():
+                return self.on_order_trade_update(ev, now)
+            case TradeLite():
+                return self.on_trade_lite(ev, now)
+            case AccountUpdate():
+                return self.on_account_update(ev, now)
+        return Effects()
+
     def on_account_update(self, ev: AccountUpdate, now: int) -> Effects:
         """``ACCOUNT_UPDATE``: each changed position (one-way mode) is the venue's truth."""
         eff = Effects()

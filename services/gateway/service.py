@@ -32,7 +32,7 @@ from common.binance.exchange_info import instruments
 from common.binance.rest import RestClient, until_answered
 from common.binance.shared_limits import SharedLimits, shared_path
 from common.binance.trading import AccountInfo, convert
-from common.binance.user import AccountUpdate, OrderTradeUpdate, TradeLite, UserEvent
+from common.binance.user import AccountUpdate, UserEvent
 from common.binance.user_stream import UserStream
 from common.binance.ws_api import WsApiClient
 from common.bus import RequestRefused, RequestTimeout
@@ -309,14 +309,9 @@ class GatewayService(Service):
                 self.marks[sym] = msg.mark_price
 
     def _on_user_event(self, ev: UserEvent, recv_ns: int) -> None:
-        match ev:
-            case OrderTradeUpdate():
-                self._emit(self.oms.on_order_trade_update(ev, recv_ns))
-            case TradeLite():
-                self._emit(self.oms.on_trade_lite(ev, recv_ns))
-            case AccountUpdate():
-                self._emit(self.oms.on_account_update(ev, recv_ns))
-                self._account_from_event(ev)
+        self._emit(self.oms.on_user_event(ev, recv_ns))
+        if isinstance(ev, AccountUpdate):
+            self._account_from_event(ev)
 
     def _bad_event(self, detail: str) -> None:
         """A user-stream payload that did not decode (a broken number, a missing field): counted,

@@ -148,7 +148,7 @@ def test_both_legs_of_a_self_trade_are_published_and_stored_and_our_orders_carry
     flatten drill.)"""
     q = rest_quotes(gw, risk, [-0.00002], qty="0.050")  # a few ticks under the touch: little ahead
     try:
-        tid = _sweep_into_our_bid(gw, q[0].price)
+        tid = _sweep_into_our_bid(gw, risk, q)
         sides = lambda: sorted(f.side for f in published_fills(gw) if f.trade_id == tid)  # noqa: E731
         wait_until(lambda: sides() == ["BUY", "SELL"], 15, what="both legs on oms.fill")
         stored = lambda: gw.request("recorder", Query(kind="fills", filters={"symbol": SYM})).result  # noqa: E731
@@ -159,15 +159,20 @@ def test_both_legs_of_a_self_trade_are_published_and_stored_and_our_orders_carry
         _close_by_hand(gw)
 
 
-def _sweep_into_our_bid(c: Cluster, price: Decimal) -> int:
-    """Sell IOC at ``price`` from our own account, with no self-trade prevention, for everything bid
-    at or above it (ours included): the id of the trade whose buyer and seller are both ours."""
+def _sweep_into_our_bid(c: Cluster, risk: FakeRisk, q: list[Quote]) -> int:
+    """Sell IOC at our bid's price from our own account, with no self-trade prevention, for twice
+    everything bid at or above it (ours included, with room for what the market adds meanwhile):
+    the id of the trade whose buyer and seller are both ours. A bid the market took or moved away
+    from meanwhile is rested again first."""
     for attempt in range(5):
+        if not any(o["side"] == "BUY" and Decimal(o["price"]) == q[0].price for o in open_orders(c)):
+            q = rest_quotes(c, risk, [-0.00002], qty="0.050")
+        price = q[0].price
         book = httpx.get(
             c.venue_url + "/fapi/v1/depth", params={"symbol": SYM, "limit": 1000}, timeout=5
         ).json()
-        ahead = sum((Decimal(q) for p, q in book["bids"] if Decimal(p) >= price), Decimal(0))
-        qty = (ahead + Decimal(1)).quantize(Decimal("0.001"))
+        ahead = sum((Decimal(x) for p, x in book["bids"] if Decimal(p) >= price), Decimal(0))
+        qty = (2 * ahead + Decimal(1)).quantize(Decimal("0.001"))
         r = c.signed("POST", "/fapi/v1/order", symbol=SYM, side="SELL", type="LIMIT", timeInForce="IOC",
                      quantity=str(qty), price=str(price), selfTradePreventionMode="NONE",
                      newClientOrderId=f"manual-sweep-{attempt}")  # fmt: skip
@@ -178,7 +183,7 @@ def _sweep_into_our_bid(c: Cluster, price: Decimal) -> int:
         if shared:
             assert len(shared) == 1, rows  # one trade id, both sides ours
             return int(shared.pop())
-    raise AssertionError(f"five sweeps at {price} never reached our bid")
+    raise AssertionError("five sweeps never reached our bid")
 
 
 def _close_by_hand(c: Cluster) -> None:
