@@ -34,6 +34,9 @@ from services.gateway.orders import NewOrder, OrderRecord
 ZERO = Decimal(0)
 RATE_RETRY_S = 0.1
 RATE_WAIT_MAX_S = 5.0
+TOUCH_WAIT_S = 2.0
+"""How long a reduction waits for a price on the side it needs (a sweep can empty one for a moment)."""
+TOUCH_RETRY_S = 0.05
 
 
 class Reducer:
@@ -78,6 +81,8 @@ class Reducer:
 
     def slices(self, inst: Instrument, qty: Decimal, price: Decimal, market: bool = False) -> list[Decimal]:
         """``qty`` cut into orders each within the notional cap and the venue's size limit."""
+        if price <= 0:
+            raise ValueError(f"{inst.symbol}: cannot size a reduction at price {price}")
         cap = qty_down(inst, self.max_notional / price)
         limit = (inst.market_max_qty if market and inst.market_max_qty else inst.max_qty) or qty
         size = min(cap, limit)
@@ -91,17 +96,29 @@ class Reducer:
             left = qty_down(inst, left - part)
         return out
 
-    async def _touch(self, inst: Instrument) -> tuple[Decimal, Decimal]:
-        try:
-            t = convert(await self.ex.venue.book_ticker(inst.symbol), BookTicker)
-        except msgspec.ValidationError as exc:
-            raise BinanceError(f"bookTicker for {inst.symbol} malformed: {exc}") from None
-        return t.bidPrice, t.askPrice
+    async def _touch(self, inst: Instrument, need: Side) -> tuple[Decimal, Decimal]:
+        """The best bid and ask, once the side ``need`` has a price: a taker's sweep can leave a side
+        empty (bookTicker price 0) for a moment. BinanceError if it stays empty ``TOUCH_WAIT_S``."""
+        end = time.monotonic() + TOUCH_WAIT_S
+        while True:
+            try:
+                t = convert(await self.ex.venue.book_ticker(inst.symbol), BookTicker)
+            except msgspec.ValidationError as exc:
+                raise BinanceError(f"bookTicker for {inst.symbol} malformed: {exc}") from None
+            if (t.bidPrice if need == "BUY" else t.askPrice) > 0:
+                return t.bidPrice, t.askPrice
+            if time.monotonic() > end:
+                which = "bid" if need == "BUY" else "ask"
+                raise BinanceError(
+                    f"{inst.symbol}: no {which} in the book for {TOUCH_WAIT_S:g} s "
+                    f"(bookTicker {t.bidPrice} / {t.askPrice}): nothing to price the reduction from"
+                )
+            await asyncio.sleep(TOUCH_RETRY_S)
 
     async def _maker(
         self, inst: Instrument, side: Side, qty: Decimal, wait_s: float, purpose: Purpose
     ) -> Decimal:
-        bid, ask = await self._touch(inst)
+        bid, ask = await self._touch(inst, "SELL" if side == "SELL" else "BUY")
         price = ask if side == "SELL" else bid  # join our side of the book: rests, never takes
         recs = []
         for part in self.slices(inst, qty, price):
@@ -119,7 +136,7 @@ class Reducer:
     async def _taker(
         self, inst: Instrument, side: Side, qty: Decimal, slip: float, purpose: Purpose
     ) -> Decimal:
-        bid, ask = await self._touch(inst)
+        bid, ask = await self._touch(inst, "BUY" if side == "SELL" else "SELL")  # the side we take from
         bound = bid * Decimal(repr(1 - slip)) if side == "SELL" else ask * Decimal(repr(1 + slip))
         price = price_for_side(inst, side, bound)  # rounds toward our side: never past the slippage bound
         done = ZERO
