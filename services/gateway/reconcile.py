@@ -165,6 +165,14 @@ def _best(q: Quote, candidates: Iterable[OrderRecord]) -> OrderRecord | None:
     )
 
 
+def _drop(pool: list[OrderRecord], o: OrderRecord) -> None:
+    """Remove ``o`` itself (by identity: comparing records field by field is slow and not meant)."""
+    for i, x in enumerate(pool):
+        if x is o:
+            del pool[i]
+            return
+
+
 def _uncovered(wanted: list[Quote], busy: list[OrderRecord]) -> list[Quote]:
     """Wanted quotes left once every busy order has claimed the one it most likely serves."""
     rest = list(wanted)
@@ -205,7 +213,7 @@ def _keep(
         if o is None:
             rest.append(q)
         else:
-            pool.remove(o)
+            _drop(pool, o)
             kept.append(o)
     return kept, rest, pool
 
@@ -221,7 +229,7 @@ def _amend(
         if o is None:
             rest.append(q)
             continue
-        pool.remove(o)
+        _drop(pool, o)
         amends.append(Amend(o.client_id, symbol, o.side, q.price, o.filled + q.qty, q.layer, o.reduce_only))
     return amends, rest, pool
 
