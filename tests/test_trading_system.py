@@ -119,8 +119,12 @@ def test_stale_market_data_pauses_quoting_on_that_symbol(cluster: Cluster) -> No
     cluster.fault(symbol="ETHUSDC", stall_s=3.0)
     wait_until(lambda: any(m.state == "stale" for t, m in cluster.heard.since(t0, "md.status.ETHUSDC")), 10)
     wait_until(lambda: cluster.open_orders("ETHUSDC") == [], 10, what="ETHUSDC orders canceled while stale")
-    empty = [m for t, m in cluster.heard.since(t0, "risk.target.ETHUSDC") if isinstance(m, TargetQuotes)]
-    assert any(not m.quotes for m in empty)
+
+    def empty_heard() -> bool:
+        heard = cluster.heard.since(t0, "risk.target.ETHUSDC")
+        return any(isinstance(m, TargetQuotes) and not m.quotes for _, m in heard)
+
+    wait_until(empty_heard, 5, what="risk's empty ETHUSDC target heard")
     assert cluster.open_orders("BTCUSDC") != []  # the other symbol quotes on
     wait_until(
         lambda: _approved(cluster, "ETHUSDC") and cluster.open_orders("ETHUSDC") != [],

@@ -66,9 +66,14 @@ class Sweeper:
 
     def begin(self) -> None:
         """A new sweep: the report starts over (synchronously, before the sweep task runs, so no one
-        reads the last sweep's ``done``)."""
+        reads the last sweep's ``done``), listing every order the OMS holds as possibly live."""
         st = self.state()
-        self.report = KillReport(engaged=True, reason=st.reason, flatten=st.flatten, since_ns=st.since_ns)
+        live = {s: [r.client_id for r in self.oms.working(s)] for s in self.symbols}
+        self.report = KillReport(
+            engaged=True, reason=st.reason, flatten=st.flatten, since_ns=st.since_ns,
+            open={s: ids for s, ids in live.items() if ids},  # what may be live until a round says more
+            why="sweep started: cancels going out",
+        )  # fmt: skip
         self.changed.set()
 
     async def run(self) -> None:
