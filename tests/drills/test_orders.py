@@ -160,8 +160,8 @@ def test_both_legs_of_a_self_trade_are_published_and_stored_and_our_orders_carry
 
 
 def _sweep_into_our_bid(c: Cluster, risk: FakeRisk, q: list[Quote]) -> int:
-    """Sell IOC at our bid's price from our own account, with no self-trade prevention, for twice
-    everything bid at or above it (ours included, with room for what the market adds meanwhile):
+    """Sell IOC at our bid's price from our own account, with no self-trade prevention, for
+    everything bid at or above it and one more (ours included; much more would exceed our margin):
     the id of the trade whose buyer and seller are both ours. A bid the market took or moved away
     from meanwhile is rested again first."""
     for attempt in range(5):
@@ -172,7 +172,7 @@ def _sweep_into_our_bid(c: Cluster, risk: FakeRisk, q: list[Quote]) -> int:
             c.venue_url + "/fapi/v1/depth", params={"symbol": SYM, "limit": 1000}, timeout=5
         ).json()
         ahead = sum((Decimal(x) for p, x in book["bids"] if Decimal(p) >= price), Decimal(0))
-        qty = (2 * ahead + Decimal(1)).quantize(Decimal("0.001"))
+        qty = (ahead + Decimal(1)).quantize(Decimal("0.001"))  # more would exceed our margin
         r = c.signed("POST", "/fapi/v1/order", symbol=SYM, side="SELL", type="LIMIT", timeInForce="IOC",
                      quantity=str(qty), price=str(price), selfTradePreventionMode="NONE",
                      newClientOrderId=f"manual-sweep-{attempt}")  # fmt: skip
