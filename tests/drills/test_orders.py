@@ -11,7 +11,7 @@ import zmq
 
 from common import topics
 from common.bus import Publisher
-from common.messages import Flatten, OmsEvent, Query, Quote, TargetQuotes
+from common.messages import Flatten, OmsEvent, Query, Quote, ReducePosition, TargetQuotes
 from tests.cluster import Cluster, FakeRisk
 from tests.drills.support import (
     SYM,
@@ -63,10 +63,29 @@ def test_flatten_sends_slices_inside_the_notional_cap(gw: Cluster, risk: FakeRis
     assert venue_position(gw) == 0
     sent = [u for u in order_updates(gw, t0) if u.layer < 0 and u.state == "PendingNew"]
     assert len(sent) >= 2 and all(u.price * u.qty <= NOTIONAL and u.reduce_only for u in sent), sent
-    ioc = [u for u in sent if u.time_in_force == "IOC"]  # takers carry self-trade prevention
-    assert ioc
+
+
+def test_a_taker_reduction_carries_self_trade_prevention(gw: Cluster, risk: FakeRisk) -> None:
+    """The gateway's takers are sent with selfTradePreventionMode (EXPIRE_MAKER by default)."""
+    q = quotes(gw, [-0.0005], qty="0.150")
+    risk.set_target(SYM, q)
+    wait_until(lambda: follows(gw, q), 20)
+    hit(gw, "SELL", str(q[0].price))
+    wait_until(lambda: venue_position(gw) == Decimal("0.150"), 10)
+    risk.set_target(SYM, [])
+    t0 = time.monotonic()
+    cmd = ReducePosition(symbol=SYM, qty=Decimal("0.150"), mode="taker")
+    reply = gw.request("gateway", cmd, timeout=30)
+    assert reply.ok, reply.error
+    ioc = [
+        u
+        for u in order_updates(gw, t0)
+        if u.layer < 0 and u.state == "PendingNew" and u.time_in_force == "IOC"
+    ]
+    assert ioc, order_updates(gw, t0)
     order = gw.signed("GET", "/fapi/v1/order", symbol=SYM, origClientOrderId=ioc[0].client_order_id)
     assert order["selfTradePreventionMode"] == "EXPIRE_MAKER", order
+    _close_by_hand(gw)
 
 
 def _one_order_rests(c: Cluster, q: list[Quote]) -> bool:
