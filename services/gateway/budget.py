@@ -191,16 +191,30 @@ class Budget:
         return out
 
     def _fit(self, action: Action, now: int, urgent: bool) -> tuple[int, str]:
-        """The most items of ``action`` that fit now, and the bucket that stopped more."""
-        first = ""
+        """The most items of ``action`` that fit now, and the bucket that stopped more.
+
+        Fitting is monotone (a smaller request never costs more in any bucket: cancels and
+        orders grow with the count, a batch's fixed costs are at least a single request's), so
+        the largest count that fits is found by bisection.
+        """
         sym = self._sym(action.symbol)
-        for n in range(len(action.items), 0, -1):
+
+        def blocker(n: int) -> str:
             cost = cost_of(action, n)
-            why = self.account.blocker(cost, now, urgent) or sym.blocker(cost, now, urgent)
-            if not why:
-                return n, first
-            first = first or why
-        return 0, first
+            return self.account.blocker(cost, now, urgent) or sym.blocker(cost, now, urgent)
+
+        k = len(action.items)
+        first = blocker(k)
+        if not first:
+            return k, ""
+        lo, hi = 0, k - 1  # lo fits (0 trivially), hi + 1 does not
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if blocker(mid):
+                hi = mid - 1
+            else:
+                lo = mid
+        return lo, first
 
     def _ready_at(self, action: Action, now: int) -> int:
         cost = cost_of(action, 1)

@@ -26,7 +26,7 @@ orders, then new quotes. Quotes are post-only (GTX) unless a quote says otherwis
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Self, TypeVar
@@ -156,13 +156,43 @@ def _effective(o: OrderRecord) -> tuple[Decimal, Decimal]:
     return o.price, o.qty - o.filled
 
 
-def _best(q: Quote, candidates: Iterable[OrderRecord]) -> OrderRecord | None:
-    """Same layer first, then the nearest price, then the nearest size."""
-    return min(
-        (o for o in candidates if o.side == q.side),
-        key=lambda o: (o.layer != q.layer, abs(_effective(o)[0] - q.price), abs(_effective(o)[1] - q.qty)),
-        default=None,
-    )
+def _match(
+    wanted: list[Quote], settled: list[OrderRecord], accept: Callable[[OrderRecord, Quote], bool]
+) -> tuple[list[tuple[Quote, OrderRecord]], list[Quote], list[OrderRecord]]:
+    """Pair each wanted quote (in order) with the settled order of its own layer and side that
+    ``accept`` allows and whose price, then size, is nearest (the first such order on a tie); the
+    pairs, the quotes left unpaired, and the orders left (in their order).
+
+    Orders are bucketed by (layer, side) first: only an order of the quote's own layer and side
+    may serve it (``accept`` checks the rest: reduce-only flag, time in force, tolerances), so
+    each quote looks at its own bucket, not at every order.
+    """
+    buckets: dict[tuple[int, str], list[OrderRecord]] = {}
+    for o in settled:
+        buckets.setdefault((o.layer, o.side), []).append(o)
+    pairs: list[tuple[Quote, OrderRecord]] = []
+    rest: list[Quote] = []
+    taken: set[int] = set()
+    for q in wanted:
+        bucket = buckets.get((q.layer, q.side))
+        best: OrderRecord | None = None
+        best_key: tuple[Decimal, Decimal] | None = None
+        if bucket:
+            for o in bucket:
+                if not accept(o, q):
+                    continue
+                price, size = _effective(o)
+                key = (abs(price - q.price), abs(size - q.qty))
+                if best_key is None or key < best_key:
+                    best, best_key = o, key
+        if best is None:
+            rest.append(q)
+            continue
+        assert bucket is not None
+        _drop(bucket, best)
+        taken.add(id(best))
+        pairs.append((q, best))
+    return pairs, rest, [o for o in settled if id(o) not in taken]
 
 
 def _drop(pool: list[OrderRecord], o: OrderRecord) -> None:
@@ -184,54 +214,45 @@ def _uncovered(wanted: list[Quote], busy: list[OrderRecord]) -> list[Quote]:
     return rest
 
 
-def _compatible(o: OrderRecord, q: Quote, params: ReconcileParams) -> bool:
-    """The order may serve the quote: its own layer, side, reduce-only flag and time in force."""
-    return (
-        o.layer == q.layer
-        and o.side == q.side
-        and o.reduce_only == q.reduce_only
-        and o.tif == tif_of(q, params)
-    )
-
-
-def _within(o: OrderRecord, q: Quote, tick: Decimal, params: ReconcileParams) -> bool:
-    price, size = _effective(o)
-    return (
-        abs(price - q.price) <= tick * params.price_tolerance_ticks
-        and abs(size - q.qty) <= q.qty * params.size_tolerance_pct
-    )
-
-
 def _keep(
     wanted: list[Quote], settled: list[OrderRecord], tick: Decimal, params: ReconcileParams
 ) -> tuple[list[OrderRecord], list[Quote], list[OrderRecord]]:
-    kept: list[OrderRecord] = []
-    rest: list[Quote] = []
-    pool = list(settled)
-    for q in wanted:
-        o = _best(q, (o for o in pool if _compatible(o, q, params) and _within(o, q, tick, params)))
-        if o is None:
-            rest.append(q)
-        else:
-            _drop(pool, o)
-            kept.append(o)
-    return kept, rest, pool
+    """Orders that already serve a wanted quote within the tolerances: kept as they are."""
+    tif_ok = _tif_check(params)
+    max_dp = tick * params.price_tolerance_ticks
+    size_pct = params.size_tolerance_pct
+
+    def within(o: OrderRecord, q: Quote) -> bool:
+        if o.reduce_only != q.reduce_only or not tif_ok(o, q):
+            return False
+        price, size = _effective(o)
+        return abs(price - q.price) <= max_dp and abs(size - q.qty) <= q.qty * size_pct
+
+    pairs, rest, pool = _match(wanted, settled, within)
+    return [o for _q, o in pairs], rest, pool
 
 
 def _amend(
     wanted: list[Quote], settled: list[OrderRecord], symbol: str, params: ReconcileParams
 ) -> tuple[list[Amend], list[Quote], list[OrderRecord]]:
-    amends: list[Amend] = []
-    rest: list[Quote] = []
-    pool = list(settled)
-    for q in wanted:
-        o = _best(q, (o for o in pool if _compatible(o, q, params) and o.order_type == "LIMIT"))
-        if o is None:
-            rest.append(q)
-            continue
-        _drop(pool, o)
-        amends.append(Amend(o.client_id, symbol, o.side, q.price, o.filled + q.qty, q.layer, o.reduce_only))
+    """Orders of a wanted quote's layer and flags that can be modified into it."""
+    tif_ok = _tif_check(params)
+
+    def amendable(o: OrderRecord, q: Quote) -> bool:
+        return o.reduce_only == q.reduce_only and o.order_type == "LIMIT" and tif_ok(o, q)
+
+    pairs, rest, pool = _match(wanted, settled, amendable)
+    amends = [
+        Amend(o.client_id, symbol, o.side, q.price, o.filled + q.qty, q.layer, o.reduce_only)
+        for q, o in pairs
+    ]
     return amends, rest, pool
+
+
+def _tif_check(params: ReconcileParams) -> Callable[[OrderRecord, Quote], bool]:
+    """Whether an order's time in force is the one the quote would be sent with (:func:`tif_of`)."""
+    post = params.time_in_force
+    return lambda o, q: o.tif == (post if q.post_only else "GTC")
 
 
 def _new_order(q: Quote, target: TargetQuotes, params: ReconcileParams) -> NewOrder:
