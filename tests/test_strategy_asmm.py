@@ -72,11 +72,13 @@ def test_long_two_lots_shifts_the_reservation_down_8_ticks_with_a_take_profit() 
         ("BUY", 0, "1999.80", "0.010", False),
         ("BUY", 1, "1999.68", "0.009", False),
         ("BUY", 2, "1999.55", "0.008", False),
-        ("SELL", 0, "2000.04", "0.010", True),
-        ("SELL", 1, "2000.16", "0.009", True),
+        ("SELL", 0, "2000.04", "0.010", False),
+        ("SELL", 1, "2000.16", "0.009", False),
         ("SELL", 2, "2000.29", "0.008", False),
         ("SELL", LAYER_TAKE_PROFIT, "2015.03", "0.020", True),
     ]
+    # the ladder's legs carry no reduce-only flag (netMax bounds them); the take-profit alone is
+    # reduce-only, for the whole position and no more
 
 
 def test_take_profit_already_reached_rests_at_the_touch() -> None:

@@ -136,6 +136,33 @@ def test_layers_below_min_qty_or_min_notional_are_dropped() -> None:
         assert check_order(ETH.inst, q.price, q.qty, q.reduce_only) == ""
 
 
+def test_reduce_only_legs_sum_to_at_most_the_position_and_ladder_legs_carry_no_flag() -> None:
+    # long 0.007 (7 steps): on the reducing (ask) side a close of 5 steps inside a take-profit of
+    # 7 steps; by hand, 5 + 2 = 7: the take-profit shrinks to the 2 steps left. The ladder's ask of
+    # 10 steps stays a plain order; a reduce-only bid (it would add) is dropped.
+    levels = [
+        Level("BUY", 0, 1999.00, 0.010),
+        Level("BUY", 102, 1999.50, 0.005, reduce_only=True),
+        Level("SELL", 0, 2001.00, 0.010),
+        Level("SELL", 102, 2000.50, 0.005, reduce_only=True),
+        Level("SELL", 100, 2010.00, 0.007, reduce_only=True),
+    ]
+    legs = finalize(levels, _market(q_steps=7), net_steps=210, reduce_only_mode=False)
+    got = [(leg.side, leg.layer, leg.steps, leg.reduce_only) for leg in legs]
+    assert got == [
+        ("BUY", 0, 10, False),
+        ("SELL", 102, 5, True),
+        ("SELL", 0, 10, False),
+        ("SELL", 100, 2, True),
+    ]
+    # no position: no reduce-only leg at all
+    flat = finalize(levels, _market(q_steps=0), net_steps=210, reduce_only_mode=False)
+    assert [leg.layer for leg in flat if leg.reduce_only] == []
+    # long 5 steps: the close takes all of it, nothing is left for the take-profit
+    six = finalize(levels[2:], _market(q_steps=5), net_steps=210, reduce_only_mode=False)
+    assert [(leg.layer, leg.steps) for leg in six if leg.reduce_only] == [(102, 5)]
+
+
 def test_a_bid_through_the_ask_is_held_one_tick_below_it_and_vice_versa() -> None:
     legs = finalize(
         [Level("BUY", 0, 2000.50, 0.01), Level("SELL", 0, 1999.00, 0.01)],

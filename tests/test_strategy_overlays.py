@@ -10,7 +10,7 @@ import pytest
 
 from common.params.strategy import SymbolStrategy
 from services.strategy.engine import Decision, decide
-from services.strategy.flicker import differs, should_publish
+from services.strategy.flicker import anchored, differs, should_publish
 from services.strategy.funding import funding_weight
 from services.strategy.legs import LAYER_GRIND_REENTRY, Leg
 from services.strategy.samples import T0_NS, features, inputs
@@ -162,6 +162,21 @@ def test_differs_ignores_moves_within_the_tolerance_and_sees_everything_else() -
     assert differs([old[0]._replace(reduce_only=True), old[1]], old, tolerance_ticks=2)
 
 
+def test_anchoring_keeps_a_leg_within_its_share_of_the_distance_and_never_through_the_touch() -> None:
+    old = [Leg("BUY", 0, 990, 9), Leg("BUY", 1, 900, 9), Leg("SELL", 0, 1010, 9)]
+    # mid at 1000 ticks: layer 0 sits 10 out (tolerance max(2, int(0.2 x 12)) = 2), layer 1 100 out
+    new = [Leg("BUY", 0, 988, 9), Leg("BUY", 1, 880, 9), Leg("SELL", 0, 1013, 9)]
+    got = anchored(new, old, 1000.0, 2, 0.2, bid_cap=1000, ask_floor=1000)
+    # 988 vs 990: 2 ticks <= 2, kept; 880 vs 900: 20 <= int(0.2 x 120) = 24, kept; 1013 vs 1010:
+    # 3 > max(2, int(0.2 x 13)) = 2, moved
+    assert [leg.ticks for leg in got] == [990, 900, 1013]
+    # the same, but the best ask fell to 990: a bid at 990 would take, so it moves
+    assert anchored(new, old, 985.0, 2, 0.2, 989, 981)[0].ticks == 988
+    # a size or flag change is never anchored; nothing published before: nothing to anchor to
+    assert anchored([new[1]._replace(steps=8)], old, 1000.0, 2, 0.2, 1000, 1000)[0].ticks == 880
+    assert anchored(new, [], 1000.0, 2, 0.2, 1000, 1000) == new
+
+
 def test_should_publish_waits_for_the_interval_unless_urgent() -> None:
     old = _legs(100)
     assert not should_publish(_legs(105), old, False, 100 * MS, 2, 500)
@@ -172,11 +187,20 @@ def test_should_publish_waits_for_the_interval_unless_urgent() -> None:
 
 def test_anti_flicker_suppresses_a_one_tick_wiggle_and_passes_a_real_move() -> None:
     sc = Scenario(SymbolStrategy())
-    assert sc.step("0").publish
+    first = sc.step("0")
+    assert first.publish
+    # layer 0 rests 80 ticks from the 2680.005 mid (bid 2679.20, ask 2680.81), layer 1 at 2678.39
+    # (161 ticks out): tolerances by hand int(0.2 x 80.5) = 16 and int(0.2 x 161.5) = 32 ticks
+    assert (_layers(first, "BUY")[0][0], _layers(first, "BUY")[1][0]) == ("2679.20", "2678.39")
     assert not sc.step("0", bid=2680.01, now=T0_NS + 100 * MS).publish
-    assert not sc.step("0", bid=2680.05, now=T0_NS + 200 * MS).publish  # real, but inside the interval
-    moved = sc.step("0", bid=2680.05, now=T0_NS + 600 * MS)
-    assert moved.publish
+    assert not sc.step("0", bid=2680.20, now=T0_NS + 300 * MS).publish  # real, but inside the interval
+    assert not sc.step("0", bid=2680.05, now=T0_NS + 600 * MS).publish  # 5 ticks: within layer 0's 16
+    moved = sc.step("0", bid=2680.20, now=T0_NS + 700 * MS)
+    assert moved.publish  # 20 ticks: beyond layer 0's tolerance, within layer 1's
+    bids, asks = _layers(moved, "BUY"), _layers(moved, "SELL")
+    assert (bids[0][0], asks[0][0]) == ("2679.40", "2681.01")  # the inner layers follow the market
+    assert (bids[1][0], asks[1][0]) == ("2678.39", "2681.62")  # the next ones stay where they rest
+    assert [bids[j] for j in range(1, 8)] == [_layers(first, "BUY")[j] for j in range(1, 8)]
     assert sc.state.published == tuple(
         Leg(q.side, q.layer, int(q.price / Decimal("0.01")), int(q.qty / Decimal("0.001")), q.reduce_only)
         for q in moved.quotes

@@ -189,6 +189,13 @@ class SymbolStrategy(Section):
     net_max: float = Field(default=0.21, gt=0, description="worst-case |position| with every order filled")
     quote_interval_ms: int = Field(default=500, ge=0, description="minimum time between published sets")
     publish_tolerance_ticks: int = Field(default=2, ge=0, description="anti-flicker price tolerance")
+    publish_tolerance_ratio: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="a leg stays where it rests while the model's price is within this share of the "
+        "leg's distance from the mid (at least publishToleranceTicks): far layers stay, inner ones follow",
+    )
     max_features_age_ms: int = Field(default=2000, gt=0, description="older features quote nothing")
     asmm: AsmmParams = Field(default_factory=AsmmParams)
     phase1: Phase1Params = Field(default_factory=Phase1Params)

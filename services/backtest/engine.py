@@ -111,6 +111,8 @@ class LatentVenue(InProcessVenue):
         super().__init__(state, ACCOUNT, self._late_user)
         self.calls: list[tuple[str, int, int, int]] = []
         """Per request: path, when it left, when it reached the venue, when its answer came back."""
+        self.actions: dict[str, int] = {"place": 0, "modify": 0, "cancel": 0}
+        """Order actions sent, batches counted per order (the venue counts a modify as an order)."""
 
     def _late_user(self, payload: bytes) -> None:
         loop = asyncio.get_event_loop()
@@ -127,12 +129,15 @@ class LatentVenue(InProcessVenue):
             self.calls.append((f"{method} {path}", sent, landed, _now()))
 
     async def place(self, params: dict[str, Any]) -> Any:
+        self.actions["place"] += 1
         return await self._latent("POST", "/fapi/v1/order", params)
 
     async def modify(self, params: dict[str, Any]) -> Any:
+        self.actions["modify"] += 1
         return await self._latent("PUT", "/fapi/v1/order", params)
 
     async def cancel(self, symbol: str, client_id: str) -> Any:
+        self.actions["cancel"] += 1
         params = {"symbol": symbol, "origClientOrderId": client_id}
         return await self._latent("DELETE", "/fapi/v1/order", params)
 
@@ -140,11 +145,13 @@ class LatentVenue(InProcessVenue):
         return await self._latent("GET", "/fapi/v1/order", {"symbol": symbol, "origClientOrderId": client_id})
 
     async def place_batch(self, orders: list[dict[str, Any]]) -> list[Any]:
+        self.actions["place"] += len(orders)
         items = json.dumps([{k: wire(v) for k, v in o.items()} for o in orders], separators=(",", ":"))
         res: list[Any] = await self._latent("POST", "/fapi/v1/batchOrders", {"batchOrders": items})
         return res
 
     async def cancel_batch(self, symbol: str, client_ids: list[str]) -> list[Any]:
+        self.actions["cancel"] += len(client_ids)
         ids = json.dumps(client_ids, separators=(",", ":"))
         params = {"symbol": symbol, "origClientOrderIdList": ids}
         res: list[Any] = await self._latent("DELETE", "/fapi/v1/batchOrders", params)
@@ -372,6 +379,7 @@ class Backtest:
                 next_sample += sample_ns
         await loop.advance_to(loop.now_ns + lat.entry_ns + 2 * lat.response_ns + MS)  # the last answers
         self._sample(loop.now_ns)
+        self.record.venue_actions = dict(self.venue.actions)
         self.record.open_orders_at_end = len(self.exchange.open_orders(self.exchange.accounts[ACCOUNT], sym))
         if isinstance(self.strategy, StrategyCore) and self.strategy.params[sym].model == "passive_band":
             self.record.band_kpis = self.strategy.views[sym].kpi.ratios()

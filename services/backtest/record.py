@@ -15,7 +15,10 @@ Summary figures (units in the names):
 * ``fill_ratio``: fills over orders placed; ``maker_share``: the share of filled size made as maker;
 * ``spread_captured_bps``: the mean, over filled size, of how far inside the mid we traded,
   (mid − price) / mid for a buy and (price − mid) / mid for a sell, the mid of the venue at the fill;
-* ``cancels_per_min``, ``publications_per_min``: churn;
+* ``cancels_per_min``, ``publications_per_min``: churn; ``places_per_min``, ``modifies_per_min``
+  and ``venue_cancels_per_min``: the order actions sent to the venue (a batch counts each of its
+  orders, as Binance's order-count limits do, and a modify counts as an order there);
+* ``fills_by_layer``: fills per quoted layer, ``layer:count`` from the inside out;
 * ``band_*``: the passive band's seed 003 KPIs (time in band, two-sided time, minimum-value
   share, fill ratio), as the live strategy counts them, when the model is ``passive_band``;
 * ``events``: the market data's rows (each level update, trade and mark, as hftbacktest counts
@@ -55,6 +58,7 @@ class Recorder:
     events: int = 0
     open_orders_at_end: int = 0
     band_kpis: dict[str, float] = field(default_factory=dict)
+    venue_actions: dict[str, int] = field(default_factory=dict)
 
     # ---- inputs ------------------------------------------------------------------------------
 
@@ -141,9 +145,20 @@ class Recorder:
             "spread_captured_bps": round(captured, 3),
             "cancels_per_min": round(self.canceled / minutes, 2),
             "publications_per_min": round(self.publications / minutes, 2),
+            "places_per_min": round(self.venue_actions.get("place", 0) / minutes, 2),
+            "modifies_per_min": round(self.venue_actions.get("modify", 0) / minutes, 2),
+            "venue_cancels_per_min": round(self.venue_actions.get("cancel", 0) / minutes, 2),
+            "fills_by_layer": _by_layer(self.fills),
             "open_orders_at_end": self.open_orders_at_end,
             **{f"band_{k}": round(v, 6) for k, v in self.band_kpis.items()},
         }
+
+
+def _by_layer(fills: list[dict[str, Any]]) -> str:
+    counts: dict[int, int] = {}
+    for f in fills:
+        counts[f["layer"]] = counts.get(f["layer"], 0) + 1
+    return " ".join(f"{layer}:{n}" for layer, n in sorted(counts.items()))
 
 
 def _per_minute(samples: list[tuple[int, float, float, float, float, float]]) -> list[float]:

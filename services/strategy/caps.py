@@ -9,7 +9,12 @@ Rules, applied in integers of ticks and steps:
 * netMax is a worst-case cap: with every bid filled the position stays ≤ netMax, with every ask
   filled ≥ −netMax. Each side is capped from the inside out; the leg that crosses the cap shrinks
   to fit when it still passes the filters, and the legs beyond it are dropped;
-* on the reducing side the legs that fit inside the position, inside out, are marked reduce-only;
+* ladder legs are never reduce-only in the normal mode: netMax already bounds the worst case, and
+  a flag that flips with every fill (an amend cannot change it) would turn each fill into a cancel
+  and a new order. Only a model's own reduce-only legs (a take-profit, a close) carry the flag;
+* reduce-only legs never add up to more than the position: on the reducing side they are kept
+  inside out up to |position| (the one that crosses shrinks to the rest), and a reduce-only leg on
+  the side that would add (or with no position) is dropped. The venue would refuse both (-2022);
 * in the risk mode ``reduce_only`` only the reducing side is kept, capped at the position.
 
 The result is in canonical order: bids from the best down, then asks from the best up.
@@ -62,16 +67,37 @@ def _cap_sides(
 ) -> list[Leg]:
     if reduce_only_mode:
         if q > 0:
-            return _cap(asks, q, g, mark_upto=q, force_reduce=True)
+            return _cap(asks, q, g, force_reduce=True)
         if q < 0:
-            return _cap(bids, -q, g, mark_upto=-q, force_reduce=True)
+            return _cap(bids, -q, g, force_reduce=True)
         return []
     bid_room, ask_room = net - q, net + q
-    return _cap(bids, bid_room, g, mark_upto=max(-q, 0)) + _cap(asks, ask_room, g, mark_upto=max(q, 0))
+    bids = _reduce_within(bids, max(-q, 0), g)
+    asks = _reduce_within(asks, max(q, 0), g)
+    return _cap(bids, bid_room, g) + _cap(asks, ask_room, g)
 
 
-def _cap(legs: list[Leg], room: int, g: Grid, mark_upto: int, force_reduce: bool = False) -> list[Leg]:
-    """Keep legs inside out while their total fits in ``room`` steps; mark the first ``mark_upto``."""
+def _reduce_within(legs: list[Leg], position: int, g: Grid) -> list[Leg]:
+    """The side's legs with its reduce-only ones, inside out, summing to at most ``position`` steps
+    (0 on the side that would add): the crossing one shrinks to the rest, the ones beyond go."""
+    out: list[Leg] = []
+    left = position
+    for leg in legs:
+        kept = leg
+        if leg.reduce_only:
+            if left <= 0:
+                continue
+            if leg.steps > left:
+                kept = leg._replace(steps=left)
+                if not _valid(kept, g):
+                    continue
+            left -= kept.steps
+        out.append(kept)
+    return out
+
+
+def _cap(legs: list[Leg], room: int, g: Grid, force_reduce: bool = False) -> list[Leg]:
+    """Keep legs inside out while their total fits in ``room`` steps (all reduce-only if forced)."""
     out: list[Leg] = []
     used = 0
     for leg in legs:
@@ -79,7 +105,7 @@ def _cap(legs: list[Leg], room: int, g: Grid, mark_upto: int, force_reduce: bool
         if kept is not leg and not _valid(kept._replace(reduce_only=kept.reduce_only or force_reduce), g):
             break
         used += kept.steps
-        if (force_reduce or used <= mark_upto) and not kept.reduce_only:
+        if force_reduce and not kept.reduce_only:
             kept = kept._replace(reduce_only=True)
         out.append(kept)
         if used >= room:

@@ -30,7 +30,7 @@ from common.messages import DecisionRecord, Features, Instrument, Quote, ReduceP
 from common.params.strategy import SymbolStrategy
 from services.strategy.caps import finalize
 from services.strategy.context import Market
-from services.strategy.flicker import should_publish
+from services.strategy.flicker import anchored, should_publish
 from services.strategy.legs import Leg, to_quote
 from services.strategy.models import ModelOutput, asmm, passive_band, phase1, phase2
 from services.strategy.rounding import Grid, grid_of, steps_down
@@ -139,7 +139,14 @@ def _conclude(
     record: DecisionRecord,
     actions: list[ReducePosition],
 ) -> Decision:
-    """Apply anti-flicker, remember what is published, and build the exact quotes."""
+    """Anchor the legs, apply anti-flicker, remember what is published, build the exact quotes."""
+    f = inputs.features
+    if legs and f is not None:
+        bid_cap, ask_floor = round(f.best_ask / g.tick_f) - 1, round(f.best_bid / g.tick_f) + 1
+        legs = anchored(
+            legs, state.published, f.mid / g.tick_f, params.publish_tolerance_ticks,
+            params.publish_tolerance_ratio, bid_cap, ask_floor,
+        )  # fmt: skip
     publish = should_publish(
         legs,
         state.published,

@@ -1,10 +1,20 @@
 """Anti-flicker: publish a new quote set only when it really differs from the last one published.
 
-Every publication makes the gateway cancel and replace orders, which costs rate budget, loses queue
-position and, done too often, draws the venue's attention (seed 000 §3.2, seed 002 "ErrFlicker").
-A set differs when a quote appears or disappears, a size or flag changes, or a price moves by more
-than ``publishToleranceTicks``. A differing set waits until ``quoteIntervalMs`` has passed since the
-last publication, except when it is empty (cancel promptly) or the risk mode changed.
+Every publication makes the gateway modify, cancel or place orders, which costs rate budget, loses
+queue position and, done too often, draws the venue's attention (seed 000 §3.2, seed 002
+"ErrFlicker").
+
+First each leg is *anchored* (:func:`anchored`): a leg of the same side, layer, size and flag as
+one last published keeps that price while the model's new price is within the leg's tolerance,
+``max(publishToleranceTicks, publishToleranceRatio × its distance from the mid)``, and the old
+price is still post-only-safe. So a far layer (hundreds of ticks out) rests while the market
+wanders, and only the inner layers follow it; the gateway sees the same price and leaves the order
+alone.
+
+Then a set differs when a quote appears or disappears, a size or flag changes, or a price moved
+(beyond its tolerance, since it was not anchored). A differing set waits until ``quoteIntervalMs``
+has passed since the last publication, except when it is empty (cancel promptly) or the risk mode
+changed.
 """
 
 from __future__ import annotations
@@ -14,6 +24,37 @@ from collections.abc import Sequence
 from services.strategy.legs import Leg
 
 NS_PER_MS = 1_000_000
+
+
+def anchored(
+    new: Sequence[Leg],
+    old: Sequence[Leg],
+    mid_ticks: float,
+    tolerance_ticks: int,
+    ratio: float,
+    bid_cap: int,
+    ask_floor: int,
+) -> list[Leg]:
+    """``new`` with each leg kept at its last published price while that is within the leg's
+    tolerance and still passive (a bid at most ``bid_cap``, an ask at least ``ask_floor``)."""
+    if not old:
+        return list(new)
+    last = {(leg.side, leg.layer): leg for leg in old}
+    out: list[Leg] = []
+    for leg in new:
+        prev = last.get((leg.side, leg.layer))
+        if (
+            prev is not None
+            and prev.ticks != leg.ticks
+            and prev.steps == leg.steps
+            and prev.reduce_only == leg.reduce_only
+            and abs(prev.ticks - leg.ticks) <= max(tolerance_ticks, int(ratio * abs(leg.ticks - mid_ticks)))
+            and (prev.ticks <= bid_cap if leg.side == "BUY" else prev.ticks >= ask_floor)
+        ):
+            out.append(prev)
+        else:
+            out.append(leg)
+    return out
 
 
 def differs(new: Sequence[Leg], old: Sequence[Leg], tolerance_ticks: int) -> bool:
