@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from common.messages import Fill, OrderUpdate, Position, RiskState
+from common.messages import Fill, OrderUpdate, Position, Quote, RiskState
 from common.messages.market import FeedStatus
 from common.messages.risk import SymbolRisk
 from common.params.strategy import StrategyParams, SymbolStrategy
@@ -157,3 +157,30 @@ def test_a_reload_without_a_quoted_symbol_is_refused_and_keeps_the_old_parameter
     else:
         raise AssertionError("a reload without ETHUSDC was accepted")
     assert core.params == before and core.version == "v1"
+
+
+def test_the_band_kpis_see_a_re_placement_when_the_orders_change_not_a_decision_later() -> None:
+    p = SymbolStrategy.model_validate({"model": "passive_band", "netMax": 20.0})  # orders worth >= 10,000
+    core = StrategyCore({SYM: p}, [SYM], "v1", 5.0)
+    _ready(core)
+
+    def rest(quotes: list[Quote], state: str, at: int) -> None:
+        for q in quotes:
+            u = OrderUpdate(symbol=SYM, client_order_id=f"{q.side}-{q.layer}", side=q.side, price=q.price,
+                            qty=q.qty, state=state, layer=q.layer)  # type: ignore[arg-type]  # fmt: skip
+            core.on_order(u, at)
+
+    first = core.on_features(features(ts_ns=T0_NS), T0_NS)[0].target
+    assert first is not None and {q.side for q in first.quotes} == {"BUY", "SELL"}
+    rest(first.quotes, "New", T0_NS + 1 * MS)  # acknowledged 1 ms after the decision
+    # the market jumps 1 % (both orders now far outside the 0.2-0.4 % band) and the model re-places
+    t = T0_NS + 500 * MS
+    moved = core.on_features(features(2706.80, 2706.81, ts_ns=t), t)[0].target
+    assert moved is not None and {q.price for q in moved.quotes}.isdisjoint({q.price for q in first.quotes})
+    rest(moved.quotes, "PendingModify", t + 2 * MS)  # the modifies are in 2 ms later
+    t2 = T0_NS + 1000 * MS
+    core.on_features(features(2706.80, 2706.81, ts_ns=t2), t2)
+    k = core.views[SYM].kpi
+    # by hand: observed from the first decision to the last, 1000 ms; out of the band: the first
+    # 1 ms (nothing rests yet) and the 2 ms the old prices rested against the new market
+    assert (k.observed_ns, k.in_band_ns, k.two_sided_ns) == (1000 * MS, 997 * MS, 997 * MS)

@@ -422,7 +422,7 @@ class Backtest:
             self.risk.on_fill(f)
             self.record.fill(f, now, self._venue_mid())
         for u in eff.updates:
-            self.strategy.on_order(u)
+            self.strategy.on_order(u, now)
             self.risk.on_order(u)
             self.record.order(u, now)
         for p in eff.positions:

@@ -56,7 +56,7 @@ class FixedQuoter:
     def on_fill(self, f: Fill) -> None:
         return None
 
-    def on_order(self, u: OrderUpdate) -> None:
+    def on_order(self, u: OrderUpdate, now_ns: int = 0) -> None:
         return None
 
     def on_risk_state(self, rs: RiskState) -> None:

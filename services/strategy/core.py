@@ -6,7 +6,7 @@ and sends what it returns::
 
     core = StrategyCore(settings.strategy.symbols, symbols, version)
     core.restore(states)                              # the recorder's last snapshot, if any
-    core.on_instrument(i); core.on_position(p); core.on_order(u) ...   # marketdata and the gateway
+    core.on_instrument(i); core.on_position(p); core.on_order(u, now) ...   # marketdata and the gateway
     on md.features:   send(core.on_features(f, now))
     on md.status / oms.position / oms.fill / oms.order / risk.state:   core.on_...(msg)
     every 50 ms:      send(core.on_timer(now))
@@ -74,6 +74,8 @@ class SymbolView(msgspec.Struct, kw_only=True):
     last_target: TargetQuotes | None = None
     last_publish_ns: int = 0
     kpi: BandKpi = msgspec.field(default_factory=BandKpi)
+    band_response_ns: int = 0
+    """A return into the band seen on an order update, reported with the next decision."""
     out_of_band_ns: int = 0
 
 
@@ -169,7 +171,10 @@ class StrategyCore:
             v.last_fill_ns, v.last_fill_side = f.ts_event, f.side
             v.kpi = v.kpi.filled()
 
-    def on_order(self, o: OrderUpdate) -> None:
+    def on_order(self, o: OrderUpdate, now_ns: int = 0) -> None:
+        """An order's state; with ``now_ns``, the passive band's KPIs see the working set change then
+        (not only at the next decision, which would count a re-placement as a whole interval out of
+        the band)."""
         v = self.views.get(o.symbol)
         if v is None:
             return
@@ -179,6 +184,8 @@ class StrategyCore:
             )
         else:
             v.working.pop(o.client_order_id, None)
+        if now_ns and v.features is not None and self.params[o.symbol].model == "passive_band":
+            v.band_response_ns = self._band_kpis(o.symbol, v.features, now_ns) or v.band_response_ns
 
     def on_risk_state(self, rs: RiskState) -> None:
         self.account_mode = rs.mode if rs.ready else "halted"
@@ -263,7 +270,8 @@ class StrategyCore:
             out.target = self._publish(sym, d.quotes, d.record, inputs.risk_mode, now_ns)
             out.outcome = "published"
         if params.model == "passive_band" and inputs.features is not None:
-            out.band_response_ns = self._band_kpis(sym, inputs.features, now_ns)
+            took = self._band_kpis(sym, inputs.features, now_ns)
+            out.band_response_ns, v.band_response_ns = took or v.band_response_ns, 0
         return out
 
     def _publish(

@@ -158,7 +158,7 @@ class StrategyService(Service):
             case Fill():
                 self.core.on_fill(msg)
             case OrderUpdate():
-                self.core.on_order(msg)
+                self.core.on_order(msg, time.time_ns())
             case RiskState():
                 self.core.on_risk_state(msg)
 
