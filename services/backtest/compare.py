@@ -31,7 +31,9 @@ SEED_003 = {"time_in_band": 0.998, "two_sided_time": 0.999, "min_value_share": 0
 """Seed 003 §1.2: in band > 99.8 %, two-sided > 99.9 %, orders of minimum value > 99.95 %,
 passive fill ratio < 0.5 %."""
 COLUMNS = ("pnl", "fills", "filled_qty", "pnl_per_inventory_risk", "max_drawdown", "maker_share",
-           "spread_captured_bps", "publications_per_min")  # fmt: skip
+           "spread_captured_bps", "markout_1s_bps", "markout_5s_bps", "markout_30s_bps",
+           "markout_5s_layer0_bps", "fills_by_layer", "publications_per_min", "places_per_min",
+           "modifies_per_min", "venue_cancels_per_min")  # fmt: skip
 
 
 def _baseline(data: Path, symbol: str, lot: Decimal, offset: int) -> dict[str, Any]:

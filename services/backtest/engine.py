@@ -460,6 +460,7 @@ class Backtest:
             )  # fmt: skip
 
     def _features(self, t: int) -> None:
+        self.record.mid(t, self._venue_mid())  # the market's mid path, for the fills' markouts
         top = self.features.top
         if top.mid <= 0:
             return

@@ -19,6 +19,11 @@ Summary figures (units in the names):
   and ``venue_cancels_per_min``: the order actions sent to the venue (a batch counts each of its
   orders, as Binance's order-count limits do, and a modify counts as an order there);
 * ``fills_by_layer``: fills per quoted layer, ``layer:count`` from the inside out;
+* ``markout_{1,5,30}s_bps``: adverse selection, the size-weighted mean over fills of how the
+  market's mid moved for us ``h`` after the fill, (mid(t+h) − price) / price for a buy and
+  (price − mid(t+h)) / price for a sell (negative: the market moved against the fill), the mid
+  sampled every ``marketdata.features_interval_ms``; fills closer than ``h`` to the end are left
+  out. ``markout_5s_layer0_bps``: the same for layer 0's fills alone;
 * ``band_*``: the passive band's seed 003 KPIs (time in band, two-sided time, minimum-value
   share, fill ratio), as the live strategy counts them, when the model is ``passive_band``;
 * ``events``: the market data's rows (each level update, trade and mark, as hftbacktest counts
@@ -27,6 +32,7 @@ Summary figures (units in the names):
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -47,6 +53,8 @@ class Recorder:
     orders: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
     samples: list[tuple[int, float, float, float, float, float]] = field(default_factory=list)
+    mid_ns: list[int] = field(default_factory=list)
+    mid_px: list[float] = field(default_factory=list)
     events_log: list[tuple[int, str, str]] = field(default_factory=list)
     cash: Decimal = ZERO
     position: Decimal = ZERO
@@ -101,6 +109,27 @@ class Recorder:
             }
         )  # fmt: skip
 
+    def mid(self, t_ns: int, mid: float) -> None:
+        if mid > 0:
+            self.mid_ns.append(t_ns)
+            self.mid_px.append(mid)
+
+    def markout_bps(self, horizon_s: float, layer: int | None = None) -> float:
+        """The size-weighted mean markout ``horizon_s`` after each fill (see the module docstring)."""
+        h = int(horizon_s * 1e9)
+        num = den = 0.0
+        for f in self.fills:
+            if layer is not None and f["layer"] != layer:
+                continue
+            i = bisect.bisect_left(self.mid_ns, f["ts_ns"] + h)
+            if i >= len(self.mid_ns):
+                continue
+            price, qty = float(f["price"]), float(f["qty"])
+            move = (self.mid_px[i] - price) / price
+            num += (move if f["side"] == "BUY" else -move) * qty
+            den += qty
+        return round(num / den * 1e4, 3) if den else 0.0
+
     def sample(self, t_ns: int, mid: float, position: Decimal, bid: float, ask: float) -> None:
         equity = float(self.balance + self.cash + position * Decimal(repr(mid))) if mid else math.nan
         self.samples.append((t_ns, mid, float(position), equity, bid, ask))
@@ -149,6 +178,10 @@ class Recorder:
             "modifies_per_min": round(self.venue_actions.get("modify", 0) / minutes, 2),
             "venue_cancels_per_min": round(self.venue_actions.get("cancel", 0) / minutes, 2),
             "fills_by_layer": _by_layer(self.fills),
+            "markout_1s_bps": self.markout_bps(1),
+            "markout_5s_bps": self.markout_bps(5),
+            "markout_30s_bps": self.markout_bps(30),
+            "markout_5s_layer0_bps": self.markout_bps(5, layer=0),
             "open_orders_at_end": self.open_orders_at_end,
             **{f"band_{k}": round(v, 6) for k, v in self.band_kpis.items()},
         }
