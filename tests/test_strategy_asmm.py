@@ -151,3 +151,17 @@ def test_positive_funding_ahead_lowers_both_sides() -> None:
     d = _run(p, features=f)
     assert d.record.inputs["funding_bias"] == pytest.approx(-0.5 * 0.0001 * 2000.0)
     assert _book(d)[0][2] == "1999.78" and _book(d)[3][2] == "2000.02"
+
+
+def test_layers_that_netmax_cannot_hold_are_reported_missing_in_the_record() -> None:
+    # three layers a side of 0.010, 0.009, 0.008 (decay 0.9); netMax 0.019 holds the first two of
+    # each side (0.010 + 0.009), so by hand 4 layers are quoted and 2 are missing
+    p = _params()
+    tight = SymbolStrategy.model_validate({**p.model_dump(by_alias=True), "netMax": 0.019})
+    d = _run(tight)
+    assert [(q.side, q.layer) for q in d.quotes] == [("BUY", 0), ("BUY", 1), ("SELL", 0), ("SELL", 1)]
+    assert (d.record.inputs["layers_quoted"], d.record.inputs["layers_missing"]) == (4.0, 2.0)
+    assert "layers_missing" in d.record.flags
+    full = _run(p)  # the default netMax (0.21) holds all six
+    assert (full.record.inputs["layers_quoted"], full.record.inputs["layers_missing"]) == (6.0, 0.0)
+    assert "layers_missing" not in full.record.flags

@@ -121,16 +121,22 @@ def test_rounding_never_makes_a_quote_more_aggressive_than_the_model(
         assert quote.qty <= Decimal(repr(level.size)) + ETH.step * Decimal("1e-6")
 
 
-def test_layers_below_min_qty_or_min_notional_are_dropped() -> None:
+def test_layers_below_min_qty_or_min_notional_are_raised_to_the_minimum_not_dropped() -> None:
+    # minQty 0.001, step 0.001, min notional 10 USDC; by hand, the smallest valid size at a price
+    # is ceil(10 / price / 0.001) steps: 6 at 1999.00 and 1998.00 (5 x 1.999 = 9.995 < 10), 5 at
+    # 2002.00 (10.01)
     levels = [
-        Level("BUY", 0, 1999.00, 0.0005),  # below minQty 0.001
-        Level("BUY", 1, 1998.00, 0.004),  # 7.99 USDC < min notional 10
-        Level("SELL", 0, 2001.00, 0.005),  # 10.005 USDC: kept
-        Level("SELL", 1, 2002.00, 0.004),  # 8.008 USDC: dropped
+        Level("BUY", 0, 1999.00, 0.0005),  # below minQty: raised to 6 steps (11.994 USDC)
+        Level("BUY", 1, 1998.00, 0.004),  # 7.99 USDC: raised to 6 steps (11.988 USDC)
+        Level("BUY", 2, 1997.00, 0.0),  # the model asked for nothing: nothing
+        Level("SELL", 0, 2001.00, 0.005),  # 10.005 USDC: kept as it is
+        Level("SELL", 1, 2002.00, 0.004),  # 8.008 USDC: raised to 5 steps (10.01 USDC)
         Level("SELL", 100, 2003.00, 0.004, reduce_only=True),  # reduce-only: exempt from min notional
     ]
     legs = finalize(levels, _market(q_steps=4), net_steps=210, reduce_only_mode=False)
-    assert [(leg.side, leg.layer, leg.steps) for leg in legs] == [("SELL", 0, 5), ("SELL", 100, 4)]
+    assert [(leg.side, leg.layer, leg.steps) for leg in legs] == [
+        ("BUY", 0, 6), ("BUY", 1, 6), ("SELL", 0, 5), ("SELL", 1, 5), ("SELL", 100, 4),
+    ]  # fmt: skip
     for leg in legs:
         q = to_quote(leg, ETH)
         assert check_order(ETH.inst, q.price, q.qty, q.reduce_only) == ""

@@ -4,8 +4,10 @@ Rules, applied in integers of ticks and steps:
 
 * each level is rounded (bids down, asks up, sizes down unless the model asks for a minimum) and
   kept post-only-safe (a bid below the best ask, an ask above the best bid);
-* a leg must have a positive price, at least minQty and, unless the model made it reduce-only,
-  the minimum notional;
+* a leg the model sized above zero is raised to minQty and, unless it is reduce-only, to the
+  minimum notional at its price (rounded up to the step), so a layer whose decayed size falls
+  below the venue's minimum still exists at the minimum instead of vanishing; a leg must then have
+  a positive price, at least minQty and, unless reduce-only, the minimum notional;
 * netMax is a worst-case cap: with every bid filled the position stays ≤ netMax, with every ask
   filled ≥ −netMax. Each side is capped from the inside out; the leg that crosses the cap shrinks
   to fit when it still passes the filters, and the legs beyond it are dropped;
@@ -22,11 +24,12 @@ The result is in canonical order: bids from the best down, then asks from the be
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from services.strategy.context import Market
 from services.strategy.legs import Leg, Level, to_leg
-from services.strategy.rounding import Grid, notional_ok
+from services.strategy.rounding import SIZE_SNAP, Grid, notional_ok
 
 
 def finalize(levels: Iterable[Level], m: Market, net_steps: int, reduce_only_mode: bool) -> list[Leg]:
@@ -38,20 +41,28 @@ def finalize(levels: Iterable[Level], m: Market, net_steps: int, reduce_only_mod
     asks: list[Leg] = []
     for level in levels:
         leg = to_leg(level, g)
-        if leg.side == "BUY":
-            if leg.ticks > bid_cap:
-                leg = leg._replace(ticks=bid_cap)
-            if _valid(leg, g):
-                bids.append(leg)
-        elif leg.ticks < ask_floor:
+        if leg.side == "BUY" and leg.ticks > bid_cap:
+            leg = leg._replace(ticks=bid_cap)
+        elif leg.side == "SELL" and leg.ticks < ask_floor:
             leg = leg._replace(ticks=ask_floor)
-            if _valid(leg, g):
-                asks.append(leg)
-        elif _valid(leg, g):
-            asks.append(leg)
+        if level.size > 0:
+            leg = _at_least_minimum(leg, g)
+        if _valid(leg, g):
+            (bids if leg.side == "BUY" else asks).append(leg)
     bids.sort(key=lambda x: (-x.ticks, x.layer))
     asks.sort(key=lambda x: (x.ticks, x.layer))
     return _cap_sides(bids, asks, m.q_steps, net_steps, reduce_only_mode, g)
+
+
+def _at_least_minimum(leg: Leg, g: Grid) -> Leg:
+    """``leg`` raised to minQty and, unless reduce-only, to the minimum notional at its price."""
+    need = g.min_qty_steps
+    if not leg.reduce_only and g.min_notional > 0 and leg.ticks > 0:
+        steps = max(math.ceil(g.min_notional / (leg.ticks * g.tick_f * g.step_f) - SIZE_SNAP), 1)
+        while not notional_ok(leg.ticks, steps, g):  # float error at the boundary: the exact check
+            steps += 1
+        need = max(need, steps)
+    return leg if leg.steps >= need else leg._replace(steps=min(need, g.max_qty_steps))
 
 
 def _valid(leg: Leg, g: Grid) -> bool:

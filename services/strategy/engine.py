@@ -31,7 +31,7 @@ from common.params.strategy import SymbolStrategy
 from services.strategy.caps import finalize
 from services.strategy.context import Market
 from services.strategy.flicker import anchored, should_publish
-from services.strategy.legs import Leg, to_quote
+from services.strategy.legs import Leg, Level, to_quote
 from services.strategy.models import ModelOutput, asmm, passive_band, phase1, phase2
 from services.strategy.rounding import Grid, grid_of, steps_down
 from services.strategy.state import StrategyState
@@ -95,8 +95,20 @@ def decide(
     reduce_mode = inputs.risk_mode == "reduce_only"
     legs = finalize(out.levels, m, steps_down(params.net_max, g), reduce_mode)
     flags = out.flags + (["reduce_only"] if reduce_mode else [])
-    record = DecisionRecord(model=params.model, params_version=version, inputs=out.inputs, flags=flags)
+    quoted, missing = _layer_count(out.levels, legs)
+    if missing and not reduce_mode:
+        flags.append("layers_missing")
+    seen = {**out.inputs, "layers_quoted": float(quoted), "layers_missing": float(missing)}
+    record = DecisionRecord(model=params.model, params_version=version, inputs=seen, flags=flags)
     return _conclude(inputs, params, out.state, legs, g, record, out.actions)
+
+
+def _layer_count(levels: list[Level], legs: list[Leg]) -> tuple[int, int]:
+    """Plain (not reduce-only) layers quoted, and those the model asked for that could not exist:
+    dropped by the filters or by netMax's worst case (the decision record's ``layers_missing``)."""
+    asked = {(lv.side, lv.layer) for lv in levels if not lv.reduce_only and lv.size > 0}
+    quoted = {(leg.side, leg.layer) for leg in legs if not leg.reduce_only}
+    return len(quoted), len(asked - quoted)
 
 
 def _check_symbol(inputs: StrategyInputs) -> None:

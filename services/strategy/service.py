@@ -57,6 +57,12 @@ SPREAD = Gauge("mm_spread_gauge", "Quoted spread of the last target, bps of mid"
 INTERVAL = Gauge("mm_quote_interval_gauge", "Quote interval, seconds", ["symbol"])
 RELOADS = Counter("mm_config_reloads_total", "Configuration reloads", ["service", "outcome"])
 ACTIONS = Counter("mm_strategy_taker_requests_total", "Taker requests sent to risk", ["symbol", "outcome"])
+LAYERS = Gauge(
+    "mm_strategy_layers",
+    "Plain layers of the last decision: quoted, and missing (asked for by the model but dropped by "
+    "the venue's filters or netMax's worst case)",
+    ["symbol", "state"],
+)
 BAND = Gauge("mm_band_kpi_ratio", "Passive band KPIs (seed 003 §1.2)", ["symbol", "kpi"])
 BAND_RESPONSE = Histogram(
     "mm_band_response_seconds",
@@ -190,6 +196,9 @@ class StrategyService(Service):
 
     def _gauges(self, sym: str, inputs: dict[str, float], quotes: list[Quote], interval_ms: int) -> None:
         mid = inputs.get("mid", 0.0)
+        if "layers_quoted" in inputs:
+            LAYERS.labels(sym, "quoted").set(inputs["layers_quoted"])
+            LAYERS.labels(sym, "missing").set(inputs["layers_missing"])
         if "reservation" in inputs:
             RESERVATION.labels(sym).set(inputs["reservation"])
             if mid:
