@@ -128,7 +128,50 @@ class Settings(BaseSettings):
         bad = curve.problems(self._curve_values(), CURVE_IDENTITIES)
         if bad:
             raise ValueError("bad CURVE keys in the environment: " + "; ".join(bad))
+        for problem in self._budget_chain():
+            raise ValueError(problem)
         return self
+
+    def _budget_chain(self) -> list[str]:
+        """One rate budget from the venue down: risk's per-symbol churn budget fits in the gateway's
+        per-symbol budget, which fits in the gateway's account budget, which stays under Binance's
+        order counts (1,200 a minute, 300 per 10 s per account), so each layer's limit binds before
+        the next one's and what risk approves is sent."""
+        out: list[str] = []
+        b = self.gateway.params.budget
+        acc = b.account
+        if acc.venue_orders_per_minute > 1200 or acc.venue_orders_per_10s > 300:
+            out.append(
+                "gateway.params.budget.account: venue_orders_per_minute ≤ 1200 and venue_orders_per_10s "
+                "≤ 300 (Binance's order counts per account)"
+            )
+        for sym in self.symbols:
+            g = b.for_symbol(sym)
+            if g.orders_per_minute > acc.orders_per_minute or g.orders_per_10s > acc.orders_per_10s:
+                out.append(f"gateway.params.budget for {sym}: orders above the account's budget")
+            r = self.risk.params.symbols.get(sym)
+            if r is None:
+                continue
+            st = self.strategy.symbols.get(sym)
+            if st is not None and st.max_actions_per_minute > r.max_actions_per_minute - 1:
+                out.append(
+                    f"strategy.symbols.{sym}.max_actions_per_minute {st.max_actions_per_minute} is above "
+                    f"what risk lets through ({r.max_actions_per_minute - 1} a minute): risk would clip "
+                    "every busy minute"
+                )
+            # risk's limits are strict ("under N": N - 1 pass), the gateway's inclusive
+            if r.max_actions_per_minute - 1 > g.orders_per_minute:
+                out.append(
+                    f"risk.params.symbols.{sym}.max_actions_per_minute {r.max_actions_per_minute} lets "
+                    f"more through than the gateway's orders_per_minute {g.orders_per_minute}: the gateway "
+                    "would hold back what risk approved"
+                )
+            if r.max_cancels_per_minute - 1 > g.cancels_per_minute:
+                out.append(
+                    f"risk.params.symbols.{sym}.max_cancels_per_minute {r.max_cancels_per_minute} lets "
+                    f"more through than the gateway's cancels_per_minute {g.cancels_per_minute}"
+                )
+        return out
 
     @classmethod
     def settings_customise_sources(

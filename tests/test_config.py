@@ -128,3 +128,27 @@ def test_the_unknown_outcome_horizon_must_outlast_the_recv_window(
     monkeypatch.setenv("MM_CONFIG_FILE", str(bad))
     with pytest.raises(ConfigError, match="must be longer than recv_window_ms"):
         load_settings()
+
+
+def test_a_risk_churn_budget_the_gateway_cannot_send_is_refused(
+    run_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the gateway sends 300 orders a minute per symbol (default); risk letting 400 through is a
+    # budget that risk approves and the gateway then holds back
+    loose = tmp_path / "loose.toml"
+    loose.write_text("[risk.params.symbols.ETHUSDC]\nmaxActionsPerMinute = 400\n")
+    monkeypatch.setenv("MM_CONFIG_FILE", str(loose))
+    with pytest.raises(ConfigError, match=r"max_actions_per_minute 400 lets more through than the gateway's "
+                       r"orders_per_minute 300"):  # fmt: skip
+        load_settings()
+    # 301 lets 300 through (risk's limits are strict): it fits
+    loose.write_text("[risk.params.symbols.ETHUSDC]\nmaxActionsPerMinute = 301\n")
+    assert load_settings().risk.params.symbols["ETHUSDC"].max_actions_per_minute == 301
+    # the strategy planning more than risk lets through (299 a minute by default) is refused
+    loose.write_text("[strategy.symbols.ETHUSDC]\nmaxActionsPerMinute = 300\n")
+    with pytest.raises(ConfigError, match=r"minute 300 is above what risk lets through \(299"):
+        load_settings()
+    # and an account budget above Binance's 1,200 orders a minute is refused too
+    loose.write_text("[gateway.params.budget.account]\nvenue_orders_per_minute = 1500\n")
+    with pytest.raises(ConfigError, match="Binance's order counts per account"):
+        load_settings()

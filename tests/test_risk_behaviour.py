@@ -76,3 +76,16 @@ def test_the_cancel_budget_holds_changes_back_for_the_rest_of_the_minute() -> No
     wanted = ladder("ETHUSDC", "2680.30", 2, "0.01")
     later = _check(e, wanted, 67 * S)  # the moves of the first 7 s have left the minute
     assert later.clipped == [] and _prices(later) == {(q.side, q.layer): q.price for q in wanted}
+
+
+def test_the_minute_budget_binds_when_every_second_is_under_its_own() -> None:
+    # amend pricing: a moved quote is one action. 20 a second, 30 a minute (strictly under: 29)
+    limits = {"maxActionsPerSecond": 20, "maxActionsPerMinute": 30, "maxCancelsPerMinute": 50}
+    e = ready_engine(loose(ETHUSDC=limits), symbols=("ETHUSDC",))
+    _check(e, ladder("ETHUSDC", "2680.00", 5, "0.01"), 0)  # 10 new quotes: 10 actions
+    assert _check(e, ladder("ETHUSDC", "2680.01", 5, "0.01"), 1100 * MS).clipped == []  # 20 in the minute
+    t = _check(e, ladder("ETHUSDC", "2680.02", 5, "0.01"), 2200 * MS)
+    # by hand: 29 - 20 = 9 actions left in the minute (the second's own 19 are untouched)
+    assert t.clipped == ["churn budget: 1 change(s) kept their previous quote (left 9 actions, 49 cancels)"]
+    later = _check(e, ladder("ETHUSDC", "2680.02", 5, "0.01"), 61 * S)  # the first 10 have left the minute
+    assert later.clipped == []

@@ -22,6 +22,7 @@ def test_defaults_are_the_round7_seed_values() -> None:
     assert (s.drawdown_bands, s.reduce_fractions) == ([D(5), D(8), D(12)], [D("0.15"), D("0.25"), D("0.40")])
     assert (s.reduce_mode, s.reduce_cooldown_seconds) == ("maker_first_then_taker", 120)
     assert (s.max_actions_per_second, s.max_cancels_per_minute) == (20, 50)
+    assert s.max_actions_per_minute == 300  # the gateway's per-symbol orders a minute
     p = RiskParams()
     assert (p.daily_max, p.max_drawdown_pct, p.total_notional_max) == (D(50), 0.02, D(4_000_000))
     assert (p.symbols["BTCUSDC"].net_max, p.symbols["BTCUSDC"].single_max) == (D("0.05"), D("0.02"))

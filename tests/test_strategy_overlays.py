@@ -10,7 +10,7 @@ import pytest
 
 from common.params.strategy import SymbolStrategy
 from services.strategy.engine import Decision, decide
-from services.strategy.flicker import anchored, differs, should_publish
+from services.strategy.flicker import anchored, cost, differs, should_publish, within_budget
 from services.strategy.funding import funding_weight
 from services.strategy.legs import LAYER_GRIND_REENTRY, Leg
 from services.strategy.samples import T0_NS, features, inputs
@@ -175,6 +175,28 @@ def test_anchoring_keeps_a_leg_within_its_share_of_the_distance_and_never_throug
     # a size or flag change is never anchored; nothing published before: nothing to anchor to
     assert anchored([new[1]._replace(steps=8)], old, 1000.0, 2, 0.2, 1000, 1000)[0].ticks == 880
     assert anchored(new, [], 1000.0, 2, 0.2, 1000, 1000) == new
+
+
+def test_a_set_costs_one_action_per_new_moved_or_removed_quote() -> None:
+    old = [Leg("BUY", 0, 990, 9), Leg("BUY", 1, 980, 9), Leg("SELL", 0, 1010, 9)]
+    new = [Leg("BUY", 0, 991, 9), Leg("BUY", 1, 980, 9), Leg("BUY", 2, 970, 9)]
+    # BUY 0 moved, BUY 1 kept, BUY 2 new, SELL 0 removed: 3 actions
+    assert cost(new, old) == 3 and cost(old, old) == 0 and cost([], old) == 3
+
+
+def test_over_the_budget_the_outer_price_moves_wait_and_the_rest_goes() -> None:
+    # mid at 1000 ticks; every layer moved 5 ticks down, and a new layer 3 appears
+    old = [Leg("BUY", i, 990 - 10 * i, 9) for i in range(3)]
+    new = [Leg("BUY", i, 985 - 10 * i, 9) for i in range(3)] + [Leg("BUY", 3, 955, 9)]
+    # cost 4; with 2 actions left the new layer goes (must) and one move fits: the innermost
+    got, waited = within_budget(new, old, 2, 1000.0, bid_cap=999, ask_floor=1001)
+    assert [leg.ticks for leg in got] == [985, 980, 970, 955] and waited == 2
+    # a budget that holds all of it changes nothing
+    assert within_budget(new, old, 4, 1000.0, 999, 1001) == (new, 0)
+    # an old price that would now take must move, budget or not: the best ask fell to 988, so the
+    # old bid at 990 moves to 985 with no budget left; the passive layers 1 and 2 wait
+    got, waited = within_budget(new, old, 0, 987.5, bid_cap=987, ask_floor=988)
+    assert [leg.ticks for leg in got] == [985, 980, 970, 955] and waited == 2
 
 
 def test_should_publish_waits_for_the_interval_unless_urgent() -> None:

@@ -40,7 +40,7 @@ class SymbolBudget(Section):
 
     orders_per_10s: int = Field(default=60, ge=1, description="places + modifies")
     orders_per_minute: int = Field(default=300, ge=1, description="places + modifies")
-    cancels_per_minute: int = Field(default=45, ge=1, description="seeds: under 50 a minute")
+    cancels_per_minute: int = Field(default=49, ge=1, description="seeds: under 50 a minute")
 
 
 class AccountBudget(SymbolBudget):

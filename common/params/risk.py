@@ -72,8 +72,20 @@ class SymbolRiskParams(Section):
     latency_widen_layers: int = Field(default=1, ge=0, le=100, description="per side, innermost first")
     latency_pause_ms: float = Field(default=500.0, gt=0, description="above: quote nothing")
     liq_distance_min_pct: float = Field(default=0.05, gt=0, lt=1, description="mark to est. liquidation")
-    max_actions_per_second: int = Field(default=20, ge=1, description="places + cancels, strictly under")
-    max_cancels_per_minute: int = Field(default=50, ge=1, description="strictly under (seed 002 §1.1)")
+    max_actions_per_second: int = Field(
+        default=20, ge=1, description="places + modifies + cancels, strictly under (seed 000 §7)"
+    )
+    max_actions_per_minute: int = Field(
+        default=300,
+        ge=1,
+        description="places + modifies + cancels, strictly under; what it allows fits in the gateway's "
+        "orders per minute for the symbol, so what risk approves the gateway can send",
+    )
+    max_cancels_per_minute: int = Field(
+        default=50,
+        ge=1,
+        description="strictly under (seed 002 §1.1); under it, the gateway's cancels per minute fit",
+    )
     change_cost: Literal["amend", "cancel_replace"] = Field(
         default="amend", description="how the gateway moves a changed quote (its reconcile.amend setting)"
     )

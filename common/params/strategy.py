@@ -196,6 +196,12 @@ class SymbolStrategy(Section):
         description="a leg stays where it rests while the model's price is within this share of the "
         "leg's distance from the mid (at least publishToleranceTicks): far layers stay, inner ones follow",
     )
+    max_actions_per_minute: int = Field(
+        default=240,
+        ge=1,
+        description="order actions (new, moved or removed quotes) the published sets may cost in a minute; "
+        "inside risk's churn budget, so risk rarely has to clip",
+    )
     max_features_age_ms: int = Field(default=2000, gt=0, description="older features quote nothing")
     asmm: AsmmParams = Field(default_factory=AsmmParams)
     phase1: Phase1Params = Field(default_factory=Phase1Params)

@@ -93,7 +93,9 @@ def approve(lim: Limits, quotes: list[Quote], mode: RiskMode, now_ns: int) -> Ap
     prev = s.approved.quotes if s.approved is not None else []
     amend = p.change_cost == "amend"
     d = diff(prev, shaped, amend)
-    left = budget(s.churn, now_ns, p.max_actions_per_second, p.max_cancels_per_minute)
+    left = budget(
+        s.churn, now_ns, p.max_actions_per_second, p.max_cancels_per_minute, p.max_actions_per_minute
+    )
     if fits(d, left):
         return Approved(shaped, clips, mode, (d.actions, d.cancels))
     merged, deferred, spent = merge(d, left, amend)

@@ -1,5 +1,6 @@
 """Order and cancel rate budgets per symbol (seed 000 §7: under 20 actions a second; seed 002: under
-50 cancels a minute).
+50 cancels a minute), and actions per minute under the gateway's own per-symbol budget (so what risk
+approves, the gateway can send: the two budgets are one chain, checked when the settings load).
 
 Risk estimates the churn a new target causes against the last approved one, matching quotes by
 side and layer: a new quote is one action, a removed one an action and a cancel, and one whose
@@ -41,13 +42,18 @@ class Budget(NamedTuple):
     cancels: int
 
 
-def budget(c: Churn, now_ns: int, max_actions_per_s: int, max_cancels_per_min: int) -> Budget:
-    """What is left in the windows ending at ``now_ns`` (and forget what fell out of them)."""
+def budget(
+    c: Churn, now_ns: int, max_actions_per_s: int, max_cancels_per_min: int, max_actions_per_min: int = 0
+) -> Budget:
+    """What is left in the windows ending at ``now_ns`` (and forget what fell out of them);
+    ``max_actions_per_min`` 0: no minute window."""
     c.actions_sum -= _prune(c.actions, now_ns - NS)
     c.cancels_sum -= _prune(c.cancels, now_ns - 60 * NS)
-    return Budget(
-        max(max_actions_per_s - 1 - c.actions_sum, 0), max(max_cancels_per_min - 1 - c.cancels_sum, 0)
-    )
+    c.actions_minute_sum -= _prune(c.actions_minute, now_ns - 60 * NS)
+    actions = max_actions_per_s - 1 - c.actions_sum
+    if max_actions_per_min:
+        actions = min(actions, max_actions_per_min - 1 - c.actions_minute_sum)
+    return Budget(max(actions, 0), max(max_cancels_per_min - 1 - c.cancels_sum, 0))
 
 
 def spend(c: Churn, now_ns: int, spent: tuple[int, int]) -> None:
@@ -56,6 +62,8 @@ def spend(c: Churn, now_ns: int, spent: tuple[int, int]) -> None:
     if actions:
         c.actions.append((now_ns, actions))
         c.actions_sum += actions
+        c.actions_minute.append((now_ns, actions))
+        c.actions_minute_sum += actions
     if cancels:
         c.cancels.append((now_ns, cancels))
         c.cancels_sum += cancels

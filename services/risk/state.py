@@ -98,13 +98,15 @@ class Bands(msgspec.Struct, kw_only=True):
 
 
 class Churn(msgspec.Struct, kw_only=True):
-    """Order actions of the last second and cancels of the last minute, as (time, count) with their
-    running totals, and how often the budget bit."""
+    """Order actions of the last second and of the last minute, and cancels of the last minute, as
+    (time, count) with their running totals, and how often the budget bit."""
 
     actions: list[tuple[int, int]] = msgspec.field(default_factory=list)
     cancels: list[tuple[int, int]] = msgspec.field(default_factory=list)
+    actions_minute: list[tuple[int, int]] = msgspec.field(default_factory=list)
     actions_sum: int = 0
     cancels_sum: int = 0
+    actions_minute_sum: int = 0
     throttled: int = 0
     deferred: int = 0
 

@@ -30,7 +30,13 @@ from common.messages import DecisionRecord, Features, Instrument, Quote, ReduceP
 from common.params.strategy import SymbolStrategy
 from services.strategy.caps import finalize
 from services.strategy.context import Market
-from services.strategy.flicker import anchored, should_publish
+from services.strategy.flicker import (
+    anchored,
+    cost,
+    should_publish,
+    spent_in_minute,
+    within_budget,
+)
 from services.strategy.legs import Leg, Level, to_quote
 from services.strategy.models import ModelOutput, asmm, passive_band, phase1, phase2
 from services.strategy.rounding import Grid, grid_of, steps_down
@@ -151,14 +157,21 @@ def _conclude(
     record: DecisionRecord,
     actions: list[ReducePosition],
 ) -> Decision:
-    """Anchor the legs, apply anti-flicker, remember what is published, build the exact quotes."""
+    """Anchor the legs, keep them within the rate budget, apply anti-flicker, remember what is
+    published, build the exact quotes."""
     f = inputs.features
+    spent = spent_in_minute(state.spent, inputs.now_ns)
     if legs and f is not None:
+        mid_ticks = f.mid / g.tick_f
         bid_cap, ask_floor = round(f.best_ask / g.tick_f) - 1, round(f.best_bid / g.tick_f) + 1
         legs = anchored(
-            legs, state.published, f.mid / g.tick_f, params.publish_tolerance_ticks,
+            legs, state.published, mid_ticks, params.publish_tolerance_ticks,
             params.publish_tolerance_ratio, bid_cap, ask_floor,
         )  # fmt: skip
+        left = max(params.max_actions_per_minute - sum(n for _t, n in spent), 0)
+        legs, waited = within_budget(legs, state.published, left, mid_ticks, bid_cap, ask_floor)
+        if waited:
+            record = msgspec.structs.replace(record, flags=[*record.flags, "budget_held"])
     publish = should_publish(
         legs,
         state.published,
@@ -168,8 +181,13 @@ def _conclude(
         params.quote_interval_ms,
     )
     if publish:
+        spent += ((inputs.now_ns, cost(legs, state.published)),)
         state = msgspec.structs.replace(
-            state, published=tuple(legs), published_ns=inputs.now_ns, published_mode=inputs.risk_mode
+            state,
+            published=tuple(legs),
+            published_ns=inputs.now_ns,
+            published_mode=inputs.risk_mode,
+            spent=spent,
         )
     quotes = [to_quote(leg, g) for leg in legs]
     return Decision(quotes=quotes, record=record, actions=actions, publish=publish, state=state)

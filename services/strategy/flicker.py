@@ -11,6 +11,15 @@ price is still post-only-safe. So a far layer (hundreds of ticks out) rests whil
 wanders, and only the inner layers follow it; the gateway sees the same price and leaves the order
 alone.
 
+Within the rate budget (:func:`within_budget`): a publication costs one order action per quote
+that is new, moved or removed (the gateway amends a moved quote in place). Over the last minute the
+publications may cost at most ``maxActionsPerMinute``; when a set would cost more, its price moves
+are kept from the innermost quote outward while they fit and the others stay where they were
+published. New quotes, size and flag changes, removals and a quote whose old price would now take
+always go (they follow the position, bound the exposure or keep the set post-only). So the
+strategy plans within the budget, and risk's churn budget, one step further down the same chain
+(checked when the settings load), rarely needs to clip.
+
 Then a set differs when a quote appears or disappears, a size or flag changes, or a price moved
 (beyond its tolerance, since it was not anchored). A differing set waits until ``quoteIntervalMs``
 has passed since the last publication, except when it is empty (cancel promptly) or the risk mode
@@ -55,6 +64,55 @@ def anchored(
         else:
             out.append(leg)
     return out
+
+
+NS_PER_MINUTE = 60_000_000_000
+
+
+def cost(new: Sequence[Leg], old: Sequence[Leg]) -> int:
+    """Order actions to go from ``old`` to ``new``: each new, changed or removed quote is one."""
+    before = {(leg.side, leg.layer): leg for leg in old}
+    after = {(leg.side, leg.layer) for leg in new}
+    changed = sum(1 for leg in new if before.get((leg.side, leg.layer)) != leg)
+    return changed + sum(1 for key in before if key not in after)
+
+
+def within_budget(
+    new: Sequence[Leg], old: Sequence[Leg], left: int, mid_ticks: float, bid_cap: int, ask_floor: int
+) -> tuple[list[Leg], int]:
+    """``new`` costing at most ``left`` actions where only price moves can wait (see the module
+    docstring; a quote whose old price would now take, a bid above ``bid_cap`` or an ask below
+    ``ask_floor``, must move), and how many price moves waited."""
+    total = cost(new, old)
+    if total <= left:
+        return list(new), 0
+    before = {(leg.side, leg.layer): leg for leg in old}
+
+    def moved_only(leg: Leg) -> bool:
+        prev = before.get((leg.side, leg.layer))
+        return (
+            prev is not None
+            and prev.ticks != leg.ticks
+            and (prev.steps, prev.reduce_only) == (leg.steps, leg.reduce_only)
+            and (prev.ticks <= bid_cap if leg.side == "BUY" else prev.ticks >= ask_floor)
+        )
+
+    moves = [i for i, leg in enumerate(new) if moved_only(leg)]
+    room = left - (total - len(moves))  # what the must-go changes leave for the moves
+    out = list(new)
+    waited = 0
+    for i in sorted(moves, key=lambda i: abs(new[i].ticks - mid_ticks)):
+        if room > 0:
+            room -= 1
+        else:
+            out[i] = before[(new[i].side, new[i].layer)]
+            waited += 1
+    return out, waited
+
+
+def spent_in_minute(spent: Sequence[tuple[int, int]], now_ns: int) -> tuple[tuple[int, int], ...]:
+    """The entries of the minute ending at ``now_ns``."""
+    return tuple(e for e in spent if e[0] > now_ns - NS_PER_MINUTE)
 
 
 def differs(new: Sequence[Leg], old: Sequence[Leg], tolerance_ticks: int) -> bool:

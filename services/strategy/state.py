@@ -59,6 +59,8 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True):
     published: tuple[Leg, ...] = ()
     published_ns: int = 0
     published_mode: str = ""
+    spent: tuple[tuple[int, int], ...] = ()
+    """Order actions the publications of the last minute cost: (when, how many)."""
     momentum: MomentumState = msgspec.field(default_factory=MomentumState)
     pin: PinState = msgspec.field(default_factory=PinState)
     grind: GrindState = msgspec.field(default_factory=GrindState)
