@@ -141,23 +141,98 @@ def test_fit_exponential_recovers_exact_parameters() -> None:
     assert fit_exponential(depths, [0.0] * 9 + [1.0]) is None  # one point: nothing to fit
 
 
-def test_intensity_fit_recovers_a_and_k_from_synthetic_arrival_depths() -> None:
-    a, k, dt = 2.0, 0.3, 0.1
+def test_intensity_fit_recovers_each_sides_a_and_k_from_synthetic_arrival_depths() -> None:
+    # sells hit the bids at A = 1.5 per second, buys lift the asks at 0.5, both with k = 0.3 per
+    # tick; each side's own fit recovers its A, and the symmetric figure is their mean, 1.0 (a
+    # pooled fit would count an interval reached by either side)
+    a_bid, a_ask, k, dt = 1.5, 0.5, 0.3, 0.1
     est = IntensityEstimator(IntensityConfig(window_s=6000, max_ticks=15, refit_interval_s=1e9))
     rng = random.Random(7)
     mid = 1000.5  # a one-tick spread: the touch is half a tick from the mid
     for i in range(60_000):
         t = i * S // 10
         est.on_mid(mid, t)
-        # P(depth > δ) = A·dt·e^(−kδ): a trade with probability A·dt, its depth ~ Exp(k).
-        if rng.random() < a * dt:
-            depth, buy = rng.expovariate(k), rng.random() < 0.5
-            est.on_trade(mid + depth if buy else mid - depth, buy, t + S // 20)
+        # P(depth > δ) = A·dt·e^(−kδ) per side: a trade with probability A·dt, its depth ~ Exp(k)
+        if rng.random() < a_bid * dt:
+            est.on_trade(mid - rng.expovariate(k), False, t + S // 20)
+        if rng.random() < a_ask * dt:
+            est.on_trade(mid + rng.expovariate(k), True, t + S // 20)
     est.advance(60_000 * S // 10)
     assert est.samples == 60_000
     assert est.refit()
-    assert est.a == pytest.approx(a, rel=0.1)
-    assert est.k == pytest.approx(k, rel=0.05)
+    # binning: at most one arrival per 100 ms interval and side, so the estimate sits about
+    # A·dt/2 below A (7.5 % for the bids, 2.5 % for the asks); 10 % covers that and the noise
+    assert est.a_bid == pytest.approx(a_bid, rel=0.1) and est.a_ask == pytest.approx(a_ask, rel=0.1)
+    assert est.a == pytest.approx((a_bid + a_ask) / 2, rel=0.1)
+    assert (est.k_bid, est.k_ask, est.k) == pytest.approx((k, k, k), rel=0.05)
+
+
+def test_the_simulated_venues_per_side_arrival_rate_is_recovered_from_its_market_data() -> None:
+    """The synthetic market sends market orders at ``intensity_a`` per second on each side, each
+    sweeping Exp(``intensity_k``) ticks from its mid (``services/venue/market/synthetic.py``); the
+    estimator, fed the venue's book and trades as marketdata sees them, recovers both."""
+    from common.config import load_settings
+    from services.backtest.api import SYNTHETIC_START_NS
+    from services.backtest.data import DEPTH, TRADE, synthetic
+    from services.marketdata.book import OrderBook
+    from services.venue.orderbook import BUY
+
+    s = load_settings("paper")
+    cfg = next(x for x in s.simvenue.symbols if x.symbol == "ETHUSDC")
+    md = synthetic(cfg, 3600.0, SYNTHETIC_START_NS, s.simvenue.step_ms, 7)
+    book = OrderBook(md.tick, md.step)
+    for side, p, q in md.start:
+        book.set_level(side == BUY, p, q)
+    est = IntensityEstimator(IntensityConfig(window_s=7200, refit_interval_s=1e9))
+    for t, kind, payload in zip(md.t_exch_ns, md.kind, md.payload, strict=True):
+        if kind == DEPTH:
+            for side, p, q in payload:
+                book.set_level(side == BUY, p, q)
+            bids, asks = book.top(1)
+            if bids and asks:
+                est.on_mid((bids[0][0] + asks[0][0]) / 2, t)
+        elif kind == TRADE:
+            aggressor, p, _q = payload
+            est.on_trade(p, aggressor == BUY, t)
+    est.advance(md.t_exch_ns[-1] + S)
+    assert est.refit()
+    # A per side 0.63 a second, k 0.058 per tick. Binning takes ~3 % off A, and a sweep's depth is
+    # seen at the deepest level it hit, not where it stopped: 10 % for the two sides' mean, 15 %
+    # for each side alone (an hour holds ~2,000 arrivals a side). A pooled fit, about 1.2, fails.
+    assert est.a == pytest.approx(cfg.intensity_a, rel=0.1)
+    assert est.a_bid == pytest.approx(cfg.intensity_a, rel=0.15)
+    assert est.a_ask == pytest.approx(cfg.intensity_a, rel=0.15)
+    for k in (est.k, est.k_bid, est.k_ask):
+        assert k == pytest.approx(cfg.intensity_k, rel=0.1)
+
+
+def _fed(cfg: IntensityConfig, depths: list[float]) -> IntensityEstimator:
+    """One interval per depth, the same depth on both sides (0: no trade), mid 1000.5 ticks."""
+    est = IntensityEstimator(cfg)
+    for i, d in enumerate(depths):
+        t = i * S // 10
+        est.on_mid(1000.5, t)
+        if d:
+            est.on_trade(1000.5 - d, False, t + 1)
+            est.on_trade(1000.5 + d, True, t + 1)
+    est.advance(len(depths) * S // 10)
+    return est
+
+
+def test_too_few_arrivals_fit_nothing_and_a_steep_k_is_held_at_its_bound() -> None:
+    # by hand: 865 intervals reach 1 tick, 117 reach 2, 18 reach 3: counts past 0.5, 1.5, 2.5 are
+    # 1000, 135, 18, ratios e^-2, so k = 2 per tick
+    depths = [1.0] * 865 + [2.0] * 117 + [3.0] * 18 + [0.0] * 1000
+    cfg = IntensityConfig(window_s=300, max_ticks=3, refit_interval_s=1e9, min_window_s=0)
+    est = _fed(cfg, depths)
+    assert est.refit() and est.k == pytest.approx(2.0, rel=0.01)
+    held = _fed(IntensityConfig(window_s=300, max_ticks=3, refit_interval_s=1e9, min_window_s=0, k_max=1.0),
+                depths)  # fmt: skip
+    assert held.refit() and held.k == 1.0 and held.k_bid == 1.0
+    # 2,000 intervals but only 1,000 arrivals a side: with 1,001 needed nothing is fitted
+    few = _fed(IntensityConfig(window_s=300, max_ticks=3, refit_interval_s=1e9, min_window_s=0,
+                               min_arrivals=1001), depths)  # fmt: skip
+    assert not few.refit() and (few.a, few.k, few.a_bid, few.a_ask) == (0.0, 0.0, 0.0, 0.0)
 
 
 def test_intensity_keeps_previous_values_until_enough_data() -> None:

@@ -105,6 +105,10 @@ class Features(Message, frozen=True, kw_only=True):
     next_funding_time_ms: int = 0
     intensity_a: float = 0.0
     intensity_k: float = 0.0
+    intensity_a_bid: float = 0.0
+    intensity_k_bid: float = 0.0
+    intensity_a_ask: float = 0.0
+    intensity_k_ask: float = 0.0
     price_tick: float = 0.0
     last_update_id: int = 0
 

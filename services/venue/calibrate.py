@@ -1,10 +1,11 @@
 """Calibrate the synthetic market from a recording in the format of ``shared/data/binance``.
 
-Measures, from the recorded trades and book: the trade-arrival intensity λ(δ) = A·e^(−kδ)
-(every 100 ms, the deepest trade price from the mid in force, in ticks; for each depth the
-share of intervals reaching it, per second; least squares of log λ on δ), the mid's volatility
-per √second, the typical size of the top levels, and the usual spread. Prints TOML for a
-``[[simvenue.symbols]]`` entry.
+Measures, from the recorded trades and book: the trade-arrival intensity λ(δ) = A·e^(−kδ) per
+side, with the very estimator the marketdata service runs live
+(:class:`~services.marketdata.intensity.IntensityEstimator`, over the whole file: every 100 ms,
+each side's deepest trade from the mid at the interval's start), the mid's volatility per
+√second, the typical size of the top levels, and the usual spread. Prints TOML for a
+``[[simvenue.symbols]]`` entry, whose ``intensity_a`` is per side as the synthetic market uses it.
 
     .venv/bin/python -m services.venue.calibrate data/binance/usdm_ethusdt_20240808.gz --tick 0.01
 """
@@ -18,6 +19,10 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from services.marketdata.intensity import IntensityConfig, IntensityEstimator
+
+MS = 1_000_000
+
 
 @dataclass
 class Calibration:
@@ -27,29 +32,18 @@ class Calibration:
     level_qty: float
     spread_ticks: int
     seconds: float
-
-
-def fit_intensity(depths: list[float], seconds: float, max_ticks: int = 60) -> tuple[float, float]:
-    """OLS of log λ(δ) on δ; ``depths`` holds each interval's max arrival depth in ticks."""
-    xs, ys = [], []
-    for d in range(max_ticks):
-        count = sum(1 for x in depths if x > d + 0.5)
-        if count > 0:
-            xs.append(d + 0.5)
-            ys.append(math.log(count / seconds))
-    if len(xs) < 3:
-        raise ValueError("not enough trades to fit the intensity")
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
-    return math.exp(my - slope * mx), -slope
+    intensity_a_bid: float = 0.0
+    intensity_a_ask: float = 0.0
 
 
 def calibrate(path: str, tick: float, interval_ms: int = 100) -> Calibration:
     mids: list[tuple[int, float]] = []
     tops: list[float] = []
     spreads: list[int] = []
-    depths: list[float] = []
-    cur_bucket, cur_max, mid = -1, 0.0, 0.0
+    est = IntensityEstimator(
+        IntensityConfig(sample_interval_s=interval_ms / 1000, window_s=30 * 86400.0, refit_interval_s=1e12)
+    )
+    first_ns = last_ns = 0
     with gzip.open(path, "rt") as fh:
         for line in fh:
             _, _, raw = line.partition(" ")
@@ -60,32 +54,30 @@ def calibrate(path: str, tick: float, interval_ms: int = 100) -> Calibration:
             if stream.endswith("@bookTicker"):
                 b, a = float(data["b"]), float(data["a"])
                 mid = (a + b) / 2
+                t = int(data["E"]) * MS
                 mids.append((data["E"], mid))
                 tops.append(float(data["B"]) + float(data["A"]))
                 spreads.append(round((a - b) / tick))
-            elif stream.endswith("@trade") and mid:
-                bucket = data["T"] // interval_ms
-                if bucket != cur_bucket:
-                    if cur_bucket >= 0:
-                        depths.append(cur_max)
-                        depths.extend([0.0] * max(0, bucket - cur_bucket - 1))
-                    cur_bucket, cur_max = bucket, 0.0
-                px = float(data["p"])
-                # Depth from the mid in force when the trade printed: the sweep itself, not the
-                # drift of the mid over the interval (the synthetic market models that apart).
-                d = (mid - px) / tick if data["m"] else (px - mid) / tick
-                cur_max = max(cur_max, d)
-    seconds = len(depths) * interval_ms / 1000
-    a, k = fit_intensity(depths, seconds)
+                est.on_mid(mid / tick, t)
+            elif stream.endswith(("@trade", "@aggTrade")):
+                t = int(data["T"]) * MS
+                est.on_trade(float(data["p"]) / tick, not data["m"], t)
+            else:
+                continue
+            first_ns, last_ns = first_ns or t, max(last_ns, t)
+    est.advance(last_ns + interval_ms * MS)
+    if not est.refit():
+        raise ValueError(f"{path}: not enough trades to fit the intensity on each side")
     rets, last_t, last_m = [], 0, 0.0
-    for t, m in mids:
-        if t - last_t >= 1000:
+    for t_ms, m in mids:
+        if t_ms - last_t >= 1000:
             if last_m:
-                rets.append(math.log(m / last_m) / math.sqrt((t - last_t) / 1000))
-            last_t, last_m = t, m
+                rets.append(math.log(m / last_m) / math.sqrt((t_ms - last_t) / 1000))
+            last_t, last_m = t_ms, m
     return Calibration(
-        a, k, statistics.pstdev(rets), statistics.median(tops) / 4, int(statistics.median(spreads)), seconds
-    )
+        est.a, est.k, statistics.pstdev(rets), statistics.median(tops) / 4, int(statistics.median(spreads)),
+        est.samples * interval_ms / 1000, est.a_bid, est.a_ask,
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -95,7 +87,8 @@ def main() -> None:
     args = ap.parse_args()
     c = calibrate(args.path, args.tick)
     print(f"# calibrated from {args.path} ({c.seconds:.0f} s)")
-    print(f"intensity_a = {c.intensity_a:.4f}   # market orders per second reaching the touch")
+    print(f"intensity_a = {c.intensity_a:.4f}   # market orders per second and side reaching the touch")
+    print(f"# per side: bids (sells) {c.intensity_a_bid:.4f}, asks (buys) {c.intensity_a_ask:.4f}")
     print(f"intensity_k = {c.intensity_k:.4f}   # per tick")
     print(f"sigma = {c.sigma:.3e}   # per sqrt(second)")
     print(f'level_qty = "{c.level_qty:.3f}"   # typical size of one top level')
