@@ -31,6 +31,7 @@ def _params(**asmm: Any) -> SymbolStrategy:
     section = {
         "baseSize": 0.01,
         "maxLayers": 3,
+        "spreadFloor": "fixed",
         "minSpread": 0.0001,
         "feeBuffer": 0.00005,
         "reservation": reservation,

@@ -208,7 +208,7 @@ def test_should_publish_waits_for_the_interval_unless_urgent() -> None:
 
 
 def test_anti_flicker_suppresses_a_one_tick_wiggle_and_passes_a_real_move() -> None:
-    sc = Scenario(SymbolStrategy())
+    sc = Scenario(SymbolStrategy.model_validate({"asmm": {"spreadFloor": "fixed"}}))  # the 3 bps floor
     first = sc.step("0")
     assert first.publish
     # layer 0 rests 80 ticks from the 2680.005 mid (bid 2679.20, ask 2680.81), layer 1 at 2678.39

@@ -60,7 +60,14 @@ class ReservationParams(Section):
 class AsmmParams(LadderParams):
     """Adaptive Skewed Market Making, Round7 (seed 001 §3, §5)."""
 
-    min_spread: float = Field(default=0.0006, gt=0, lt=1, description="floor of the total spread")
+    spread_floor: Literal["measured", "fixed"] = Field(
+        default="measured",
+        description="measured: each side at least makerFee + the measured adverse selection + minEdge "
+        "from the mid; fixed: the total spread at least max(minSpread, 2·feeBuffer)",
+    )
+    maker_fee: float = Field(default=0.0, ge=0, lt=1, description="the account's maker fee rate")
+    min_edge: float = Field(default=0.00005, ge=0, lt=1, description="kept above fee and adverse selection")
+    min_spread: float = Field(default=0.0006, gt=0, lt=1, description="floor of the total spread (fixed)")
     fee_buffer: float = Field(default=0.0002, ge=0, lt=1, description="part of minSpread kept for fees")
     take_profit_pct: float = Field(default=0.0025, ge=0, lt=1, description="0 disables")
     momentum_threshold: float = Field(default=0.0006, ge=0, lt=1)
@@ -201,6 +208,11 @@ class SymbolStrategy(Section):
         ge=1,
         description="order actions (new, moved or removed quotes) the published sets may cost in a minute; "
         "inside risk's churn budget, so risk rarely has to clip",
+    )
+    markout_horizon_s: float = Field(default=5.0, gt=0, description="a fill's markout is measured this late")
+    adverse_alpha: float = Field(default=0.05, gt=0, le=1, description="weight of each fill's markout")
+    adverse_prior_bps: float = Field(
+        default=1.0, ge=0, description="adverse selection assumed before the first fill is measured"
     )
     max_features_age_ms: int = Field(default=2000, gt=0, description="older features quote nothing")
     asmm: AsmmParams = Field(default_factory=AsmmParams)

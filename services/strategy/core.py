@@ -47,6 +47,7 @@ from common.messages.risk import MODE_ORDER
 from common.params.strategy import SymbolStrategy
 from services.strategy.engine import StrategyInputs, decide
 from services.strategy.kpi import BandKpi
+from services.strategy.markouts import add_fill, resolve
 from services.strategy.models.passive_band import reference_price
 from services.strategy.state import StrategyState
 
@@ -170,6 +171,8 @@ class StrategyCore:
         if v is not None:
             v.last_fill_ns, v.last_fill_side = f.ts_event, f.side
             v.kpi = v.kpi.filled()
+            mk = add_fill(v.state.markout, f.ts_event, f.side, float(f.price))
+            v.state = msgspec.structs.replace(v.state, markout=mk)
 
     def on_order(self, o: OrderUpdate, now_ns: int = 0) -> None:
         """An order's state; with ``now_ns``, the passive band's KPIs see the working set change then
@@ -198,6 +201,17 @@ class StrategyCore:
             return []
         v.features = msgspec.structs.replace(f, ts_init=now_ns)
         v.pending_since_ns = v.pending_since_ns or now_ns
+        p = self.params[f.symbol]
+        mk = resolve(
+            v.state.markout,
+            now_ns,
+            f.mid,
+            int(p.markout_horizon_s * 1e9),
+            p.adverse_alpha,
+            p.adverse_prior_bps,
+        )
+        if mk is not v.state.markout:
+            v.state = msgspec.structs.replace(v.state, markout=mk)
         return self._maybe_decide(f.symbol, now_ns, self.params[f.symbol].quote_interval_ms)
 
     def on_timer(self, now_ns: int) -> list[Output]:

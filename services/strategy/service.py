@@ -57,6 +57,16 @@ SPREAD = Gauge("mm_spread_gauge", "Quoted spread of the last target, bps of mid"
 INTERVAL = Gauge("mm_quote_interval_gauge", "Quote interval, seconds", ["symbol"])
 RELOADS = Counter("mm_config_reloads_total", "Configuration reloads", ["service", "outcome"])
 ACTIONS = Counter("mm_strategy_taker_requests_total", "Taker requests sent to risk", ["symbol", "outcome"])
+ADVERSE_RATE = Gauge(
+    "mm_adverse_selection_rate",
+    "Share of our fills whose markout (markoutHorizonS after the fill) went against us",
+    ["symbol"],
+)
+ADVERSE_BPS = Gauge(
+    "mm_adverse_selection_bps",
+    "Average adverse-selection cost of our fills (minus their markout), bps; the prior before any",
+    ["symbol"],
+)
 LAYERS = Gauge(
     "mm_strategy_layers",
     "Plain layers of the last decision: quoted, and missing (asked for by the model but dropped by "
@@ -188,6 +198,9 @@ class StrategyService(Service):
                 DECISION_TIME.observe(lat / 1e9)
             if out.record is not None:
                 self._gauges(sym, out.record.inputs, out.quotes, self.core.params[sym].quote_interval_ms)
+                mk = self.core.views[sym].state.markout
+                ADVERSE_RATE.labels(sym).set(mk.rate())
+                ADVERSE_BPS.labels(sym).set(mk.cost(self.core.params[sym].adverse_prior_bps))
             if out.band_response_ns:
                 BAND_RESPONSE.observe(out.band_response_ns / 1e9)
             if self.core.params[sym].model == "passive_band":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from services.strategy.legs import Leg
+from services.strategy.markouts import MarkoutState
 
 
 class MomentumState(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,3 +67,4 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True):
     grind: GrindState = msgspec.field(default_factory=GrindState)
     phase1: Phase1State = msgspec.field(default_factory=Phase1State)
     band: BandState = msgspec.field(default_factory=BandState)
+    markout: MarkoutState = msgspec.field(default_factory=MarkoutState)

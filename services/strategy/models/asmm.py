@@ -4,8 +4,11 @@ One decision, in order:
 
 1. Reservation and half-spread from :func:`~services.strategy.reservation.reservation_quote`, in
    ticks and lots (q = position / baseSize), with A, k and σ from ``Features`` when estimated online
-   and present, else the fixed values. The half-spread is floored so the total spread is at least
-   ``max(minSpread, 2·feeBuffer)`` of the mid (minSpread includes the fee buffer).
+   and present, else the fixed values. The half-spread has a floor: with ``spreadFloor =
+   "measured"`` (the default) ``makerFee + adverse selection + minEdge`` of the mid, the adverse
+   selection being the average cost of our own fills' markouts ``markoutHorizonS`` later
+   (:mod:`services.strategy.markouts`; ``adversePriorBps`` before the first); with ``"fixed"``,
+   half of ``max(minSpread, 2·feeBuffer)`` of the mid.
 2. The centre moves by the funding bias and by inventory pressure: beyond
    ``inventoryPressureThreshold``·netMax the centre shifts toward reducing by
    ``strength·((load − threshold)/(1 − threshold))**exponent`` half-spreads.
@@ -83,6 +86,14 @@ def take_profit(m: Market, a: AsmmParams) -> list[Level]:
     return [Level(side, LAYER_TAKE_PROFIT, m.passive(side, target), size, reduce_only=True)]
 
 
+def floor_fraction(a: AsmmParams, p: SymbolStrategy, st: StrategyState) -> float:
+    """The half-spread's floor as a fraction of the mid (see step 1)."""
+    if a.spread_floor == "fixed":
+        return 0.5 * max(a.min_spread, 2.0 * a.fee_buffer)
+    adverse = max(st.markout.cost(p.adverse_prior_bps), 0.0) * 1e-4
+    return a.maker_fee + adverse + a.min_edge
+
+
 def _reservation(m: Market, a: AsmmParams) -> tuple[ReservationQuote, list[float], list[str]]:
     rp = a.reservation
     sigma, intensity_a, k, flags = estimates(m, rp)
@@ -97,7 +108,7 @@ def quote(m: Market, p: SymbolStrategy, st: StrategyState) -> ModelOutput:
     """The ASMM decision (see the module steps)."""
     a, tick = p.asmm, m.grid.tick_f
     rq, (sigma, intensity_a, k), flags = _reservation(m, a)
-    half = max(rq.half_spread * tick, 0.5 * max(a.min_spread, 2.0 * a.fee_buffer) * m.mid)
+    half = max(rq.half_spread * tick, floor_fraction(a, p, st) * m.mid)
     bias = funding_bias(m.features, m.now_ns, m.mid, p.funding_bias)
     push = pressure(m.q, p.net_max, a)
     centre = rq.reservation * tick + bias - sign(m.q) * push * half
