@@ -59,6 +59,20 @@ def test_a_run_agrees_with_the_venue_it_ran_on_and_trades_on_the_instruments_gri
     ids = [(f["trade_id"], f["side"]) for f in rec.fills]
     assert len(ids) == len(set(ids))  # every venue trade counted once
     assert res.table("orders").num_rows == len(rec.orders)
+    # every equity sample is the balance plus the cash and position of the fills recorded by then,
+    # valued at the sample's mid (never a position the fills have not yet shown)
+    fills = sorted(rec.fills, key=lambda f: f["ts_ns"])
+    i, cash, pos = 0, Decimal(0), Decimal(0)
+    for t, mid, position, equity, _b, _a in rec.samples:
+        while i < len(fills) and fills[i]["ts_ns"] <= t:
+            sign = 1 if fills[i]["side"] == "BUY" else -1
+            pos += sign * Decimal(fills[i]["qty"])
+            cash -= sign * Decimal(fills[i]["qty"]) * Decimal(fills[i]["price"]) + Decimal(fills[i]["fee"])
+            i += 1
+        assert position == float(pos)
+        if mid:
+            expected = Decimal(100_000) + cash + pos * Decimal(repr(mid))
+            assert equity == pytest.approx(float(expected), abs=1e-6)
 
 
 def _fill(side: str, price: str, qty: str, maker: bool = True, fee: str = "0", tid: int = 1) -> Fill:

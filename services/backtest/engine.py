@@ -545,7 +545,9 @@ class Backtest:
 
     def _sample(self, t: int) -> None:
         mid = self._venue_mid()
-        pos = self.gateway.position(self.symbol)
+        # the position of the fills recorded so far, the one the cash agrees with (the gateway's may
+        # already hold a fill whose event is still on its way: equity would jump for a moment)
+        pos = self.record.position
         quotes = self.target.quotes if self.target is not None else []
         bid = max((float(q.price) for q in quotes if q.side == "BUY"), default=0.0)
         ask = min((float(q.price) for q in quotes if q.side == "SELL"), default=0.0)
