@@ -25,8 +25,9 @@ def test_a_markout_against_us_raises_the_cost_and_one_for_us_lowers_it() -> None
     st = add_fill(add_fill(MarkoutState(), 0, "BUY", 100.0), 0, "SELL", 100.0)
     assert resolve(st, H - 1, 99.99, H, 0.5, 1.0) == st  # not yet 5 s old: nothing measured
     done = resolve(st, H, 99.99, H, 0.5, 1.0)
-    # the buy: markout (99.99 - 100) / 100 = -1 bp, cost 1.0 + 0.5 x (1 - 1.0) = 1.0; the sell:
-    # +1 bp, cost 1.0 + 0.5 x (-1 - 1.0) = 0.0. One of two against us.
+    # both filled at a mid of 100.00, which is 99.99 five seconds later. The buy: drift -1 bp, an
+    # adverse 1 bp, cost 1.0 + 0.5 x (1 - 1.0) = 1.0; the sell: +1 bp for us, cost
+    # 1.0 + 0.5 x (-1 - 1.0) = 0.0. One of two against us.
     assert done.cost_bps == pytest.approx(0.0) and (done.fills, done.adverse, done.pending) == (2, 1, ())
     assert done.rate() == 0.5
     assert MarkoutState().cost(1.0) == 1.0  # before any fill: the prior
@@ -74,13 +75,15 @@ def test_the_core_measures_each_fill_at_its_horizon_on_the_features_mid() -> Non
     fill = Fill(symbol="ETHUSDC", trade_id=1, client_order_id="a", venue_order_id=1, side="BUY",
                 price=Decimal("2680.00"), qty=Decimal("0.01"), fee=Decimal(0), fee_asset="USDC",
                 realized_pnl=Decimal(0), is_maker=True, ts_event=T0_NS)  # fmt: skip
+    core.on_features(features(ts_ns=T0_NS), T0_NS)  # mid 2680.005 when the buy fills
     core.on_fill(fill)
     core.on_features(features(2679.46, 2679.47, ts_ns=T0_NS + 4 * S), T0_NS + 4 * S)
     assert core.views["ETHUSDC"].state.markout.fills == 0  # 4 s: not yet
     core.on_features(features(2679.46, 2679.47, ts_ns=T0_NS + H), T0_NS + H)
     mk = core.views["ETHUSDC"].state.markout
-    # mid 2679.465: (2679.465 - 2680) / 2680 = -1.996 bps; cost 1.0 + 0.05 x (1.996 - 1.0) = 1.0498
+    # drift (2679.465 - 2680.005) / 2680.005 = -2.0149 bps against the buy; from the default
+    # prior of 2.5 bps: cost 2.5 + 0.05 x (2.0149 - 2.5) = 2.4757
     assert (mk.fills, mk.adverse) == (1, 1)
-    assert mk.cost_bps == pytest.approx(1.0 + 0.05 * ((2680 - 2679.465) / 2680 * 1e4 - 1.0))
+    assert mk.cost_bps == pytest.approx(2.4757, abs=1e-4)
     restored = msgspec.msgpack.decode(msgspec.msgpack.encode(core.views["ETHUSDC"].state), type=StrategyState)
     assert restored.markout == mk  # it survives a restart with the snapshot

@@ -212,7 +212,10 @@ class SymbolStrategy(Section):
     markout_horizon_s: float = Field(default=5.0, gt=0, description="a fill's markout is measured this late")
     adverse_alpha: float = Field(default=0.05, gt=0, le=1, description="weight of each fill's markout")
     adverse_prior_bps: float = Field(
-        default=1.0, ge=0, description="adverse selection assumed before the first fill is measured"
+        default=2.5,
+        ge=0,
+        description="adverse selection assumed before the first fill is measured: with the 0.5 bp edge, "
+        "the fixed floor's 3 bps until fills say otherwise",
     )
     max_features_age_ms: int = Field(default=2000, gt=0, description="older features quote nothing")
     asmm: AsmmParams = Field(default_factory=AsmmParams)

@@ -171,8 +171,9 @@ class StrategyCore:
         if v is not None:
             v.last_fill_ns, v.last_fill_side = f.ts_event, f.side
             v.kpi = v.kpi.filled()
-            mk = add_fill(v.state.markout, f.ts_event, f.side, float(f.price))
-            v.state = msgspec.structs.replace(v.state, markout=mk)
+            if v.features is not None:  # the mid it filled at: what the drift is measured from
+                mk = add_fill(v.state.markout, f.ts_event, f.side, v.features.mid)
+                v.state = msgspec.structs.replace(v.state, markout=mk)
 
     def on_order(self, o: OrderUpdate, now_ns: int = 0) -> None:
         """An order's state; with ``now_ns``, the passive band's KPIs see the working set change then

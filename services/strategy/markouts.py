@@ -1,11 +1,14 @@
-"""Adverse selection measured on our own fills: each fill's markout ``h`` seconds later.
+"""Adverse selection measured on our own fills: how the mid moved against each fill ``h`` later.
 
-A fill's markout is how the mid moved for us after it: (mid − price) / price for a buy, the
-opposite for a sell, in bps. Negative markouts are the adverse selection a quote must earn back.
-The strategy keeps, per symbol, an exponential average of the *cost* (−markout) with weight
-``adverseAlpha`` per fill, starting from ``adversePriorBps`` (the fallback before any fill), and the
-share of fills whose markout went against us (``mm_adverse_selection_rate``). ASMM's measured
-spread floor reads it (:mod:`services.strategy.models.asmm`).
+A fill's markout against its price, (mid(t+h) − price) / price for a buy, is the half-spread it
+captured, (mid(t) − price) / price, plus the mid's drift after it, (mid(t+h) − mid(t)) / mid(t).
+The captured part is the quote's own distance; the drift is what the quote must earn back: the
+*adverse selection*, in bps, the drift against us (−drift for a buy, +drift for a sell). The
+strategy keeps, per symbol, an exponential average of it with weight ``adverseAlpha`` per fill,
+starting from ``adversePriorBps`` (the fallback before any fill), and the share of fills the mid
+moved against (``mm_adverse_selection_rate``). ASMM's measured spread floor, fee + adverse
+selection + edge, reads it (:mod:`services.strategy.models.asmm`): a quote at least that far from
+the mid earns the edge on the average fill.
 
 Pure: the state is a frozen struct inside :class:`~services.strategy.state.StrategyState` (so it
 survives a restart with the rest of the snapshot); the core adds fills and resolves them against
@@ -21,8 +24,9 @@ MAX_PENDING = 256
 
 
 class MarkoutState(msgspec.Struct, frozen=True, kw_only=True):
-    """Fills waiting for their horizon: (time ns, +1 buy / −1 sell, price); the averaged cost in
-    bps (None: nothing measured yet, the prior applies); fills measured and those against us."""
+    """Fills waiting for their horizon: (time ns, +1 buy / −1 sell, the mid when it filled); the
+    averaged cost in bps (None: nothing measured yet, the prior applies); fills measured and those
+    the mid moved against."""
 
     pending: tuple[tuple[int, int, float], ...] = ()
     cost_bps: float | None = None
@@ -38,11 +42,11 @@ class MarkoutState(msgspec.Struct, frozen=True, kw_only=True):
         return self.adverse / self.fills if self.fills else 0.0
 
 
-def add_fill(st: MarkoutState, ts_ns: int, side: str, price: float) -> MarkoutState:
-    """Remember a fill until its horizon."""
-    if price <= 0:
+def add_fill(st: MarkoutState, ts_ns: int, side: str, mid: float) -> MarkoutState:
+    """Remember a fill, with the mid when it filled, until its horizon."""
+    if mid <= 0:
         return st
-    entry = (ts_ns, 1 if side == "BUY" else -1, price)
+    entry = (ts_ns, 1 if side == "BUY" else -1, mid)
     return msgspec.structs.replace(st, pending=(*st.pending, entry)[-MAX_PENDING:])
 
 
@@ -56,8 +60,8 @@ def resolve(
     rest = tuple(p for p in st.pending if p[0] + horizon_ns > now_ns)
     cost = st.cost(prior_bps)
     adverse = st.adverse
-    for _ts, sign, price in due:
-        markout = sign * (mid - price) / price * 1e4
-        cost += alpha * (-markout - cost)
-        adverse += markout < 0
+    for _ts, sign, then in due:
+        drift = sign * (mid - then) / then * 1e4
+        cost += alpha * (-drift - cost)
+        adverse += drift < 0
     return MarkoutState(pending=rest, cost_bps=cost, fills=st.fills + len(due), adverse=adverse)
