@@ -19,6 +19,10 @@ Summary figures (units in the names):
   and ``venue_cancels_per_min``: the order actions sent to the venue (a batch counts each of its
   orders, as Binance's order-count limits do, and a modify counts as an order there);
 * ``fills_by_layer``: fills per quoted layer, ``layer:count`` from the inside out;
+* ``active_<overlay>``: the share of decisions in which each overlay acted (``pinning``,
+  ``grinding``, ``momentum``, ``inventory_pressure``; their decision-record flags), and
+  ``active_budget_held`` / ``active_layers_missing``: how often the rate budget held price moves
+  back and a configured layer could not exist;
 * ``markout_{1,5,30}s_bps``: adverse selection, the size-weighted mean over fills of how the
   market's mid moved for us ``h`` after the fill, (mid(t+h) − price) / price for a buy and
   (price − mid(t+h)) / price for a sell (negative: the market moved against the fill), the mid
@@ -42,6 +46,7 @@ from common.messages import Fill, OrderUpdate
 from services.strategy.core import Output
 
 ZERO = Decimal(0)
+OVERLAY_FLAGS = ("pinning", "grinding", "momentum", "inventory_pressure", "budget_held", "layers_missing")
 
 
 @dataclass(slots=True)
@@ -114,6 +119,14 @@ class Recorder:
             self.mid_ns.append(t_ns)
             self.mid_px.append(mid)
 
+    def _active_shares(self) -> dict[str, float]:
+        decided = [d for d in self.decisions if d["outcome"] != "error"]
+        out: dict[str, float] = {}
+        for flag in OVERLAY_FLAGS:
+            hits = sum(1 for d in decided if flag in d["flags"].split(","))
+            out[f"active_{flag}"] = round(hits / len(decided), 4) if decided else 0.0
+        return out
+
     def markout_bps(self, horizon_s: float, layer: int | None = None) -> float:
         """The size-weighted mean markout ``horizon_s`` after each fill (see the module docstring)."""
         h = int(horizon_s * 1e9)
@@ -178,6 +191,7 @@ class Recorder:
             "modifies_per_min": round(self.venue_actions.get("modify", 0) / minutes, 2),
             "venue_cancels_per_min": round(self.venue_actions.get("cancel", 0) / minutes, 2),
             "fills_by_layer": _by_layer(self.fills),
+            **self._active_shares(),
             "markout_1s_bps": self.markout_bps(1),
             "markout_5s_bps": self.markout_bps(5),
             "markout_30s_bps": self.markout_bps(30),
