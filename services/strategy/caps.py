@@ -56,6 +56,10 @@ def finalize(levels: Iterable[Level], m: Market, net_steps: int, reduce_only_mod
 
 def _at_least_minimum(leg: Leg, g: Grid) -> Leg:
     """``leg`` raised to minQty and, unless reduce-only, to the minimum notional at its price."""
+    if leg.steps >= g.min_qty_steps and (
+        leg.reduce_only or leg.ticks * g.tick_f * leg.steps * g.step_f > g.min_notional * 1.000001
+    ):
+        return leg  # the common case: clear of both minimums (the float margin covers rounding)
     need = g.min_qty_steps
     if not leg.reduce_only and g.min_notional > 0 and leg.ticks > 0:
         steps = max(math.ceil(g.min_notional / (leg.ticks * g.tick_f * g.step_f) - SIZE_SNAP), 1)

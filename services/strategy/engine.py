@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from decimal import Decimal
+from operator import itemgetter
 from typing import Literal
 
 import msgspec
@@ -168,7 +169,7 @@ def _conclude(
             legs, state.published, mid_ticks, params.publish_tolerance_ticks,
             params.publish_tolerance_ratio, bid_cap, ask_floor,
         )  # fmt: skip
-        left = max(params.max_actions_per_minute - sum(n for _t, n in spent), 0)
+        left = max(params.max_actions_per_minute - sum(map(itemgetter(1), spent)), 0)
         legs, waited = within_budget(legs, state.published, left, mid_ticks, bid_cap, ask_floor)
         if waited:
             record = msgspec.structs.replace(record, flags=[*record.flags, "budget_held"])

@@ -110,9 +110,13 @@ def within_budget(
     return out, waited
 
 
-def spent_in_minute(spent: Sequence[tuple[int, int]], now_ns: int) -> tuple[tuple[int, int], ...]:
-    """The entries of the minute ending at ``now_ns``."""
-    return tuple(e for e in spent if e[0] > now_ns - NS_PER_MINUTE)
+def spent_in_minute(spent: tuple[tuple[int, int], ...], now_ns: int) -> tuple[tuple[int, int], ...]:
+    """The entries of the minute ending at ``now_ns`` (``spent`` is in time order)."""
+    cut = now_ns - NS_PER_MINUTE
+    i = 0
+    while i < len(spent) and spent[i][0] <= cut:
+        i += 1
+    return spent[i:] if i else spent
 
 
 def differs(new: Sequence[Leg], old: Sequence[Leg], tolerance_ticks: int) -> bool:
