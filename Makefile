@@ -48,8 +48,15 @@ run: venv $(RUN)/paper.env
 	@echo "  make logs                              every service's log"
 	@echo "  make stop                              stop everything"
 
+# Returns once supervisord has exited and let go of its socket (so `make stop; make run` works):
+# shutdown only asks; the services get their stop time, then supervisord removes its pid file.
 stop:
-	@if [ -S $(RUN)/supervisor.sock ]; then $(SUPERVISORCTL) shutdown; else echo "not running"; fi
+	@if [ -S $(RUN)/supervisor.sock ] && $(SUPERVISORCTL) pid >/dev/null 2>&1; then \
+	  pid=$$($(SUPERVISORCTL) pid); $(SUPERVISORCTL) shutdown; \
+	  for i in $$(seq 1 600); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+	  if kill -0 $$pid 2>/dev/null; then echo "supervisord ($$pid) still running after 60 s"; exit 1; fi; \
+	  echo "stopped"; \
+	else echo "not running"; fi
 
 restart: stop run
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from common import curve
 from common.config_sections import (
@@ -347,6 +348,20 @@ def load_settings(profile: str | None = None, config_dir: Path | None = None, **
         return cls(**overrides)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, files)) from None
+    except SettingsError as exc:  # an MM_* variable that is not the JSON its field needs
+        raise ConfigError(_env_parse_error(exc)) from None
+
+
+def _env_parse_error(exc: SettingsError) -> str:
+    """One line for an environment value pydantic-settings could not parse (a list or table field
+    wants JSON, e.g. ``MM_SYMBOLS='["ETHUSDC"]'``)."""
+    text = str(exc)
+    field = text.split('field "', 1)[1].split('"', 1)[0] if 'field "' in text else ""
+    var = f"MM_{field.upper()}" if field else "an MM_* variable"
+    return (
+        f"invalid configuration: {var} could not be parsed: a list or table setting takes JSON "
+        f"(for example MM_SYMBOLS='[\"ETHUSDC\", \"BTCUSDC\"]')"
+    )
 
 
 def format_validation_error(exc: ValidationError, files: tuple[Path, ...] = ()) -> str:

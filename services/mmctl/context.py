@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import socket
 import sys
@@ -73,10 +75,32 @@ def fmt_age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
 def parse_duration(text: str) -> float:
-    """``90s``, ``10m``, ``4h``, ``2d`` or plain seconds, to seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    """``90s``, ``10m``, ``4h``, ``2d`` or plain seconds, to seconds; ValueError saying what is
+    accepted otherwise."""
+    raw = text
     text = text.strip().lower()
-    if text and text[-1] in units:
-        return float(text[:-1]) * units[text[-1]]
-    return float(text)
+    scale = 1
+    if text and text[-1] in DURATION_UNITS:
+        text, scale = text[:-1], DURATION_UNITS[text[-1]]
+    try:
+        value = float(text) * scale
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{raw!r} is not a duration: seconds, or a number and s, m, h or d (90s, 10m, 2d)")
+    return value
+
+
+def duration_arg(text: str) -> float:
+    """argparse ``type=`` for a duration: a bad one is a usage error (exit 2), never a traceback;
+    "" stays 0 (no duration given)."""
+    if not text:
+        return 0.0
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

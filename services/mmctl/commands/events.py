@@ -8,20 +8,22 @@ import time
 from common import topics
 from common.bus import RequestRefused, RequestTimeout
 from common.messages import Query
-from services.mmctl.context import Ctl, parse_duration, print_json
+from services.mmctl.context import Ctl, duration_arg, print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("events", help="messages stored by the recorder")
     p.add_argument("topic", nargs="?", default="", help="topic or family (md.book. , risk.event)")
-    p.add_argument("--since", default="1h", help="how far back: 90s, 10m, 4h, 2d (default 1h)")
+    p.add_argument(
+        "--since", default="1h", type=duration_arg, help="how far back: 90s, 10m, 4h, 2d (default 1h)"
+    )
     p.add_argument("--type", default="", help="only this message type (Fill, RiskEvent, ...)")
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--json", action="store_true")
 
 
 async def run(ctl: Ctl, args: argparse.Namespace) -> int:
-    since_ns = time.time_ns() - int(parse_duration(args.since) * 1e9)
+    since_ns = time.time_ns() - int(args.since * 1e9)
     topic = topics.normalize_subscription(args.topic) if args.topic else ""
     q = Query(
         kind="events",

@@ -6,13 +6,15 @@ import argparse
 from decimal import Decimal
 
 from services.mmctl.commands.orders import query, stamp, window
-from services.mmctl.context import Ctl, print_json
+from services.mmctl.context import Ctl, duration_arg, print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fills", help="fills from the recorder's store, with totals")
     p.add_argument("symbol", nargs="?", default="", help="one symbol; default all")
-    p.add_argument("--since", default="1h", help="how far back: 90s, 10m, 4h, 2d (default 1h)")
+    p.add_argument(
+        "--since", default="1h", type=duration_arg, help="how far back: 90s, 10m, 4h, 2d (default 1h)"
+    )
     p.add_argument("--session", default="", help="a session id instead of --since")
     p.add_argument("--side", choices=("BUY", "SELL"), type=str.upper)
     p.add_argument("--limit", type=int, default=200)

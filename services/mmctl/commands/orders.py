@@ -8,7 +8,7 @@ from typing import Any
 
 from common.bus import RequestRefused, RequestTimeout
 from common.messages import Query
-from services.mmctl.context import Ctl, parse_duration, print_json
+from services.mmctl.context import Ctl, duration_arg, print_json
 
 STATES = ("PendingNew", "New", "PartiallyFilled", "Filled", "Canceled", "Expired", "Rejected")
 
@@ -16,7 +16,9 @@ STATES = ("PendingNew", "New", "PartiallyFilled", "Filled", "Canceled", "Expired
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("orders", help="orders from the recorder's store (--events: every state change)")
     p.add_argument("symbol", nargs="?", default="", help="one symbol; default all")
-    p.add_argument("--since", default="1h", help="how far back: 90s, 10m, 4h, 2d (default 1h)")
+    p.add_argument(
+        "--since", default="1h", type=duration_arg, help="how far back: 90s, 10m, 4h, 2d (default 1h)"
+    )
     p.add_argument("--session", default="", help="a session id instead of --since")
     p.add_argument("--side", choices=("BUY", "SELL"), type=str.upper)
     p.add_argument("--state", choices=STATES, help="only orders (or events) in this state")
@@ -32,7 +34,7 @@ def window(args: argparse.Namespace) -> dict[str, str]:
     """The time filters shared by the store commands: ``--session`` or ``--since``."""
     if args.session:
         return {"session": args.session}
-    return {"since_ns": str(time.time_ns() - int(parse_duration(args.since) * 1e9))}
+    return {"since_ns": str(time.time_ns() - int(args.since * 1e9))}
 
 
 async def query(ctl: Ctl, kind: str, filters: dict[str, str], limit: int) -> list[dict[str, Any]] | None:

@@ -15,14 +15,16 @@ import msgspec
 
 from common.bus import RequestRefused, RequestTimeout
 from common.messages import Query
-from services.mmctl.context import Ctl, parse_duration
+from services.mmctl.context import Ctl, duration_arg
 from services.recorder.report import ReportData, write_report
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write a session report (Markdown + PNG charts)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--since", default="", help="the last 90s, 10m, 4h, 2d instead of the current session")
+    which.add_argument(
+        "--since", default="", type=duration_arg, help="the last 90s, 10m, 4h, 2d (not the current session)"
+    )
     which.add_argument("--session", default="", help="a session id (default: the current session)")
     p.add_argument("--out", default="", help="directory to write into (default <run_dir>/reports/<session>)")
     p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the recorder's figures")
@@ -31,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 async def run(ctl: Ctl, args: argparse.Namespace) -> int:
     filters = {"session": args.session}
     if args.since:
-        filters = {"since_ns": str(time.time_ns() - int(parse_duration(args.since) * 1e9))}
+        filters = {"since_ns": str(time.time_ns() - int(args.since * 1e9))}
     try:
         raw = await ctl.client("recorder").call(Query(kind="report", filters=filters), timeout_s=args.wait)
     except RequestTimeout as exc:
