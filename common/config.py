@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     run_dir: Path = Path("run")
     symbols: list[str] = Field(default_factory=lambda: ["ETHUSDC", "BTCUSDC"], min_length=1)
     log_json: bool = False
-    log_level: str = "INFO"
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
     bus: BusConfig = Field(default_factory=BusConfig)
     venue: VenueEndpoints = Field(default_factory=VenueEndpoints)
@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     """The ``MM_BUS_CURVE_*`` variables by name (read by :class:`_CurveEnv`), used over tcp."""
 
     files: ClassVar[tuple[Path, ...]] = ()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -364,6 +369,12 @@ def _env_parse_error(exc: SettingsError) -> str:
     )
 
 
+def _redact_dsn(dsn: str) -> str:
+    """``dsn`` with any password (``user:pw@`` or ``password=pw``) replaced by ``<redacted>``."""
+    dsn = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:<redacted>@", dsn)
+    return re.sub(r"(?i)(password\s*=\s*)(\S+)", r"\1<redacted>", dsn)
+
+
 def format_validation_error(exc: ValidationError, files: tuple[Path, ...] = ()) -> str:
     """One line per error: ``key.path = value: what is wrong``."""
     where = f" (from {', '.join(str(f) for f in files)} and MM_* environment)" if files else ""
@@ -372,6 +383,8 @@ def format_validation_error(exc: ValidationError, files: tuple[Path, ...] = ()) 
         key = ".".join(str(p) for p in err["loc"]) or "<root>"
         val = err.get("input")
         shown = "<secret>" if any(s in key.lower() for s in ("secret", "api_key", "apikey")) else repr(val)
+        if "dsn" in key.lower() and isinstance(val, str):  # a DSN may carry a password: never shown
+            shown = repr(_redact_dsn(val))
         if err["type"] == "value_error" and key == "<root>":
             lines.append(f"  {err['msg'].removeprefix('Value error, ')}")
         else:

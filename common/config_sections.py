@@ -18,7 +18,14 @@ class ServiceSection(Section):
 
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 disables the metrics server")
     cpus: list[int] = Field(default_factory=list, description="CPU ids to pin to; empty = no pinning")
-    log_level: str = ""
+    log_level: Literal["", "TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="", description="this service's level; empty = the top-level log_level"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
 
 
 class VenueEndpoints(Section):

@@ -162,17 +162,3 @@ def test_an_environment_list_that_is_not_json_is_one_clear_line(
         ConfigError, match=r"MM_SYMBOLS could not be parsed: a list or table setting takes JSON"
     ):
         load_settings()
-
-
-def test_a_bad_duration_is_a_usage_error_naming_what_is_accepted(capsys: pytest.CaptureFixture[str]) -> None:
-    from services.mmctl.cli import main
-
-    with pytest.raises(SystemExit) as exc:
-        main(["events", "--since", "1w"])
-    assert exc.value.code == 2
-    assert "argument --since: '1w' is not a duration" in capsys.readouterr().err
-    from services.mmctl.context import parse_duration
-
-    assert (parse_duration("90s"), parse_duration("10m"), parse_duration("2d"), parse_duration("5")) == (
-        90.0, 600.0, 172_800.0, 5.0,
-    )  # fmt: skip

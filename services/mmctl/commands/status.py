@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from typing import Any
 
@@ -65,13 +66,21 @@ async def collect(ctl: Ctl, listen_s: float) -> list[dict[str, Any]]:
     return rows
 
 
+def _exit_code(rows: list[dict[str, Any]], profile: str) -> int:
+    """0 when every service this profile runs is up, 3 when one is down (the simulated venue runs
+    only in paper)."""
+    expected = [r for r in rows if r["service"] != "venue" or profile == "paper"]
+    return 0 if all(r["up"] for r in expected) else 3
+
+
 async def run(ctl: Ctl, args: argparse.Namespace) -> int:
     listen = args.listen or ctl.settings.heartbeat_interval_s * 1.5
     rows = await collect(ctl, listen)
+    code = _exit_code(rows, ctl.settings.profile)
     if args.json:
         for r in rows:
             print_json(r)
-        return 0
+        return code
     print(f"{'SERVICE':<11} {'STATE':<10} {'PID':>7} {'HEARTBEAT':>9} {'UPTIME':>8} {'VERSION':<8} DETAIL")
     for r in rows:
         if not r["up"]:
@@ -82,4 +91,7 @@ async def run(ctl: Ctl, args: argparse.Namespace) -> int:
             f"{r['service']:<11} {r['state']:<10} {r['pid']:>7} {fmt_age(r['heartbeat_age_s']):>9} "
             f"{fmt_age(r['uptime_s']):>8} {r['version']:<8} {detail}"
         )
-    return 0
+    if code:
+        down = ", ".join(r["service"] for r in rows if not r["up"])
+        print(f"down: {down} (start the stack with `make run`)", file=sys.stderr)
+    return code

@@ -1,0 +1,51 @@
+"""mmctl without a running stack: usage errors are one line (exit 2), and ``status`` says by its exit
+code whether every service the profile runs is up."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.config import _redact_dsn
+from services.mmctl.commands.status import _exit_code
+
+
+def test_a_bad_duration_is_a_usage_error_naming_what_is_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    from services.mmctl.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["events", "--since", "1w"])
+    assert exc.value.code == 2
+    assert "argument --since: '1w' is not a duration" in capsys.readouterr().err
+    from services.mmctl.context import parse_duration
+
+    assert (parse_duration("90s"), parse_duration("10m"), parse_duration("2d"), parse_duration("5")) == (
+        90.0, 600.0, 172_800.0, 5.0,
+    )  # fmt: skip
+
+
+def test_status_exits_3_when_a_service_the_profile_runs_is_down() -> None:
+    up = [{"service": s, "up": True} for s in ("venue", "gateway")]
+    assert _exit_code(up, "paper") == 0
+    venue_down = [{"service": "venue", "up": False}, {"service": "gateway", "up": True}]
+    assert _exit_code(venue_down, "paper") == 3
+    assert _exit_code(venue_down, "live") == 0  # no simulated venue in live
+    assert _exit_code([{"service": "gateway", "up": False}], "live") == 3
+
+
+def test_a_dsn_password_is_never_shown() -> None:
+    assert _redact_dsn("postgresql://mm:hunter2@db/mm") == "postgresql://mm:<redacted>@db/mm"
+    assert _redact_dsn("host=db user=mm password=hunter2") == "host=db user=mm password=<redacted>"
+
+
+def test_a_log_level_loguru_does_not_know_is_refused_at_load(
+    run_env: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from common.config import ConfigError, load_settings
+
+    monkeypatch.setenv("MM_LOG_LEVEL", "LOUD")
+    with pytest.raises(ConfigError, match=r"log_level = 'LOUD': Input should be 'TRACE'"):
+        load_settings()
+    monkeypatch.setenv("MM_LOG_LEVEL", "debug")  # any case
+    monkeypatch.setenv("MM_GATEWAY__LOG_LEVEL", "warning")
+    s = load_settings()
+    assert (s.log_level, s.gateway.log_level) == ("DEBUG", "WARNING")
