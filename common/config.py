@@ -188,7 +188,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _CurveEnv(settings_cls), _TomlFiles(settings_cls, cls.files))
+        env = _UpperKeysEnv(settings_cls, env_settings)
+        return (init_settings, env, _CurveEnv(settings_cls), _TomlFiles(settings_cls, cls.files))
 
     # ---- derived ---------------------------------------------------------------------------
 
@@ -256,6 +257,40 @@ class Settings(BaseSettings):
         ]
         vals += [v for k, v in self._curve_values().items() if k.endswith("_SECRET")]
         return [v for v in vals if v]
+
+
+UPPER_KEYED = frozenset({"symbols", "max_position", "leverage", "vpin_bucket_qty", "balances", "fees"})
+"""Tables keyed by a symbol or an asset: their keys are upper case whatever the environment's case."""
+
+
+def _upper_keys(value: Any, parent: str = "") -> Any:
+    """``value`` with the keys of every :data:`UPPER_KEYED` table upper-cased (recursively)."""
+    if not isinstance(value, dict):
+        return value
+    if parent in UPPER_KEYED:
+        return {str(k).upper(): _upper_keys(v, "") for k, v in value.items()}
+    return {k: _upper_keys(v, k) for k, v in value.items()}
+
+
+class _UpperKeysEnv(PydanticBaseSettingsSource):
+    """The environment source with symbol and asset keys in upper case.
+
+    Environment names are case-insensitive, so ``MM_STRATEGY__SYMBOLS__ETHUSDC__NET_MAX`` arrives as
+    ``symbols.ethusdc.net_max``: a table apart from the files' ``ETHUSDC`` (silently unused) or a
+    symbol refused as not upper case. Upper-cased here, it merges into the files' ``ETHUSDC`` entry
+    and overrides only that key.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = _upper_keys(self._inner())
+        return out
 
 
 class _CurveEnv(PydanticBaseSettingsSource):

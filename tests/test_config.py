@@ -162,3 +162,20 @@ def test_an_environment_list_that_is_not_json_is_one_clear_line(
         ConfigError, match=r"MM_SYMBOLS could not be parsed: a list or table setting takes JSON"
     ):
         load_settings()
+
+
+def test_a_per_symbol_override_by_environment_merges_into_the_files_entry(
+    run_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "sym.toml"
+    f.write_text("[strategy.symbols.ETHUSDC]\nquoteIntervalMs = 300\n")
+    monkeypatch.setenv("MM_CONFIG_FILE", str(f))
+    # environment names are case-insensitive: this arrives as symbols.ethusdc.net_max
+    monkeypatch.setenv("MM_STRATEGY__SYMBOLS__ETHUSDC__NET_MAX", "0.1")
+    monkeypatch.setenv("MM_RISK__PARAMS__SYMBOLS__ETHUSDC__NET_MAX", "0.1")
+    s = load_settings()
+    eth = s.strategy.symbols["ETHUSDC"]
+    assert (eth.net_max, eth.quote_interval_ms) == (0.1, 300)  # both the file's key and the override
+    assert list(s.strategy.symbols) == ["ETHUSDC", "BTCUSDC"]  # no lower-case twin
+    assert s.risk.params.symbols["ETHUSDC"].net_max == Decimal("0.1")
+    assert s.risk.params.symbols["ETHUSDC"].single_max == Decimal("0.06")  # the rest kept
