@@ -420,8 +420,8 @@ def format_validation_error(exc: ValidationError, files: tuple[Path, ...] = ()) 
         shown = "<secret>" if any(s in key.lower() for s in ("secret", "api_key", "apikey")) else repr(val)
         if "dsn" in key.lower() and isinstance(val, str):  # a DSN may carry a password: never shown
             shown = repr(_redact_dsn(val))
-        if err["type"] == "value_error" and key == "<root>":
-            lines.append(f"  {err['msg'].removeprefix('Value error, ')}")
+        if err["type"] == "value_error" and (key == "<root>" or isinstance(val, dict)):
+            lines.append(f"  {err['msg'].removeprefix('Value error, ')}")  # a whole section's rule
         else:
             lines.append(f"  {key} = {shown}: {err['msg']}")
     return "\n".join(lines)

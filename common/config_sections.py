@@ -72,6 +72,10 @@ class VenueSymbolConfig(Section):
     replay_file: str = ""
 
 
+DEFAULT_REPLAY_BASE = "ETH"
+"""The base asset of the built-in recording (``data/binance/usdm_ethusdt_20240808.gz``)."""
+
+
 class VenueAccountConfig(Section):
     """An account of the simulated venue; its key pair is read from the named environment variables."""
 
@@ -169,6 +173,21 @@ class SimVenueConfig(ServiceSection):
     ws_max_incoming_per_s: int = Field(default=10, ge=1)
     recv_window_max_ms: int = 60000
     admin: bool = Field(default=True, description="fault-injection endpoints under /_admin (loopback only)")
+
+    @model_validator(mode="after")
+    def _replay_files(self) -> SimVenueConfig:
+        """A replayed symbol needs a recording of its own market: the built-in one is ETH's, and
+        its prices replayed into another symbol (BTCUSDC at tick 0.1) make a book that is crossed
+        or off every filter for ever."""
+        if self.model != "replay":
+            return self
+        for s in self.symbols:
+            if not s.replay_file and s.base_asset != DEFAULT_REPLAY_BASE:
+                raise ValueError(
+                    f"simvenue.model = 'replay': {s.symbol} needs its own replay_file (the built-in "
+                    f"recording is {DEFAULT_REPLAY_BASE}USDT; its prices would be replayed into {s.symbol})"
+                )
+        return self
 
 
 class MarketDataConfig(ServiceSection):

@@ -179,3 +179,14 @@ def test_a_per_symbol_override_by_environment_merges_into_the_files_entry(
     assert list(s.strategy.symbols) == ["ETHUSDC", "BTCUSDC"]  # no lower-case twin
     assert s.risk.params.symbols["ETHUSDC"].net_max == Decimal("0.1")
     assert s.risk.params.symbols["ETHUSDC"].single_max == Decimal("0.06")  # the rest kept
+
+
+def test_replaying_the_built_in_eth_recording_into_another_symbol_is_refused(
+    run_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MM_SIMVENUE__MODEL", "replay")
+    with pytest.raises(ConfigError) as exc:
+        load_settings()
+    # ETHUSDC (first in the list) may replay the ETH recording; BTCUSDC may not
+    assert "BTCUSDC needs its own replay_file (the built-in recording is ETHUSDT" in str(exc.value)
+    assert "ETHUSDC needs" not in str(exc.value)
