@@ -81,6 +81,10 @@ def test_the_report_has_every_chart_and_its_figures_agree_with_the_store(
     )
     cancels = q.run("order_events", {**window, "state": "Canceled"}, 100_000)
     assert int(t["cancels"]) == len(cancels) == sum(data.per_minute["cancels"]) > 0
+    rejected = q.run("order_events", {**window, "state": "Rejected"}, 100_000)
+    venue = [e for e in rejected if e["error_code"]]
+    assert int(t["rejects"]) == len(venue) > 0 and int(t["held_back"]) == len(rejected) - len(venue) > 0
+    assert f"| Orders the venue rejected | {len(venue)} |" in text
     assert int(t["risk_events"]) == len(q.run("risk_events", window, 1000))
     assert int(t["command_errors"]) == len(q.run("commands", {**window, "ok": "false"}, 1000))
     pending = {

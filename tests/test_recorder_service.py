@@ -21,7 +21,17 @@ import zmq.asyncio
 from common import topics
 from common.bus import CommandClient, Publisher, RequestTimeout
 from common.config import Settings
-from common.messages import AnyCommand, Fill, GetSnapshot, Heartbeat, Message, Query, Reply, StateSnapshot
+from common.messages import (
+    AnyCommand,
+    Fill,
+    GetSnapshot,
+    Heartbeat,
+    Message,
+    OrderUpdate,
+    Query,
+    Reply,
+    StateSnapshot,
+)
 from services.mmctl import cli
 from services.recorder.mix import MessageMix
 from tests.helpers import PROJECT, wait_until
@@ -115,6 +125,11 @@ def test_the_recorder_stores_the_bus_and_answers_queries_snapshots_and_mmctl(
         wait_until(lambda: answers(fast), 20, what="recorder up")
         bus.until_heard()
         items = MessageMix(t0_ns=time.time_ns() - 120 * 10**9).take(6_000)
+        working = OrderUpdate(
+            symbol="ETHUSDC", client_order_id="still-open", side="BUY", price=Decimal("2680"),
+            qty=Decimal("0.01"), state="New", ts_event=items[-1][2].ts_event + 1,
+        )  # fmt: skip
+        items.append(("oms.order.ETHUSDC", "gateway", working))  # at least one order is still open
         for topic, source, msg in items:
             bus.publish(topic, source, msg)
         fills = [m for _, _, m in items if isinstance(m, Fill)]
@@ -146,7 +161,13 @@ def test_the_recorder_stores_the_bus_and_answers_queries_snapshots_and_mmctl(
         assert Decimal(words[words.index("realized") + 1]) == sum(f.realized_pnl for f in eth)
         assert _mmctl("orders", "--open", "--since", "10m", "--json", "--limit", "10000") == 0
         open_orders = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-        assert open_orders and {o["state"] for o in open_orders} <= {"PendingNew", "New", "PartiallyFilled"}
+        last: dict[str, str] = {}
+        for _, _, m in items:
+            if isinstance(m, OrderUpdate):
+                last[m.client_order_id] = m.state
+        still_open = {c for c, st in last.items() if st in ("PendingNew", "New", "PartiallyFilled")}
+        assert "still-open" in still_open
+        assert {o["client_order_id"] for o in open_orders} == still_open  # every open one, no other
         assert _mmctl("report", "--since", "10m", "--out", str(run_env / "rep")) == 0
         assert "report written" in capsys.readouterr().out
         assert (run_env / "rep" / "report.md").exists() and (run_env / "rep" / "latency.png").exists()

@@ -249,12 +249,26 @@ class MessageMix:
     # ---- orders, fills, positions ---------------------------------------------------------------
 
     def _orders(self, b: _Book) -> Iterator[Published]:
+        far = f"far-{b.symbol.lower()}"
+        if far not in b.orders:  # a far layer that rests all session: some order is always open
+            o = OrderUpdate(
+                symbol=b.symbol, client_order_id=far, side="BUY", price=(b.mid_ticks - 500) * TICK,
+                qty=Decimal("0.050"), state="New", layer=20, ts_event=self.t,
+            )  # fmt: skip
+            b.orders[far] = o
+            yield topics.oms_order(b.symbol), "gateway", o
         if self.rng.random() < 0.2:
             yield from self._new_order(b)
         for cid in list(b.orders):
+            if cid == far:
+                continue
             o = b.orders[cid]
             r = self.rng.random()
-            if o.state == "PendingNew":
+            if o.state == "PendingNew" and r < 0.05:  # the venue refuses a post-only that would take
+                yield self._update(b, o, state="Rejected", error_code=-5022, reason="post_only")
+            elif o.state == "PendingNew" and r < 0.08:  # held back by the gateway, never sent
+                yield self._update(b, o, state="Rejected", reason="rate limit: held back")
+            elif o.state == "PendingNew":
                 yield self._update(b, o, state="New", venue_order_id=int(cid[1:]) + 9000)
             elif r < 0.08:
                 yield from self._fill(b, o)
@@ -281,7 +295,7 @@ class MessageMix:
     def _update(self, b: _Book, o: OrderUpdate, **changes: object) -> Published:
         # A little later than the last event of the order: the order path takes time.
         n = msgspec.structs.replace(o, ts_event=self.t + self.rng.randint(1, 3_000_000), **changes)
-        if n.state in ("Filled", "Canceled"):
+        if n.state in ("Filled", "Canceled", "Rejected"):
             b.orders.pop(o.client_order_id, None)
         else:
             b.orders[o.client_order_id] = n

@@ -51,8 +51,9 @@ class SymbolFigures(msgspec.Struct, frozen=True):
     orders: int
     cancels: int
     rejects: int
-    quoted_spread_bps: float
-    captured_bps: float
+    held_back: int = 0
+    quoted_spread_bps: float = 0.0
+    captured_bps: float = 0.0
 
 
 class ReportData(msgspec.Struct, kw_only=True):
@@ -126,7 +127,9 @@ class Window:
         created: list[Cond] = [("created_ns", ">=", since_ns), ("created_ns", "<=", until_ns)]
         w.orders = store.select("orders", created, columns=["created_ns", "symbol"], order="created_ns")
         states = ("state", "in", ["PendingNew", "New", "Canceled", "Rejected"])
-        w.events = w.rows("order_events", ["ts_event", "symbol", "client_order_id", "state"], states)
+        w.events = w.rows(
+            "order_events", ["ts_event", "symbol", "client_order_id", "state", "error_code"], states
+        )
         return w
 
     def rows(self, table: str, columns: list[str], *extra: Cond) -> list[Row]:
@@ -181,7 +184,7 @@ def _per_minute(data: ReportData, w: Window) -> None:
         "fills": _bins(data, [r["ts_event"] for r in w.fills]),
         "orders": _bins(data, [r["created_ns"] for r in w.orders]),
         "cancels": _bins(data, [r["ts_event"] for r in w.events if r["state"] == "Canceled"]),
-        "rejects": _bins(data, [r["ts_event"] for r in w.events if r["state"] == "Rejected"]),
+        "rejects": _bins(data, [r["ts_event"] for r in w.events if _venue_reject(r)]),
         "command_errors": _bins(data, [r["ts_event"] for r in commands]),
         "degraded": _bins(data, [r["ts_event"] for r in degraded]),
         "oms_events": _bins(data, [r["ts_event"] for r in oms_events]),
@@ -247,10 +250,17 @@ def _symbol_figures(sym: str, w: Window, data: ReportData) -> SymbolFigures:
         unrealized_pnl=last["unrealized_pnl"] if last else "0",
         orders=sum(1 for r in w.orders if r["symbol"] == sym),
         cancels=sum(1 for r in events if r["state"] == "Canceled"),
-        rejects=sum(1 for r in events if r["state"] == "Rejected"),
+        rejects=sum(1 for r in events if _venue_reject(r)),
+        held_back=sum(1 for r in events if r["state"] == "Rejected" and not _venue_reject(r)),
         quoted_spread_bps=series.time_weighted(data.quoted_spread.get(sym, Series()), data.until_ns / 1e9),
         captured_bps=sum(cap.v) / len(cap.v) if cap.v else 0.0,
     )
+
+
+def _venue_reject(r: Row) -> bool:
+    """An order the venue refused: Rejected with the venue's error code. Rejected with no code is
+    an order the gateway held back and never sent (a local rate limit or ban in force)."""
+    return r["state"] == "Rejected" and bool(r.get("error_code"))
 
 
 def _totals(data: ReportData, fills: list[Row]) -> None:
@@ -271,6 +281,7 @@ def _totals(data: ReportData, fills: list[Row]) -> None:
         "orders": str(sum(f.orders for f in s)),
         "cancels": str(sum(f.cancels for f in s)),
         "rejects": str(sum(f.rejects for f in s)),
+        "held_back": str(sum(f.held_back for f in s)),
         "notional": dec_text(sum((dec(f.notional) for f in s), Decimal(0))),
         "risk_events": str(sum(data.risk_rules.values())),
         "command_errors": str(sum(data.per_minute.get("command_errors", []))),

@@ -27,7 +27,8 @@ ERRORS_NOTE = (
     "REST and WebSocket error counters (`mm_rest_errors_total`, …) are Prometheus metrics of the "
     "gateway and market data services and do not travel on the bus, so the recorder cannot count "
     "them. This section counts what the bus carries: commands answered with an error "
-    "(`CommandAudit.ok = false`), orders the venue rejected (`OrderUpdate` state `Rejected`), "
+    "(`CommandAudit.ok = false`), orders the venue rejected (`OrderUpdate` state `Rejected` with "
+    "the venue's error code; with none, the gateway held the order back and never sent it), "
     "services reporting themselves degraded (`sys.status`) and what the OMS repaired or refused "
     "(`OmsEvent` on `oms.event`). Read the metrics for REST/WS errors."
 )
@@ -89,7 +90,8 @@ def _summary(data: ReportData) -> list[str]:
         _row("Traded notional", _money(t["notional"])),
         _row("Orders placed", orders),
         _row("Cancels", f"{t['cancels']}{cancel_ratio}"),
-        _row("Rejected orders", t["rejects"]),
+        _row("Orders the venue rejected", t["rejects"]),
+        _row("Orders held back, never sent (rate limits)", t.get("held_back", "0")),
         _row(
             "Order-path latency p50 / p90 / p99 / max",
             f"{lat['p50']:.2f} / {lat['p90']:.2f} / {lat['p99']:.2f} / {lat['max']:.2f} ms"
