@@ -24,7 +24,7 @@ import zmq.asyncio
 from common.bus import CommandClient, Subscriber
 from common.config import SERVICES, Settings, load_settings
 from common.messages import AnyCommand, Reply
-from tests.helpers import PROJECT, free_port, wait_until
+from tests.helpers import PROJECT, die_with_parent, free_port, wait_until
 from tests.venue_proc import KEY, SECRET, signed_request
 
 
@@ -120,6 +120,7 @@ class Cluster:
                 env=run_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one pre-resolved syscall, no lock
             )
             log.close()
             if s == "venue":

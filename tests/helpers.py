@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +21,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child only calls it
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a service started by a test: the kernel sends it SIGTERM when the test
+    process dies (an aborted run, a timeout, a fixture that failed before its cleanup), so no
+    service outlives the run and holds its ports for the next one (Linux ``PR_SET_PDEATHSIG``).
+
+    Between fork and exec it makes one system call through a function resolved at import, taking
+    no Python lock, so it is safe beside the tests' listener threads."""
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def wait_until(

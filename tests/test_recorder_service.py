@@ -34,7 +34,7 @@ from common.messages import (
 )
 from services.mmctl import cli
 from services.recorder.mix import MessageMix
-from tests.helpers import PROJECT, wait_until
+from tests.helpers import PROJECT, die_with_parent, wait_until
 
 PUBLISHERS = ("marketdata", "strategy", "risk", "gateway")
 
@@ -46,7 +46,11 @@ class Recorder:
         self.log = run_dir / f"recorder-{n}.out"
         with self.log.open("wb") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.recorder"], cwd=PROJECT, stdout=fh, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "services.recorder"],
+                cwd=PROJECT,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one pre-resolved syscall, no lock
             )
 
     def stop(self, sig: int = signal.SIGTERM) -> int:

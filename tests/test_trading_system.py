@@ -38,9 +38,13 @@ stale_after_ms = 700
 
 def _start(tmp: Path, overlay: str) -> Cluster:
     c = Cluster(tmp, overlay)
-    c.listen("strategy.target.", "risk.", "md.status.", "oms.")
-    c.start("venue", "marketdata", "gateway", "risk", "strategy")
-    wait_until(lambda: all(_approved(c, s) for s in SYMS), 40, what="approved quotes on both symbols")
+    try:
+        c.listen("strategy.target.", "risk.", "md.status.", "oms.")
+        c.start("venue", "marketdata", "gateway", "risk", "strategy")
+        wait_until(lambda: all(_approved(c, s) for s in SYMS), 40, what="approved quotes on both symbols")
+    except BaseException:
+        c.stop()  # a start that failed leaves nothing running
+        raise
     return c
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from common.binance.signing import encode_params, hmac_hex
-from tests.helpers import PROJECT, free_port, wait_until
+from tests.helpers import PROJECT, die_with_parent, free_port, wait_until
 
 KEY, SECRET = "test-key-0123456789abcdef", "test-secret-fedcba9876543210"
 KEY_B, SECRET_B = "test-key-b-0123456789", "test-secret-b-987654321"
@@ -103,6 +103,7 @@ class VenueProc:
                 env=self.env,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one pre-resolved syscall, no lock
             )
         wait_until(self._up, 20, what=f"venue on {self.port} (log {self.log})")
         return self
