@@ -8,6 +8,10 @@ each side's deepest trade from the mid at the interval's start), the mid's volat
 ``[[simvenue.symbols]]`` entry, whose ``intensity_a`` is per side as the synthetic market uses it.
 
     .venv/bin/python -m services.venue.calibrate data/binance/usdm_ethusdt_20240808.gz --tick 0.01
+    .venv/bin/python -m services.venue.calibrate data/binance/usdm_ethusdt_20240808.gz --compare
+
+``--compare`` sets the recording against the synthetic market over the same span (spread, top
+size, taker rate and sizes, sweeps, clustering, impact; :mod:`services.backtest.market_stats`).
 """
 
 from __future__ import annotations
@@ -80,11 +84,37 @@ def calibrate(path: str, tick: float, interval_ms: int = 100) -> Calibration:
     )  # fmt: skip
 
 
+def compare_with_synthetic(path: str, symbol: str, venue_symbol: str, seed: int) -> str:
+    """The recorded market against the simulated venue's synthetic one over the same span, the
+    statistics of :mod:`services.backtest.market_stats` side by side."""
+    from common.config import load_settings
+    from services.backtest.api import SYNTHETIC_START_NS, load
+    from services.backtest.data import synthetic
+    from services.backtest.market_stats import compare, measure, render
+
+    settings = load_settings()
+    cfg = next((s for s in settings.simvenue.symbols if s.symbol == venue_symbol), None)
+    if cfg is None:
+        raise SystemExit(f"--venue-symbol {venue_symbol}: not a simvenue symbol")
+    md = load(path, symbol, settings)
+    real = measure(md)
+    synth = measure(synthetic(cfg, md.span_s, SYNTHETIC_START_NS, settings.simvenue.step_ms, seed))
+    head = f"{path} ({symbol}, {md.span_s:.0f} s) against the synthetic {venue_symbol} (seed {seed})"
+    return head + "\n" + render(compare(real, synth))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("path")
     ap.add_argument("--tick", type=float, default=0.01)
+    ap.add_argument("--compare", action="store_true", help="real against synthetic, side by side")
+    ap.add_argument("--symbol", default="ETHUSDT", help="the recording's symbol (with --compare)")
+    ap.add_argument("--venue-symbol", default="ETHUSDC", help="the synthetic symbol (with --compare)")
+    ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
+    if args.compare:
+        print(compare_with_synthetic(args.path, args.symbol, args.venue_symbol, args.seed))
+        return
     c = calibrate(args.path, args.tick)
     print(f"# calibrated from {args.path} ({c.seconds:.0f} s)")
     print(f"intensity_a = {c.intensity_a:.4f}   # market orders per second and side reaching the touch")
