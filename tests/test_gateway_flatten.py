@@ -85,3 +85,28 @@ def test_a_taker_reduction_with_no_bid_at_all_says_so_and_sends_nothing() -> Non
     with pytest.raises(BinanceError, match="no bid in the book"):
         asyncio.run(go())
     assert core.oms.working(SYM) == []
+
+
+def test_a_reduction_measures_its_slippage_from_the_mid_it_began_at() -> None:
+    core, taker, start = _setup()
+    _limit(taker, "BUY", "GTC", "1.000", start - 1)  # the touch: start - 1 / start + 1, mid = start
+    _limit(taker, "SELL", "GTC", "1.000", start + 1)
+
+    async def go() -> D:
+        await core.sync.full([SYM], startup=True)
+        return await core.reducer.reduce(SYM, D("0.100"), "taker", 0.01, 0.0)
+
+    assert asyncio.run(go()) == D("0.100")
+    slip, filled = core.reducer.last[SYM]
+    # sold 0.100 at start - 1 against a mid of start: (1 / start) x 10,000 bps of cost
+    assert filled == D("0.100") and slip == pytest.approx(10_000 / float(start))
+
+
+def test_slippage_is_a_cost_when_selling_below_or_buying_above_the_mid() -> None:
+    from services.gateway.flatten import slippage_bps
+
+    # sell 2 at an average 99.5 against mid 100: 50 bps; buy 1 at 100.2: 20 bps; buy below: negative
+    assert slippage_bps("SELL", D(100), D(2), D(199)) == pytest.approx(50.0)
+    assert slippage_bps("BUY", D(100), D(1), D("100.2")) == pytest.approx(20.0)
+    assert slippage_bps("BUY", D(100), D(1), D("99.9")) == pytest.approx(-10.0)
+    assert slippage_bps("SELL", D(100), D(0), D(0)) is None  # nothing filled, nothing measured
