@@ -117,7 +117,7 @@ def test_online_estimates_come_from_features_when_present() -> None:
 
 
 def test_momentum_pushes_the_ask_back_in_a_rally_and_leaves_the_bid() -> None:
-    p = _params(momentumThreshold=0.0006)
+    p = _params(momentumThreshold=0.0006, momentumThresholdSigmas=0)
     first = _run(p)
     later = T0_NS + 500_000_000
     f = features(2003.99, 2004.01, ts_ns=later)
@@ -132,6 +132,28 @@ def test_momentum_pushes_the_ask_back_in_a_rally_and_leaves_the_bid() -> None:
     calm_ask = {q.layer: q.price for q in calm.quotes if q.side == "SELL"}
     assert float(ask[0] - calm_ask[0]) == pytest.approx(excess, abs=0.011)
     assert [q for q in rally.quotes if q.side == "BUY"] == [q for q in calm.quotes if q.side == "BUY"]
+
+
+def test_the_momentum_threshold_is_two_standard_deviations_of_the_ema_gap() -> None:
+    from services.strategy.models.asmm import momentum_threshold
+
+    a = _params().asmm
+    # σ = 1e-4 per √s, a 500 ms interval, alpha 0.08: τ = 0.5 / 0.08 = 6.25 s, the gap's standard
+    # deviation 1e-4 x √3.125 = 1.7678e-4, twice that 3.5355e-4
+    assert momentum_threshold(a, 1e-4, 500) == pytest.approx(3.5355e-4, rel=1e-4)
+    # without σ, or with z = 0, the fixed threshold
+    assert momentum_threshold(a, 0.0, 500) == a.momentum_threshold
+    fixed = _params(momentumThresholdSigmas=0).asmm
+    assert momentum_threshold(fixed, 1e-4, 500) == fixed.momentum_threshold
+    # the hand case's σ is fixed at 1e-4 per √s. A 0.80 rally in one interval: the EMA moves
+    # 0.08 x 0.80 = 0.064, momentum 0.736 / 2000.064 = 3.680e-4: past 3.5355e-4, short of 6e-4
+    later = T0_NS + 500_000_000
+    f = features(2000.79, 2000.81, ts_ns=later)
+    for params, acts in ((_params(), True), (_params(momentumThresholdSigmas=0), False)):
+        first = _run(params)
+        rally = _run(params, features=f, now_ns=later, state=first.state)
+        assert rally.record.inputs["momentum"] == pytest.approx(0.736 / 2000.064)
+        assert ("momentum" in rally.record.flags) is acts
 
 
 def test_inventory_pressure_shifts_the_centre_toward_reducing() -> None:

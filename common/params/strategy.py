@@ -70,7 +70,15 @@ class AsmmParams(LadderParams):
     min_spread: float = Field(default=0.0006, gt=0, lt=1, description="floor of the total spread (fixed)")
     fee_buffer: float = Field(default=0.0002, ge=0, lt=1, description="part of minSpread kept for fees")
     take_profit_pct: float = Field(default=0.0025, ge=0, lt=1, description="0 disables")
-    momentum_threshold: float = Field(default=0.0006, ge=0, lt=1)
+    momentum_threshold: float = Field(
+        default=0.0006, ge=0, lt=1, description="|mid / EMA − 1| beyond which momentum acts (no σ scaling)"
+    )
+    momentum_threshold_sigmas: float = Field(
+        default=2.0,
+        ge=0,
+        description="with σ known: the threshold is this many standard deviations of mid / EMA − 1 "
+        "(σ·√(τ/2), τ the EMA's time constant); 0 keeps momentumThreshold",
+    )
     momentum_alpha: float = Field(default=0.08, gt=0, le=1, description="EMA weight per quote interval")
     inventory_pressure_threshold: float = Field(default=0.4, gt=0, lt=1, description="of netMax")
     inventory_pressure_strength: float = Field(default=0.5, ge=0)

@@ -13,9 +13,12 @@ One decision, in order:
    ``inventoryPressureThreshold``·netMax the centre shifts toward reducing by
    ``strength·((load − threshold)/(1 − threshold))**exponent`` half-spreads.
 3. Momentum: m = mid/EMA(mid) − 1, the EMA weighing ``momentumAlpha`` per quote interval (so the
-   signal does not depend on how often the engine is called). Beyond
-   ``momentumThreshold`` the side the market runs toward (the ask in a rally, the bid in a fall)
-   steps back by the excess, mid·(|m| − threshold), so the quotes do not chase the move.
+   signal does not depend on how often the engine is called). Beyond the threshold the side the
+   market runs toward (the ask in a rally, the bid in a fall) steps back by the excess,
+   mid·(|m| − threshold), so the quotes do not chase the move. The threshold is
+   ``momentumThresholdSigmas`` standard deviations of m in a random walk, σ·√(τ/2) with τ =
+   quoteInterval / momentumAlpha the EMA's time constant, so it acts as often in a quiet market as
+   in a busy one; with ``momentumThresholdSigmas = 0`` it is the fixed ``momentumThreshold``.
 4. Both ladders from the inner quotes (gap = half-spread), then pinning and grinding.
 5. Take profit: with a position, a reduce-only order for all of it rests at
    entry·(1 ± takeProfitPct), or at the touch once the market is already past that price.
@@ -24,6 +27,8 @@ Every step moves a long position's quotes down and a short one's up, never the o
 """
 
 from __future__ import annotations
+
+import math
 
 import msgspec
 
@@ -76,6 +81,15 @@ def momentum(
     return mid / ema - 1.0, MomentumState(ema=ema, ts_ns=now_ns)
 
 
+def momentum_threshold(a: AsmmParams, sigma_rel: float, interval_ms: int) -> float:
+    """The momentum threshold (step 3): σ·√(τ/2)·z, or the fixed one when z is 0 or σ unknown."""
+    z = a.momentum_threshold_sigmas
+    if z <= 0 or sigma_rel <= 0:
+        return a.momentum_threshold
+    tau_s = max(interval_ms, 1) / 1000 / a.momentum_alpha
+    return z * sigma_rel * math.sqrt(tau_s / 2)
+
+
 def take_profit(m: Market, a: AsmmParams) -> list[Level]:
     """A reduce-only order for the whole position at entry·(1 ± takeProfitPct), kept passive."""
     if a.take_profit_pct <= 0 or m.q_steps == 0 or m.entry <= 0:
@@ -113,7 +127,8 @@ def quote(m: Market, p: SymbolStrategy, st: StrategyState) -> ModelOutput:
     push = pressure(m.q, p.net_max, a)
     centre = rq.reservation * tick + bias - sign(m.q) * push * half
     mom, mom_state = momentum(st.momentum, m.mid, m.now_ns, a.momentum_alpha, p.quote_interval_ms)
-    excess = max(abs(mom) - a.momentum_threshold, 0.0) * m.mid
+    threshold = momentum_threshold(a, sigma * tick / m.mid, p.quote_interval_ms)
+    excess = max(abs(mom) - threshold, 0.0) * m.mid
     bid0 = m.passive("BUY", centre - half - (excess if mom < 0 else 0.0))
     ask0 = m.passive("SELL", centre + half + (excess if mom > 0 else 0.0))
     sides = Sides(bid0, ask0, a.max_layers, a.max_layers, ladder_of(a, half))
