@@ -9,7 +9,18 @@ from types import ModuleType
 
 from common.config import ConfigError, load_settings
 from common.operator import TARGETS
-from services.mmctl.commands import backtest, control, events, fills, keys, orders, report, status, tap
+from services.mmctl.commands import (
+    backtest,
+    backup,
+    control,
+    events,
+    fills,
+    keys,
+    orders,
+    report,
+    status,
+    tap,
+)
 from services.mmctl.context import Ctl
 
 MODULES: dict[str, ModuleType] = {
@@ -21,7 +32,7 @@ MODULES: dict[str, ModuleType] = {
     "report": report,
     **{name: control for name in TARGETS},
 }
-OFFLINE: dict[str, ModuleType] = {"keys": keys, "backtest": backtest}
+OFFLINE: dict[str, ModuleType] = {"keys": keys, "backtest": backtest, "backup": backup, "restore": backup}
 """Commands that run without config or bus (``run_offline(args)``)."""
 
 
