@@ -339,6 +339,11 @@ class RecorderConfig(ServiceSection):
     )
     report_every_h: float = Field(default=0.0, ge=0, description="write a session report this often; 0 = off")
     report_dir: str = "reports"
+    inspection_at_utc: str = Field(
+        default="00:05",
+        pattern=r"^(|([01]\d|2[0-3]):[0-5]\d)$",
+        description="write the daily inspection of the last 24 h at this UTC time (HH:MM); empty = off",
+    )
 
     @field_validator("postgres_dsn")
     @classmethod

@@ -175,6 +175,9 @@ def test_the_recorder_stores_the_bus_and_answers_queries_snapshots_and_mmctl(
         assert _mmctl("report", "--since", "10m", "--out", str(run_env / "rep")) == 0
         assert "report written" in capsys.readouterr().out
         assert (run_env / "rep" / "report.md").exists() and (run_env / "rep" / "latency.png").exists()
+        assert _mmctl("report", "--inspection") == 0  # the daily inspection, written now
+        written = Path(capsys.readouterr().out.split("inspection written: ", 1)[1].strip())
+        assert written.parent == run_env / "reports" and "# Daily inspection" in written.read_text()
         sid = ask(fast, GetSnapshot(what="session"))["session_id"]
         auto = run_env / "reports" / sid / "report.md"
         wait_until(auto.exists, 15, what="the periodic session report")

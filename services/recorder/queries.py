@@ -202,7 +202,7 @@ class Queries:
             return self.fill_marks(filters, limit)
         kind = KINDS.get(kind_name)
         if kind is None:
-            known = ", ".join(sorted([*KINDS, "fill_marks", "report"]))
+            known = ", ".join(sorted([*KINDS, "fill_marks", "report", "inspection"]))
             raise QueryError(f"unknown query kind {kind_name!r}; known: {known}")
         _check_limit(limit)
         conds = conditions(kind, filters, self.session_span)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -28,7 +29,7 @@ from common.config import SERVICES, Settings
 from common.logging import log
 from common.messages import AnyCommand, Envelope, GetSnapshot, Query, Request
 from common.runtime import CommandError, Service
-from services.recorder import report, session, snapshots
+from services.recorder import inspection, report, session, snapshots
 from services.recorder.catchup import Catchup, RestTrades, history_key
 from services.recorder.ingest import Ingestor, RawMsg, Sampling
 from services.recorder.lake import Lake
@@ -73,6 +74,8 @@ class RecorderService(Service):
             self._own.append(self.spawn(self._retention(), "retention", critical=False))
         if cfg.report_every_h:
             self._own.append(self.spawn(self._reports(), "reports", critical=False))
+        if cfg.inspection_at_utc:
+            self._own.append(self.spawn(self._inspections(), "inspections", critical=False))
         self._ready.set()
         log.info(
             "recorder_ready",
@@ -241,6 +244,27 @@ class RecorderService(Service):
             path = await self.persistence.on_reader(report.write_report, data, out)
             log.info("report_written", path=str(path))
 
+    async def _inspections(self) -> None:
+        """The daily inspection at ``inspection_at_utc``, of the 24 h before it."""
+        hh, mm = (int(x) for x in self.settings.recorder.inspection_at_utc.split(":"))
+        while True:
+            now = time.time()
+            due = (now // 86400) * 86400 + hh * 3600 + mm * 60
+            if due <= now:
+                due += 86400
+            await asyncio.sleep(due - now)
+            path = await self._inspection(int(due * 1e9))
+            log.info("inspection_written", path=str(path))
+
+    async def _inspection(self, until_ns: int) -> Path:
+        cfg = self.settings.recorder
+        run = self.settings.run_path
+        paths = {"store": run / cfg.db_path, "lake": run / cfg.lake_dir, "logs": run / "logs"}
+        if cfg.backend == "postgres":
+            paths.pop("store")  # on the database server, not this disk
+        ins = await self.persistence.on_reader(inspection.inspect, self.queries.store, until_ns, paths)
+        return inspection.write(ins, run / cfg.report_dir)
+
     # ---- commands ------------------------------------------------------------------------------
 
     def serves_while_starting(self, cmd: AnyCommand) -> bool:
@@ -253,6 +277,9 @@ class RecorderService(Service):
             match cmd:
                 case Query(kind="report", filters=f):
                     return msgspec.to_builtins(await self._report_data(f))
+                case Query(kind="inspection", filters=f):
+                    until = int(f.get("until_ns") or time.time_ns())
+                    return str(await self._inspection(until))
                 case Query(kind=kind, filters=f, limit=limit):
                     return await self.persistence.on_reader(self.queries.run, kind, f, limit)
                 case GetSnapshot(what="state", symbol=service):

@@ -28,9 +28,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--session", default="", help="a session id (default: the current session)")
     p.add_argument("--out", default="", help="directory to write into (default <run_dir>/reports/<session>)")
     p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the recorder's figures")
+    p.add_argument(
+        "--inspection", action="store_true", help="the daily inspection of the last 24 h instead, written now"
+    )
 
 
 async def run(ctl: Ctl, args: argparse.Namespace) -> int:
+    if args.inspection:
+        try:
+            path = await ctl.client("recorder").call(Query(kind="inspection"), timeout_s=args.wait)
+        except (RequestTimeout, RequestRefused) as exc:
+            print(f"recorder did not write the inspection: {exc}")
+            return 1
+        print(f"inspection written: {path}")
+        return 0
     filters = {"session": args.session}
     if args.since:
         filters = {"since_ns": str(time.time_ns() - int(args.since * 1e9))}
