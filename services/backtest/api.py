@@ -21,7 +21,7 @@ from typing import Any
 
 from common.config import Settings, load_settings
 from common.params.strategy import SymbolStrategy
-from services.backtest.data import MarketData, load_binance, synthetic
+from services.backtest.data import MarketData, load_binance, load_lake, synthetic
 from services.backtest.engine import Backtest, BacktestConfig, Latency
 from services.backtest.result import Result
 
@@ -48,6 +48,8 @@ def load(
         tick, step = Decimal("0.1"), Decimal("0.001")
     else:
         tick, step = Decimal("0.01"), Decimal("0.001")
+    if path.is_dir() and (path / "dataset=book").is_dir():  # the recorder's Parquet lake
+        return load_lake(path, symbol, tick, step)
     return load_binance(path, symbol, tick, step)
 
 

@@ -9,7 +9,9 @@ received it (``t_local_ns``). Kinds:
 * ``MARK``:  ``(mark, index, funding_rate, next_funding_ms)`` as floats and an int.
 
 Sources: the recorded Binance files (``data/binance/*.gz``, the venue's replay format) and the
-marketdata service's raw capture (the same format); the synthetic market model of the simulated
+marketdata service's raw capture (the same format); the recorder's Parquet lake
+(:func:`load_lake`: the top of book, trades and marks every session keeps, so any ``make run`` or
+live session replays, at the top of book only); the synthetic market model of the simulated
 venue (:mod:`services.venue.market.synthetic`).
 
 Prices in a recording that are off the instrument's tick (levels left from an older filter) are
@@ -180,6 +182,88 @@ def load_binance(paths: str | Path | list[Path], symbol: str, tick: Decimal, ste
     md = MarketData(symbol, tick, step, start, source=", ".join(map(str, files)))
     for t_ex, t_loc, kind, payload, ids in rows:
         md.add(t_ex, t_loc, kind, payload, ids)
+    md.off_grid = g.off
+    return md
+
+
+def load_lake(root: str | Path, symbol: str, tick: Decimal, step: Decimal) -> MarketData:
+    """``symbol``'s market from the recorder's Parquet lake (``<root>/dataset=.../symbol=.../``).
+
+    The lake keeps the top of book, not the depth: the book replayed is one level a side, each
+    change of the best bid or ask a depth event (the old best removed, the new one set). Trades
+    keep their side (the buyer the maker: a sell aggressor) and marks their funding. Exchange time
+    is the book's ``ts_exchange`` (else ``ts_event``) and the trades' and marks' ``ts_event``; our
+    side's time is ``ts_recv``, when the recorder had it.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = Path(root)
+
+    def read(dataset: str) -> pa.Table | None:
+        parts = sorted((base / f"dataset={dataset}" / f"symbol={symbol}").rglob("*.parquet"))
+        return pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
+
+    book = read("book")
+    if book is None or book.num_rows == 0:
+        raise ValueError(f"{base}: no book tops of {symbol} in the lake")
+    g = _Grid(tick, step)
+    rows: list[tuple[int, int, int, object]] = []
+    b = book.sort_by("ts_event").to_pydict()
+    top: tuple[int, int, int, int] | None = None
+    start: list[tuple[int, int, int]] = []
+    t_start = 0
+    for i in range(book.num_rows):
+        bp, bq = g.p(repr(b["bid_price"][i])), g.q(repr(b["bid_qty"][i]))
+        ap, aq = g.p(repr(b["ask_price"][i])), g.q(repr(b["ask_qty"][i]))
+        if bp <= 0 or ap <= bp:
+            continue
+        if top is None:
+            start = [(BUY, bp, bq), (SELL, ap, aq)]
+            top = (bp, bq, ap, aq)
+            t_start = b["ts_exchange"][i] or b["ts_event"][i]
+            continue
+        change: list[tuple[int, int, int]] = []
+        for side, old_p, old_q, p, q in ((BUY, top[0], top[1], bp, bq), (SELL, top[2], top[3], ap, aq)):
+            if p != old_p:
+                change += [(side, old_p, 0), (side, p, q)]
+            elif q != old_q:
+                change.append((side, p, q))
+        top = (bp, bq, ap, aq)
+        if change:
+            t_ex = b["ts_exchange"][i] or b["ts_event"][i]
+            rows.append((t_ex, b["ts_recv"][i], DEPTH, tuple(change)))
+    trades = read("trade")
+    if trades is not None:
+        tr = trades.to_pydict()
+        for i in range(trades.num_rows):
+            side = SELL if tr["buyer_is_maker"][i] else BUY
+            rows.append(
+                (
+                    tr["ts_event"][i],
+                    tr["ts_recv"][i],
+                    TRADE,
+                    (side, g.p(repr(tr["price"][i])), g.q(repr(tr["qty"][i]))),
+                )
+            )
+    marks = read("mark")
+    if marks is not None:
+        mk = marks.to_pydict()
+        for i in range(marks.num_rows):
+            mark = (
+                mk["mark_price"][i],
+                mk["index_price"][i],
+                mk["funding_rate"][i],
+                mk["next_funding_time_ms"][i],
+            )
+            rows.append((mk["ts_event"][i], mk["ts_recv"][i], MARK, mark))
+    if top is None:
+        raise ValueError(f"{base}: no valid top of book of {symbol} in the lake")
+    rows = [r for r in rows if r[0] >= t_start]  # nothing from before the first book
+    rows.sort(key=lambda r: (r[0], r[1]))
+    md = MarketData(symbol, tick, step, start, source=str(base))
+    for t_ex, t_loc, kind, payload in rows:
+        md.add(t_ex, t_loc, kind, payload)
     md.off_grid = g.off
     return md
 
