@@ -5,6 +5,7 @@ only ``entry`` after it left, its answer and every user-data event come back ``r
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,32 @@ def test_the_oms_hears_of_an_order_and_of_a_fill_only_response_latency_after_the
     fills = bt.record.fills
     assert fills, "the sell at 4.000 s should have filled our bids"
     assert {f["ts_ns"] for f in fills} == {TRADE_AT + 3 * MS}
+
+
+def test_recorded_order_round_trips_are_drawn_per_request_and_split_in_half() -> None:
+    # two round trips measured in a session, 4 ms and 10 ms: each request takes one of them, half
+    # to reach the venue and half to come back
+    bt, _ = _run(Latency(order_path_ns=(4 * MS, 10 * MS)))
+    legs = {(landed - sent, answered - landed) for _p, sent, landed, answered in bt.venue.calls}
+    assert legs == {(2 * MS, 2 * MS), (5 * MS, 5 * MS)}  # both drawn, never anything else
+
+
+def test_a_sessions_round_trips_are_read_from_the_recorders_store(tmp_path: Path) -> None:
+    from services.backtest.api import session_round_trips
+    from services.recorder.queries import Queries
+    from services.recorder.store import SqliteStore
+    from tests.test_recorder_backup import _fill_store
+
+    store = SqliteStore(tmp_path / "recorder.sqlite").open()
+    _fill_store(store, T0, 6000)
+    q = Queries(store)
+    pending = {
+        r["client_order_id"]: r["ts_event"] for r in q.run("order_events", {"state": "PendingNew"}, 100_000)
+    }
+    acked = {r["client_order_id"]: r["ts_event"] for r in q.run("order_events", {"state": "New"}, 100_000)}
+    store.close()
+    want = sorted(acked[c] - pending[c] for c in acked if c in pending)
+    got = sorted(session_round_trips(tmp_path))
+    assert got == want and len(got) > 50 and max(got) <= 3 * MS  # the mix acknowledges within 3 ms
+    with pytest.raises(ValueError, match="no recorder store"):
+        session_round_trips(tmp_path / "nowhere")

@@ -91,14 +91,19 @@ def run(
     maker_fee: str = "0",
     taker_fee: str = "0.0004",
     progress: bool = False,
+    order_path_from: str | Path = "",
+    session: str = "",
 ) -> Result:
-    """One backtest of the live decision code (see the module docstring)."""
+    """One backtest of the live decision code (see the module docstring). ``order_path_from``: a
+    recorder store (a run directory or its ``recorder.sqlite``) whose order round trips (of
+    ``session``, default all) replace ``entry_ms`` and ``response_ms``."""
     s = settings or load_settings()
     s = with_strategy(s, symbol, template, model, overrides or {})
     md = load(data, symbol, s, seconds, seed)
+    paths = session_round_trips(order_path_from, session) if order_path_from else ()
     lat = Latency(
         feed_ns=int(feed_ms * MS), entry_ns=int(entry_ms * MS), response_ns=int(response_ms * MS),
-        feed_from_data=feed_from_data and str(data) != "synthetic",
+        feed_from_data=feed_from_data and str(data) != "synthetic", order_path_ns=paths, seed=seed,
     )  # fmt: skip
     cfg = BacktestConfig(
         settings=s, template=template, latency=lat, queue_model=queue,
@@ -111,11 +116,47 @@ def run(
     config = {
         "data": str(data), "symbol": symbol, "model": summary["model"], "overrides": dict(overrides or {}),
         "latency_ms": {"feed": feed_ms, "feed_from_data": lat.feed_from_data, "entry": entry_ms,
-                       "response": response_ms},
+                       "response": response_ms, "order_path_from": str(order_path_from),
+                       "order_paths": len(paths),
+                       "order_path_p50": sorted(paths)[len(paths) // 2] / MS if paths else None},
         "queue": queue, "fees": {"maker": maker_fee, "taker": taker_fee}, "seconds": md.span_s,
         "off_grid_levels": md.off_grid,
     }  # fmt: skip
     return Result(rec, summary, config)
+
+
+def session_round_trips(store_path: str | Path, session: str = "") -> tuple[int, ...]:
+    """Order round trips (ns) a session measured: each order's first ``New`` less its
+    ``PendingNew`` in the recorder's store (a run directory or its SQLite file), of ``session``
+    or of every session. ValueError when there are none."""
+    from services.recorder.queries import Queries
+    from services.recorder.store import SqliteStore
+
+    path = Path(store_path)
+    if path.is_dir():
+        path = path / "recorder.sqlite"
+    if not path.exists():
+        raise ValueError(f"no recorder store at {path}")
+    store = SqliteStore(path).open()
+    try:
+        window: list[tuple[str, str, Any]] = []
+        if session:
+            start, end = Queries(store).session_span(session)
+            window = [("ts_event", ">=", start), *([("ts_event", "<=", end)] if end else [])]
+        cols = ["ts_event", "client_order_id"]
+        rows = store.select("order_events", [*window, ("state", "=", "PendingNew")], columns=cols)
+        news = store.select("order_events", [*window, ("state", "=", "New")], columns=cols)
+    finally:
+        store.close()
+    sent = {r["client_order_id"]: r["ts_event"] for r in rows}
+    out: list[int] = []
+    for r in news:
+        t = sent.pop(r["client_order_id"], None)
+        if t is not None and r["ts_event"] > t:
+            out.append(r["ts_event"] - t)
+    if not out:
+        raise ValueError(f"{path}: no order round trip (PendingNew then New) recorded")
+    return tuple(out)
 
 
 def _progress_bar() -> Callable[[float], None]:

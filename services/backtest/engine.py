@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,12 +66,19 @@ WARMUP_NS = 1_000_000_000
 class Latency:
     """Latencies in ns. ``feed_from_data``: each event's feed latency is its recorded local minus
     exchange time, less the smallest such difference in the file (the two clocks' offset), plus
-    ``feed_ns``; otherwise every event arrives ``feed_ns`` after it happened."""
+    ``feed_ns``; otherwise every event arrives ``feed_ns`` after it happened.
+
+    ``order_path_ns``: round trips measured in a session (the recorder's PendingNew → New, see
+    :func:`services.backtest.api.session_round_trips`); each request then draws one of them
+    (seeded by ``seed``), half of it to reach the venue and half to come back, instead of
+    ``entry_ns`` and ``response_ns``; user events come back after half the median."""
 
     feed_ns: int = 0
     entry_ns: int = 0
     response_ns: int = 0
     feed_from_data: bool = False
+    order_path_ns: tuple[int, ...] = ()
+    seed: int = 7
 
 
 @dataclass(slots=True)
@@ -108,6 +116,9 @@ class LatentVenue(InProcessVenue):
     def __init__(self, state: VenueState, on_user: Callable[[bytes], None], lat: Latency) -> None:
         self.lat = lat
         self._deliver_user = on_user
+        self._rng = random.Random(lat.seed)
+        paths = sorted(lat.order_path_ns)
+        self._user_ns = paths[len(paths) // 2] // 2 if paths else lat.response_ns
         super().__init__(state, ACCOUNT, self._late_user)
         self.calls: list[tuple[str, int, int, int]] = []
         """Per request: path, when it left, when it reached the venue, when its answer came back."""
@@ -116,16 +127,24 @@ class LatentVenue(InProcessVenue):
 
     def _late_user(self, payload: bytes) -> None:
         loop = asyncio.get_event_loop()
-        loop.call_later(self.lat.response_ns / 1e9, self._deliver_user, payload)
+        loop.call_later(self._user_ns / 1e9, self._deliver_user, payload)
+
+    def _legs(self) -> tuple[int, int]:
+        """(entry, response) of one request: the configured pair, or a drawn round trip halved."""
+        if not self.lat.order_path_ns:
+            return self.lat.entry_ns, self.lat.response_ns
+        rtt = self._rng.choice(self.lat.order_path_ns)
+        return rtt // 2, rtt - rtt // 2
 
     async def _latent(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
         sent = _now()
-        await asyncio.sleep(self.lat.entry_ns / 1e9)
+        entry, response = self._legs()
+        await asyncio.sleep(entry / 1e9)
         landed = _now()
         try:
             return self.call(method, path, params)
         finally:
-            await asyncio.sleep(self.lat.response_ns / 1e9)
+            await asyncio.sleep(response / 1e9)
             self.calls.append((f"{method} {path}", sent, landed, _now()))
 
     async def place(self, params: dict[str, Any]) -> Any:
@@ -377,7 +396,8 @@ class Backtest:
             else:
                 self._sample(t)
                 next_sample += sample_ns
-        await loop.advance_to(loop.now_ns + lat.entry_ns + 2 * lat.response_ns + MS)  # the last answers
+        last = max((*lat.order_path_ns, lat.entry_ns + lat.response_ns), default=0)
+        await loop.advance_to(loop.now_ns + last + lat.response_ns + MS)  # the last answers
         self._sample(loop.now_ns)
         self.record.venue_actions = dict(self.venue.actions)
         self.record.open_orders_at_end = len(self.exchange.open_orders(self.exchange.accounts[ACCOUNT], sym))

@@ -38,6 +38,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--no-feed-from-data", action="store_true", help="ignore the data's receive times")
     r.add_argument("--entry-ms", type=float, default=1.0, help="order entry latency")
     r.add_argument("--response-ms", type=float, default=1.0, help="answer and user-stream latency")
+    r.add_argument(
+        "--order-path-from", default="", metavar="RUN_DIR",
+        help="draw entry + response from the order round trips a session recorded (run dir or sqlite)",
+    )  # fmt: skip
+    r.add_argument("--session", default="", help="with --order-path-from: this session's only")
     r.add_argument("--queue", choices=["risk_averse", "power_prob"], default="risk_averse")
     r.add_argument("--maker-fee", default="0", help="maker fee rate (e.g. 0.0002)")
     r.add_argument("--taker-fee", default="0.0004", help="taker fee rate")
@@ -82,6 +87,7 @@ def run_offline(args: argparse.Namespace) -> int:
             feed_from_data=not args.no_feed_from_data, entry_ms=args.entry_ms,
             response_ms=args.response_ms, queue=args.queue, maker_fee=args.maker_fee,
             taker_fee=args.taker_fee, progress=sys.stderr.isatty(),
+            order_path_from=args.order_path_from, session=args.session,
         )  # fmt: skip
     except (ConfigError, ValidationError, ValueError, KeyError) as exc:
         print(f"mmctl backtest: {exc}", file=sys.stderr)
