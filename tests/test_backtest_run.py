@@ -59,6 +59,7 @@ def test_a_run_agrees_with_the_venue_it_ran_on_and_trades_on_the_instruments_gri
     ids = [(f["trade_id"], f["side"]) for f in rec.fills]
     assert len(ids) == len(set(ids))  # every venue trade counted once
     assert res.table("orders").num_rows == len(rec.orders)
+    assert res.summary["errors"] == 0  # every user-data event of the venue read
     # every equity sample is the balance plus the cash and position of the fills recorded by then,
     # valued at the sample's mid (never a position the fills have not yet shown)
     fills = sorted(rec.fills, key=lambda f: f["ts_ns"])
@@ -79,6 +80,19 @@ def _fill(side: str, price: str, qty: str, maker: bool = True, fee: str = "0", t
     return Fill(symbol="ETHUSDC", trade_id=tid, client_order_id=f"c{tid}", venue_order_id=tid, side=side,  # type: ignore[arg-type]
                 price=Decimal(price), qty=Decimal(qty), fee=Decimal(fee), fee_asset="USDC",
                 realized_pnl=Decimal(0), is_maker=maker)  # fmt: skip
+
+
+def test_a_malformed_user_event_is_counted_and_the_run_goes_on() -> None:
+    from common.config import load_settings
+    from services.backtest.api import load
+    from services.backtest.engine import Backtest, BacktestConfig
+
+    settings = load_settings("paper")
+    bt = Backtest(load("synthetic", "ETHUSDC", settings, seconds=5.0), BacktestConfig(settings=settings))
+    bt._on_user(b'{"e": "ORDER_TRADE_UPDATE", "o": {"q": "abc"}}')  # as a broken venue would send
+    rec = bt.run()
+    assert rec.summary()["errors"] == 1 and rec.errors[0].startswith("user event:")
+    assert rec.summary()["orders_placed"] > 0  # and it traded on
 
 
 def test_the_summary_figures_match_a_hand_computed_round_trip() -> None:

@@ -338,6 +338,7 @@ class Backtest:
             self.loop.close()
         self.record.wall_s = time.perf_counter() - wall
         self.record.events = self.md.rows
+        self.record.errors = list(self.errors)
         return self.record
 
     async def _main(self) -> None:

@@ -30,6 +30,7 @@ Summary figures (units in the names):
   out. ``markout_5s_layer0_bps``: the same for layer 0's fills alone;
 * ``band_*``: the passive band's seed 003 KPIs (time in band, two-sided time, minimum-value
   share, fill ratio), as the live strategy counts them, when the model is ``passive_band``;
+* ``errors``: what the run could not read (a malformed user-data event), each kept in the result;
 * ``events``: the market data's rows (each level update, trade and mark, as hftbacktest counts
   them), ``events_per_s`` of the run's wall time (loading the data excluded).
 """
@@ -72,6 +73,8 @@ class Recorder:
     open_orders_at_end: int = 0
     band_kpis: dict[str, float] = field(default_factory=dict)
     venue_actions: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    """What the run could not read (a malformed user-data event: a venue bug, never the market)."""
 
     # ---- inputs ------------------------------------------------------------------------------
 
@@ -197,6 +200,7 @@ class Recorder:
             "markout_30s_bps": self.markout_bps(30),
             "markout_5s_layer0_bps": self.markout_bps(5, layer=0),
             "open_orders_at_end": self.open_orders_at_end,
+            "errors": len(self.errors),
             **{f"band_{k}": round(v, 6) for k, v in self.band_kpis.items()},
         }
 
