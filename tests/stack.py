@@ -73,11 +73,11 @@ class Stack:
         )
 
     def pid(self, program: str) -> int:
-        out = self.ctl("pid", f"mm:{program}").stdout.strip()
+        out = self.ctl("pid", program).stdout.strip()
         return int(out) if out.isdigit() else 0
 
     def running(self, program: str) -> bool:
-        return "RUNNING" in self.ctl("status", f"mm:{program}").stdout
+        return "RUNNING" in self.ctl("status", program).stdout
 
     def stop(self) -> None:
         self.ctl("shutdown")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from types import ModuleType
 
@@ -64,10 +65,14 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    if args.command in OFFLINE:
-        sys.exit(OFFLINE[args.command].run_offline(args))
     try:
-        code = asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        code = 130
+        if args.command in OFFLINE:
+            sys.exit(OFFLINE[args.command].run_offline(args))
+        try:
+            code = asyncio.run(_run(args))
+        except KeyboardInterrupt:
+            code = 130
+    except BrokenPipeError:  # `mmctl status | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
     sys.exit(code)
