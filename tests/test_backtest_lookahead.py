@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.config import load_settings
-from services.backtest.data import DEPTH, TRADE, MarketData
+from services.backtest.data import DEPTH, MARK, TRADE, MarketData
 from services.backtest.engine import Backtest, BacktestConfig, Latency
 from services.venue.orderbook import BUY, SELL
 
@@ -121,3 +121,27 @@ def test_a_sessions_round_trips_are_read_from_the_recorders_store(tmp_path: Path
     assert got == want and len(got) > 50 and max(got) <= 3 * MS  # the mix acknowledges within 3 ms
     with pytest.raises(ValueError, match="no recorder store"):
         session_round_trips(tmp_path / "nowhere")
+
+
+def test_funding_is_settled_at_the_recordings_funding_time_and_counted() -> None:
+    # the lookahead market (our bids swept at 4.000 s: we are long), with marks carrying a funding
+    # rate of 0.0001 and the next funding at 6.000 s; the venue settles it on its clock
+    md = _market()
+    fund_at_ms = (T0 + 6_000 * MS) // MS
+    for k in range(1, 80):
+        t = T0 + k * 100 * MS + 1
+        md.add(t, t, MARK, (2680.05, 2680.05, 0.0001, fund_at_ms))
+    order = sorted(range(len(md)), key=lambda i: (md.t_exch_ns[i], i))
+    for name in ("t_exch_ns", "t_local_ns", "kind", "payload", "ids"):
+        setattr(md, name, [getattr(md, name)[i] for i in order])
+    bt = Backtest(md, BacktestConfig(settings=load_settings("paper"), latency=Latency()))
+    rec = bt.run()
+    settled = [(t, amount) for t, what, amount in rec.events_log if what == "funding"]
+    assert len(settled) == 1 and settled[0][0] >= T0 + 6_000 * MS  # once, at the funding time
+    # by hand: a long q pays q x mark x rate, sent (as Binance does) with 8 decimals; the market
+    # has no trade after 4 s, so the position at 6 s is the final one
+    pos = bt.exchange.accounts["paper"].positions["ETHUSDC"].qty
+    assert pos > 0
+    due = (-(pos * Decimal("2680.05") * Decimal("0.0001"))).quantize(Decimal("1e-8"))
+    assert rec.funding == Decimal(settled[0][1]) == due
+    assert rec.summary()["funding"] == float(rec.funding) < 0

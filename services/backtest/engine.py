@@ -30,7 +30,7 @@ from typing import Any
 from loguru import logger
 
 from common.binance.exchange_info import instruments
-from common.binance.user import user_event_decoder
+from common.binance.user import AccountUpdate, user_event_decoder
 from common.config import Settings
 from common.config_sections import FeeConfig, SimVenueConfig, VenueAccountConfig, VenueSymbolConfig
 from common.messages import (
@@ -423,8 +423,12 @@ class Backtest:
             aggressor, p, q = payload
             ex.market_trade(sym, aggressor, p, q)
         else:
-            mark, index, _rate, _next = payload
+            mark, index, rate, next_ms = payload
             ex.set_mark(sym, Decimal(repr(mark)), Decimal(repr(index)))
+            ex.symbols[sym].funding_rate = Decimal(repr(rate))  # the recording's own funding
+            if next_ms and next_ms > ex.next_funding_ms - ex.funding_interval_ms:
+                ex.next_funding_ms = int(next_ms)
+        ex.tick()  # funding settles at the funding time; GTD and dead-man timers on the venue clock
         self.venue.deliver()  # our fills, as user-data events (they reach the OMS response late)
 
     def _on_user(self, payload: bytes) -> None:
@@ -433,6 +437,9 @@ class Backtest:
         except ValueError as exc:  # a venue bug, never a market condition: kept for the report
             self.errors.append(f"user event: {exc}")
             return
+        if isinstance(ev, AccountUpdate) and ev.a.m == "FUNDING_FEE":
+            for b in ev.a.B:
+                self.record.funding_paid(b.bc, self.loop.now_ns)
         self._emit(self.gateway.oms.on_user_event(ev, self.loop.now_ns))
 
     def _emit(self, eff: Effects) -> None:

@@ -6,7 +6,8 @@ in Decimal. Curves (equity, inventory, quotes against the mid) are sampled on th
 
 Summary figures (units in the names):
 
-* ``pnl``: final equity less the starting balance, after fees (equity = cash + position × mid);
+* ``pnl``: final equity less the starting balance, after fees and funding (equity = cash +
+  position × mid); ``funding``: what funding settlements paid us (negative: we paid);
 * ``sharpe_day`` / ``sortino_day``: mean over std (downside std) of the per-minute equity changes,
   scaled to a day by √1440 (per-day figures from a run shorter than a day are estimates);
 * ``max_drawdown``: the largest fall of equity from a running peak;
@@ -65,6 +66,8 @@ class Recorder:
     cash: Decimal = ZERO
     position: Decimal = ZERO
     fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    """Funding received (negative: paid), as the venue settled it at each funding time."""
     placed: int = 0
     canceled: int = 0
     publications: int = 0
@@ -92,6 +95,12 @@ class Recorder:
                 "mid": mid, "inside_bps": inside * 1e4 if mid else 0.0, "position": str(self.position),
             }
         )  # fmt: skip
+
+    def funding_paid(self, amount: Decimal, now_ns: int) -> None:
+        """A funding settlement the venue booked (its ``ACCOUNT_UPDATE`` ``FUNDING_FEE``)."""
+        self.cash += amount
+        self.funding += amount
+        self.events_log.append((now_ns, "funding", str(amount)))
 
     def order(self, u: OrderUpdate, now_ns: int) -> None:
         if u.state == "PendingNew":
@@ -174,6 +183,7 @@ class Recorder:
             "events_per_s": round(self.events / self.wall_s) if self.wall_s else 0,
             "pnl": round(pnl, 6),
             "fees": float(self.fees),
+            "funding": float(self.funding),
             "sharpe_day": _ratio(per_min, downside=False),
             "sortino_day": _ratio(per_min, downside=True),
             "max_drawdown": round(_drawdown(eq), 6),
