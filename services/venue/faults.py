@@ -7,7 +7,8 @@ times (``count`` 0 switches one off); timed ones last until a deadline. Defaults
 Market data and connections:
 
 * ``delay_ms``: added to every REST and WS-API answer.
-* ``storm_429_s``: every REST request answered 429 for that long (each counts toward a ban).
+* ``storm_429_s``: every REST and WS-API request answered 429 for that long (the IP's weight is one
+  budget for both; each REST one counts toward a ban).
 * ``clock_skew_ms``: the venue's clock runs this far ahead (negative: behind).
 * ``stall_s`` with ``symbol``: the symbol's depth and bookTicker go silent, then resume gap-free.
 * ``gap`` with ``symbol``: each depth stream of the symbol loses that many events.

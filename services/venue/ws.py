@@ -250,16 +250,21 @@ async def _api_call(v: VenueState, ip: str, text: str) -> dict[str, Any] | None:
 
 
 def _ws_api_429(v: VenueState) -> None:
-    """The ``ws_api_429`` fault: Binance's WS-API 429 frame, ``retryAfter`` in epoch ms."""
-    f = v.faults.take_ws_api_429()
-    if f is not None:
-        now = v.now_ms()
+    """The ``ws_api_429`` fault: Binance's WS-API 429 frame, ``retryAfter`` in epoch ms. A 429
+    storm (``storm_429_s``) answers the WS-API too: the IP's request weight is one budget for REST
+    and the WS-API, so an exhausted IP is refused on both."""
+    now = v.now_ms()
+    retry_after = v.faults.storm_429_until_ms if v.faults.storm_429_until_ms > now else 0
+    if not retry_after:
+        f = v.faults.take_ws_api_429()
+        retry_after = now + f.retry_after_ms if f is not None else 0
+    if retry_after:
         raise VenueError(
             -1003,
             "Too much request weight used; please use WebSocket Streams for live updates to avoid "
             "polling the API.",
             429,
-            data={"serverTime": now, "retryAfter": now + f.retry_after_ms},
+            data={"serverTime": now, "retryAfter": retry_after},
         )
 
 
