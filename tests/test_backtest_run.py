@@ -63,8 +63,13 @@ def test_a_run_agrees_with_the_venue_it_ran_on_and_trades_on_the_instruments_gri
     # every equity sample is the balance plus the cash and position of the fills recorded by then,
     # valued at the sample's mid (never a position the fills have not yet shown)
     fills = sorted(rec.fills, key=lambda f: f["ts_ns"])
-    i, cash, pos = 0, Decimal(0), Decimal(0)
+    funding = sorted((t, Decimal(amount)) for t, what, amount in rec.events_log if what == "funding")
+    assert len(funding) == 1  # the file crosses 00:00 UTC, a funding time: settled once
+    i, j, cash, pos = 0, 0, Decimal(0), Decimal(0)
     for t, mid, position, equity, _b, _a in rec.samples:
+        while j < len(funding) and funding[j][0] <= t:
+            cash += funding[j][1]
+            j += 1
         while i < len(fills) and fills[i]["ts_ns"] <= t:
             sign = 1 if fills[i]["side"] == "BUY" else -1
             pos += sign * Decimal(fills[i]["qty"])
