@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import gc
 import os
 import signal
@@ -46,6 +47,8 @@ from common.messages.control import ServiceStateName
 EXIT_CONFIG = 2
 EXIT_LOCKED = 3
 EXIT_CRASH = 1
+STOP_DUMP_S = 5.0
+"""A stop still running after this long writes every thread's stack to the log (stderr)."""
 
 
 class CommandError(RuntimeError):
@@ -259,8 +262,12 @@ class Service:
         await self._stop.wait()
         log.info("service_stopping", reason=self._stop_reason)
         self.set_state("stopping", self._stop_reason)
+        # a stop that hangs (supervisord SIGKILLs it after stopwaitsecs) leaves every thread's
+        # stack in the log, so the cause can be read afterwards
+        faulthandler.dump_traceback_later(STOP_DUMP_S, exit=False)
         hb.cancel()
         await self._shutdown()
+        faulthandler.cancel_dump_traceback_later()
         metrics.SERVICE_UP.labels(self.name).set(0)
         return self.exit_code
 
