@@ -252,14 +252,18 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=20_000, help="messages per latency run")
     ap.add_argument("--rate", type=float, default=2_000, help="paced send rate for latency runs (msg/s)")
     ap.add_argument("--burst", type=int, default=200_000, help="messages per throughput run")
+    ap.add_argument(
+        "--kinds", default="raw,bus", help="raw (the pyzmq floor), bus (the project's), or both (default)"
+    )
     args = ap.parse_args()
+    kinds = [k for k in ("raw", "bus") if k in args.kinds.split(",")]
     print(
         f"bus latency (BookLevels, 10 levels a side), {args.messages} msgs at {args.rate:.0f}/s; "
         f"throughput with {args.burst} msgs unpaced"
     )
     print(f"{'scenario':<28} {'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9} {'max msg/s':>11} {'recv/sent':>10}")
     for hops, label in ((1, "one hop"), (4, "chain of 4 processes")):
-        for kind in ("raw", "bus"):
+        for kind in kinds:
             lat, _ = scenario(kind, hops, args.messages, args.rate)
             lat_b, tput = scenario(kind, hops, args.burst, 0)
             name = f"{label} ({'raw pyzmq' if kind == 'raw' else 'project bus'})"

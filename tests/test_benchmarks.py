@@ -35,9 +35,11 @@ def test_md_throughput_applies_every_recorded_depth_event_without_a_resync() -> 
 
 
 def test_bus_latency_delivers_every_message_on_every_path() -> None:
-    out = _bench("bus_latency", "--messages", "300", "--burst", "3000")
+    # the project's bus on both paths (one hop, a chain of four processes); the raw pyzmq floor is
+    # the benchmark's yardstick, not something of ours to test
+    out = _bench("bus_latency", "--messages", "300", "--burst", "3000", "--kinds", "bus")
     ratios = re.findall(r"\s(\d\.\d{3})\s*$", out, re.M)
-    assert len(ratios) == 4 and all(x == "1.000" for x in ratios), out
+    assert len(ratios) == 2 and all(x == "1.000" for x in ratios), out
 
 
 @pytest.mark.parametrize(
