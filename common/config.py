@@ -404,7 +404,7 @@ def _env_parse_error(exc: SettingsError) -> str:
     )
 
 
-def _redact_dsn(dsn: str) -> str:
+def redact_dsn(dsn: str) -> str:
     """``dsn`` with any password (``user:pw@`` or ``password=pw``) replaced by ``<redacted>``."""
     dsn = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:<redacted>@", dsn)
     return re.sub(r"(?i)(password\s*=\s*)(\S+)", r"\1<redacted>", dsn)
@@ -419,7 +419,7 @@ def format_validation_error(exc: ValidationError, files: tuple[Path, ...] = ()) 
         val = err.get("input")
         shown = "<secret>" if any(s in key.lower() for s in ("secret", "api_key", "apikey")) else repr(val)
         if "dsn" in key.lower() and isinstance(val, str):  # a DSN may carry a password: never shown
-            shown = repr(_redact_dsn(val))
+            shown = repr(redact_dsn(val))
         if err["type"] == "value_error" and (key == "<root>" or isinstance(val, dict)):
             lines.append(f"  {err['msg'].removeprefix('Value error, ')}")  # a whole section's rule
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.config import _redact_dsn
+from common.config import redact_dsn
 from services.mmctl.commands.status import _exit_code
 
 
@@ -33,8 +33,8 @@ def test_status_exits_3_when_a_service_the_profile_runs_is_down() -> None:
 
 
 def test_a_dsn_password_is_never_shown() -> None:
-    assert _redact_dsn("postgresql://mm:hunter2@db/mm") == "postgresql://mm:<redacted>@db/mm"
-    assert _redact_dsn("host=db user=mm password=hunter2") == "host=db user=mm password=<redacted>"
+    assert redact_dsn("postgresql://mm:hunter2@db/mm") == "postgresql://mm:<redacted>@db/mm"
+    assert redact_dsn("host=db user=mm password=hunter2") == "host=db user=mm password=<redacted>"
 
 
 def test_a_log_level_loguru_does_not_know_is_refused_at_load(

@@ -16,25 +16,21 @@ import pyarrow.parquet as pq
 import pytest
 
 from common.config import load_settings
-from services.mmctl.cli import main as mmctl
 from services.recorder.backup import BackupError, backup, restore
-from services.recorder.ingest import Ingestor
 from services.recorder.mix import MessageMix, Wire
 from services.recorder.queries import Queries
 from services.recorder.store import PostgresStore, SqliteStore, Store
 from tests.helpers import wait_until
 from tests.pg import PgServer, shared_server
-from tests.test_recorder_service import Recorder, answers
+from tests.test_recorder_service import Recorder, _mmctl, answers
+from tests.test_recorder_store import _ingest
 
 S = 1_000_000_000
 
 
 def _fill_store(store: Store, t0: int, n: int) -> None:
-    ing = Ingestor()
-    raws = Wire().many(MessageMix(t0_ns=t0).take(n))
-    for i in range(0, len(raws), 1000):
-        out = ing.ingest(raws[i : i + 1000])
-        store.write(out.rows, link_fills=out.link_fills)
+    """``n`` messages of the message mix from ``t0``, stored as the recorder stores them."""
+    _ingest(store, Wire().many(MessageMix(t0_ns=t0).take(n)))
 
 
 def _lake_part(lake: Path, name: str) -> None:
@@ -59,14 +55,6 @@ def _database(pg: PgServer) -> str:
     with psycopg.connect(pg.dsn, autocommit=True) as con:
         con.execute(f"CREATE DATABASE {name}")
     return pg.dsn.replace("dbname=postgres", f"dbname={name}")
-
-
-def _mmctl(*argv: str) -> int:
-    try:
-        mmctl(list(argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_a_backup_taken_while_writing_restores_into_an_empty_run_dir_with_the_same_fills(
@@ -104,6 +92,11 @@ def test_a_backup_taken_while_writing_restores_into_an_empty_run_dir_with_the_sa
     assert manifest["tables"]["fills"] == len(saved_fills) > 0 and manifest["lake_parts"] == 1
     assert _mmctl("backup", str(dest)) == 2  # never over an existing backup
     assert "is not empty" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json")
+    assert _mmctl("restore", str(broken)) == 2  # one line, no traceback
+    assert "is not a backup manifest" in capsys.readouterr().err
     store.close()
 
     # restore into an empty run directory; a recorder started there answers mmctl fills

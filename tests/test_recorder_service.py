@@ -176,6 +176,8 @@ def test_the_recorder_stores_the_bus_and_answers_queries_snapshots_and_mmctl(
         assert "report written" in capsys.readouterr().out
         assert (run_env / "rep" / "report.md").exists() and (run_env / "rep" / "latency.png").exists()
         assert _mmctl("report", "--inspection") == 0  # the daily inspection, written now
+        bad = request(fast, Query(kind="inspection", filters={"until_ns": "noon"}))
+        assert not bad.ok and "filter until_ns must be an integer" in bad.error
         written = Path(capsys.readouterr().out.split("inspection written: ", 1)[1].strip())
         assert written.parent == run_env / "reports" and "# Daily inspection" in written.read_text()
         sid = ask(fast, GetSnapshot(what="session"))["session_id"]

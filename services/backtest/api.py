@@ -130,33 +130,33 @@ def session_round_trips(store_path: str | Path, session: str = "") -> tuple[int,
     ``PendingNew`` in the recorder's store (a run directory or its SQLite file), of ``session``
     or of every session. ValueError when there are none."""
     from services.recorder.queries import Queries
-    from services.recorder.store import SqliteStore
+    from services.recorder.report import order_paths
+    from services.recorder.store import SqliteStore, StoreError
 
     path = Path(store_path)
     if path.is_dir():
         path = path / "recorder.sqlite"
     if not path.exists():
         raise ValueError(f"no recorder store at {path}")
-    store = SqliteStore(path).open()
+    try:
+        store = SqliteStore(path).open()
+    except StoreError as exc:
+        raise ValueError(f"{path}: not a recorder store ({exc})") from None
     try:
         window: list[tuple[str, str, Any]] = []
         if session:
             start, end = Queries(store).session_span(session)
             window = [("ts_event", ">=", start), *([("ts_event", "<=", end)] if end else [])]
-        cols = ["ts_event", "client_order_id"]
-        rows = store.select("order_events", [*window, ("state", "=", "PendingNew")], columns=cols)
-        news = store.select("order_events", [*window, ("state", "=", "New")], columns=cols)
+        states = ("state", "in", ["PendingNew", "New"])
+        events = store.select(
+            "order_events", [*window, states], columns=["ts_event", "symbol", "client_order_id", "state"]
+        )
     finally:
         store.close()
-    sent = {r["client_order_id"]: r["ts_event"] for r in rows}
-    out: list[int] = []
-    for r in news:
-        t = sent.pop(r["client_order_id"], None)
-        if t is not None and r["ts_event"] > t:
-            out.append(r["ts_event"] - t)
+    out = tuple(ns for ns, _sym, _cid in order_paths(events) if ns > 0)
     if not out:
         raise ValueError(f"{path}: no order round trip (PendingNew then New) recorded")
-    return tuple(out)
+    return out
 
 
 def _progress_bar() -> Callable[[float], None]:

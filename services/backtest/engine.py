@@ -393,6 +393,10 @@ class Backtest:
                 next_timer += timer_ns
             elif t == next_risk:
                 self._risk_out(self.risk.tick(t))
+                # the venue's timers on the same cadence (not per market event: they walk every
+                # open order): funding at the funding time, GTD expiry, dead-man's switches
+                self.exchange.tick()
+                self.venue.deliver()
                 next_risk += risk_ns
             else:
                 self._sample(t)
@@ -428,7 +432,6 @@ class Backtest:
             ex.symbols[sym].funding_rate = Decimal(repr(rate))  # the recording's own funding
             if next_ms and next_ms > ex.next_funding_ms - ex.funding_interval_ms:
                 ex.next_funding_ms = int(next_ms)
-        ex.tick()  # funding settles at the funding time; GTD and dead-man timers on the venue clock
         self.venue.deliver()  # our fills, as user-data events (they reach the OMS response late)
 
     def _on_user(self, payload: bytes) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from services.backtest.data import DEPTH, TRADE, MarketData
+from services.marketdata.book import OrderBook
 from services.venue.orderbook import BUY
 
 NS = 1_000_000_000
@@ -66,10 +67,9 @@ def takers(md: MarketData) -> list[Taker]:
 
 def _book_path(md: MarketData) -> tuple[list[int], list[float], list[int], list[float]]:
     """At every depth event: its time, the mid in ticks, the spread in ticks, the top size (steps)."""
-    bids: dict[int, int] = {}
-    asks: dict[int, int] = {}
+    book = OrderBook(md.tick, md.step)
     for side, p, q in md.start:
-        (bids if side == BUY else asks)[p] = q
+        book.set_level(side == BUY, p, q)
     times: list[int] = []
     mids: list[float] = []
     spreads: list[int] = []
@@ -78,18 +78,13 @@ def _book_path(md: MarketData) -> tuple[list[int], list[float], list[int], list[
         if kind != DEPTH:
             continue
         for side, p, q in cast(tuple[tuple[int, int, int], ...], payload):
-            book = bids if side == BUY else asks
-            if q:
-                book[p] = q
-            else:
-                book.pop(p, None)
-        if bids and asks:
-            b, a = max(bids), min(asks)
-            if a > b:
-                times.append(t)
-                mids.append((a + b) / 2)
-                spreads.append(a - b)
-                tops.append((bids[b] + asks[a]) / 2)
+            book.set_level(side == BUY, p, q)
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is not None and ask is not None and ask[0] > bid[0]:
+            times.append(t)
+            mids.append((ask[0] + bid[0]) / 2)
+            spreads.append(ask[0] - bid[0])
+            tops.append((bid[1] + ask[1]) / 2)
     return times, mids, spreads, tops
 
 

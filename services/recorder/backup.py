@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.config import Settings
+from common.config import Settings, redact_dsn
 from common.lock import AlreadyRunning, SingleInstanceLock
 from services.recorder.schema import TABLES
 from services.recorder.store import open_store
@@ -58,6 +58,13 @@ def _counts(settings: Settings) -> dict[str, int]:
 
 def backup(settings: Settings, dest: Path) -> dict[str, Any]:
     """Save the store and the lake into ``dest`` (created; must be empty); the manifest."""
+    try:
+        return _backup(settings, dest)
+    except (OSError, sqlite3.Error) as exc:
+        raise BackupError(f"backup into {dest} failed: {exc}") from None
+
+
+def _backup(settings: Settings, dest: Path) -> dict[str, Any]:
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty: back up into a new directory")
@@ -92,10 +99,30 @@ def backup(settings: Settings, dest: Path) -> dict[str, Any]:
 
 def restore(settings: Settings, src: Path, force: bool = False) -> dict[str, Any]:
     """Put a backup back into the configured store and lake; the manifest it was made with."""
-    manifest_path = src / MANIFEST
-    if not manifest_path.exists():
+    try:
+        return _restore(settings, src, force)
+    except (OSError, sqlite3.Error) as exc:
+        raise BackupError(f"restore from {src} failed: {exc}") from None
+
+
+def _manifest(src: Path) -> dict[str, Any]:
+    path = src / MANIFEST
+    if not path.exists():
         raise BackupError(f"{src} holds no {MANIFEST}: not a backup made by `mmctl backup`")
-    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+        if not isinstance(manifest.get("tables"), dict) or manifest.get("backend") not in (
+            "sqlite",
+            "postgres",
+        ):
+            raise ValueError("no backend or tables")
+    except (ValueError, AttributeError) as exc:
+        raise BackupError(f"{path} is not a backup manifest: {exc}") from None
+    return manifest
+
+
+def _restore(settings: Settings, src: Path, force: bool) -> dict[str, Any]:
+    manifest = _manifest(src)
     backend = settings.recorder.backend
     if manifest["backend"] != backend:
         raise BackupError(f"the backup is of a {manifest['backend']} store, the recorder is set to {backend}")
@@ -165,7 +192,7 @@ def _copy_parts(src: Path, dest: Path) -> list[Path]:
 
 
 def _run(cmd: list[str]) -> None:
-    shown = [c if "://" not in c and "password" not in c else "<dsn>" for c in cmd]
+    shown = [redact_dsn(c) for c in cmd]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     except FileNotFoundError:

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.recorder.report import build
+from services.recorder.report import build, order_paths
 from services.recorder.store import Store
 
 DAY_NS = 86_400 * 1_000_000_000
@@ -75,15 +75,7 @@ def inspect(store: Store, until_ns: int, paths: dict[str, Path], day_ns: int = D
 
 
 def _slowest(events: list[dict[str, object]]) -> list[tuple[float, str, str]]:
-    sent: dict[str, int] = {}
-    paths: list[tuple[float, str, str]] = []
-    for e in events:
-        cid = str(e["client_order_id"])
-        ts = int(e["ts_event"])  # type: ignore[call-overload]
-        if e["state"] == "PendingNew":
-            sent.setdefault(cid, ts)
-        elif cid in sent:
-            paths.append(((ts - sent.pop(cid)) / 1e6, str(e["symbol"]), cid))
+    paths = [(ns / 1e6, sym, cid) for ns, sym, cid in order_paths(events)]
     return sorted(paths, reverse=True)[:SLOWEST]
 
 

@@ -193,17 +193,7 @@ def _per_minute(data: ReportData, w: Window) -> None:
 
 def _latency(data: ReportData, events: list[Row]) -> None:
     """Order-path latency: each order's first PendingNew to its first New (ms)."""
-    pending: dict[tuple[str, str], int] = {}
-    done: set[tuple[str, str]] = set()
-    samples: list[float] = []
-    for r in events:
-        key = (r["symbol"], r["client_order_id"])
-        if r["state"] == "PendingNew":
-            pending.setdefault(key, r["ts_event"])
-        elif r["state"] == "New" and key in pending and key not in done:
-            done.add(key)
-            if r["ts_event"] >= pending[key]:
-                samples.append((r["ts_event"] - pending[key]) / 1e6)
+    samples = [ns / 1e6 for ns, _sym, _cid in order_paths(events)]
     s = sorted(samples)
     data.latency_ms = s if len(s) <= 50_000 else s[:: -(-len(s) // 50_000)]
     data.latency = {
@@ -214,6 +204,23 @@ def _latency(data: ReportData, events: list[Row]) -> None:
         "max": s[-1] if s else 0.0,
         "mean": sum(s) / len(s) if s else 0.0,
     }
+
+
+def order_paths(events: list[Row]) -> list[tuple[int, str, str]]:
+    """Each order's path from ``PendingNew`` to its first ``New`` (``order_events`` rows in time
+    order): (ns, symbol, client order id), in the order the acknowledgements came."""
+    pending: dict[tuple[str, str], int] = {}
+    done: set[tuple[str, str]] = set()
+    out: list[tuple[int, str, str]] = []
+    for r in events:
+        key = (r["symbol"], r["client_order_id"])
+        if r["state"] == "PendingNew":
+            pending.setdefault(key, r["ts_event"])
+        elif r["state"] == "New" and key in pending and key not in done:
+            done.add(key)
+            if r["ts_event"] >= pending[key]:
+                out.append((r["ts_event"] - pending[key], key[0], key[1]))
+    return out
 
 
 def _incidents(data: ReportData, w: Window) -> None:

@@ -278,7 +278,7 @@ class RecorderService(Service):
                 case Query(kind="report", filters=f):
                     return msgspec.to_builtins(await self._report_data(f))
                 case Query(kind="inspection", filters=f):
-                    until = int(f.get("until_ns") or time.time_ns())
+                    until = parse_int("until_ns", f["until_ns"]) if f.get("until_ns") else time.time_ns()
                     return str(await self._inspection(until))
                 case Query(kind=kind, filters=f, limit=limit):
                     return await self.persistence.on_reader(self.queries.run, kind, f, limit)

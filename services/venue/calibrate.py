@@ -113,7 +113,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     if args.compare:
-        print(compare_with_synthetic(args.path, args.symbol, args.venue_symbol, args.seed))
+        try:
+            print(compare_with_synthetic(args.path, args.symbol, args.venue_symbol, args.seed))
+        except ValueError as exc:  # no such file, not a recording, a bad configuration
+            raise SystemExit(f"calibrate --compare: {exc}") from None
         return
     c = calibrate(args.path, args.tick)
     print(f"# calibrated from {args.path} ({c.seconds:.0f} s)")
