@@ -43,15 +43,22 @@ class Trader:
     def __init__(self, url: str) -> None:
         self.url = url
         self.sent = 0
+        self.traded: set[tuple[str, int]] = set()  # (symbol, orderId) of orders that executed
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _order(self, client: httpx.Client, symbol: str, side: str, qty: str) -> None:
-        q = signed_query({"symbol": symbol, "side": side, "type": "MARKET", "quantity": qty})
+        q = signed_query(
+            {"symbol": symbol, "side": side, "type": "MARKET", "quantity": qty, "newOrderRespType": "RESULT"}
+        )
         r = client.post(f"{self.url}/fapi/v1/order?{q}", headers={"X-MBX-APIKEY": KEY})
         if r.status_code != 200:
             self.errors.append(r.text[:200])
+        elif Decimal(r.json()["executedQty"]) > 0:
+            # A market order meeting an empty side expires untraded (Binance does the same), so
+            # the venue's history is compared with the orders that executed, not those sent.
+            self.traded.add((symbol, r.json()["orderId"]))
         self.sent += 1
 
     def _run(self) -> None:
@@ -146,7 +153,8 @@ def test_no_venue_trade_is_lost_when_the_recorder_is_killed(cluster: Cluster) ->
     trades = venue_trades(c)
     check_invariant(trades, stored_fills(c))
     assert sum(Decimal(t["realizedPnl"]) for t in trades) != 0, "closing trades carry realized PnL"
-    assert len(trades) == trader.sent, "every market order traded once"
+    assert {(t["symbol"], t["orderId"]) for t in trades} == trader.traded, "each executed order has trades"
+    assert len(trader.traded) >= trader.sent - 3, "market orders traded (a rare one meets an empty side)"
 
 
 def test_no_fill_is_lost_or_doubled_with_the_gateway_publishing_fills(cluster: Cluster) -> None:

@@ -207,77 +207,86 @@ def test_a_restarted_risk_approves_nothing_until_it_has_rebuilt(cluster: Cluster
     wait_until(lambda: _approved(cluster, "ETHUSDC"), 20, what="approving again after the rebuild")
 
 
-def test_a_stop_loss_breach_ends_flat_with_no_open_order(tmp_path: Path) -> None:
-    overlay = BASE + "\n[risk.params.symbols.ETHUSDC]\nstopLoss = -3.0\npnlMin = -2.0\n"
-    c = _start(tmp_path, overlay)
-    try:
-        r = c.signed("POST", "/fapi/v1/order", symbol="ETHUSDC", side="BUY", type="MARKET", quantity="0.100")
-        assert r.get("orderId"), r
-        t0 = time.monotonic()
-        c.fault(shock={"symbol": "ETHUSDC", "pct": -0.05})
-        wait_until(
-            lambda: any(
-                isinstance(m, RiskEvent) and m.rule == "stop_loss" for t, m in c.heard.since(t0, "risk.event")
-            ),
-            20,
-            what="the stop loss",
-        )
-
-        def flat() -> bool:
-            pos = [p for p in c.signed("GET", "/fapi/v3/positionRisk") if p["symbol"] == "ETHUSDC"]
-            return (not pos or Decimal(pos[0]["positionAmt"]) == 0) and c.open_orders("ETHUSDC") == []
-
-        wait_until(flat, 30, what="flat with no open order")
-        time.sleep(2.0)
-        assert flat()  # and it stays so: halted until an operator resumes
-        st = c.heard.of("risk.state", RiskState)[-1]
-        assert st.symbols["ETHUSDC"].mode == "halted"
-    finally:
-        c.stop()
-
-
-def test_the_passive_band_keeps_two_sided_liquidity_inside_the_band(tmp_path: Path) -> None:
-    overlay = (
-        BASE
-        + """
+BAND_AND_STOP = BASE + """
 [strategy.symbols.ETHUSDC]
 model = "passive_band"
 netMax = 20.0
 [risk.params.symbols.ETHUSDC]
 netMax = 20
 singleMax = 10
+[risk.params.symbols.BTCUSDC]
+stopLoss = -3.0
+pnlMin = -2.0
 [gateway.params.caps]
 max_position = { ETHUSDC = 30, BTCUSDC = 0.1 }
 max_order_notional = 50000
 max_global_notional = 200000
 """
-    )
-    c = _start(tmp_path, overlay)
+
+
+@pytest.fixture(scope="module")
+def band_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One stack for the two tests below (a stack costs ~20 s to start): ETHUSDC on the passive
+    band, BTCUSDC on ASMM with a 3 USDC stop loss. The band test runs first; the stop loss halts
+    BTCUSDC only."""
+    c = _start(tmp_path_factory.mktemp("band"), BAND_AND_STOP)
     try:
-
-        def band_ok() -> bool:
-            orders = c.open_orders("ETHUSDC")
-            mid = _mid(c, "ETHUSDC")
-            sides = {o["side"] for o in orders}
-            inside = all(
-                Decimal("0.002") <= abs(Decimal(o["price"]) / mid - 1) <= Decimal("0.004") for o in orders
-            )
-            big = all(Decimal(o["price"]) * Decimal(o["origQty"]) >= 10000 for o in orders)
-            return sides == {"BUY", "SELL"} and inside and big
-
-        wait_until(band_ok, 30, what="one order a side, inside the band, each worth at least 10,000")
-        k0 = c.request("strategy", GetSnapshot(what="band")).result["ETHUSDC"]
-
-        def observed() -> dict[str, Any] | None:
-            k = c.request("strategy", GetSnapshot(what="band")).result["ETHUSDC"]
-            return k if k["observed_ns"] - k0["observed_ns"] >= 5_000_000_000 else None
-
-        kpi = wait_until(observed, 30, interval=0.5, what="5 s of band KPIs observed")
-        span = kpi["observed_ns"] - k0["observed_ns"]
-        # seed 003 §1.2: in the band and two-sided at least 99.8 % of the time
-        assert (kpi["in_band_ns"] - k0["in_band_ns"]) / span >= 0.998, (k0, kpi)
-        assert (kpi["two_sided_ns"] - k0["two_sided_ns"]) / span >= 0.998, (k0, kpi)
-        assert kpi["min_value_share"] == 1.0
-        assert kpi["fill_ratio"] < 0.5
+        yield c
     finally:
         c.stop()
+
+
+def test_the_passive_band_keeps_two_sided_liquidity_inside_the_band(band_cluster: Cluster) -> None:
+    c = band_cluster
+
+    def band_ok() -> bool:
+        orders = c.open_orders("ETHUSDC")
+        mid = _mid(c, "ETHUSDC")
+        sides = {o["side"] for o in orders}
+        inside = all(
+            Decimal("0.002") <= abs(Decimal(o["price"]) / mid - 1) <= Decimal("0.004") for o in orders
+        )
+        big = all(Decimal(o["price"]) * Decimal(o["origQty"]) >= 10000 for o in orders)
+        return sides == {"BUY", "SELL"} and inside and big
+
+    wait_until(band_ok, 30, what="one order a side, inside the band, each worth at least 10,000")
+    k0 = c.request("strategy", GetSnapshot(what="band")).result["ETHUSDC"]
+
+    def observed() -> dict[str, Any] | None:
+        k = c.request("strategy", GetSnapshot(what="band")).result["ETHUSDC"]
+        return k if k["observed_ns"] - k0["observed_ns"] >= 5_000_000_000 else None
+
+    kpi = wait_until(observed, 30, interval=0.5, what="5 s of band KPIs observed")
+    span = kpi["observed_ns"] - k0["observed_ns"]
+    # seed 003 §1.2: in the band and two-sided at least 99.8 % of the time
+    assert (kpi["in_band_ns"] - k0["in_band_ns"]) / span >= 0.998, (k0, kpi)
+    assert (kpi["two_sided_ns"] - k0["two_sided_ns"]) / span >= 0.998, (k0, kpi)
+    assert kpi["min_value_share"] == 1.0
+    assert kpi["fill_ratio"] < 0.5
+
+
+def test_a_stop_loss_breach_ends_flat_with_no_open_order(band_cluster: Cluster) -> None:
+    c, sym = band_cluster, "BTCUSDC"
+    # 0.005 BTC (~305 USDC) bought, then the price shocked 5 % down: a ~15 USDC loss, past −3
+    r = c.signed("POST", "/fapi/v1/order", symbol=sym, side="BUY", type="MARKET", quantity="0.005")
+    assert r.get("orderId"), r
+    t0 = time.monotonic()
+    c.fault(shock={"symbol": sym, "pct": -0.05})
+    wait_until(
+        lambda: any(
+            isinstance(m, RiskEvent) and m.rule == "stop_loss" and m.symbol == sym
+            for t, m in c.heard.since(t0, "risk.event")
+        ),
+        20,
+        what="the stop loss",
+    )
+
+    def flat() -> bool:
+        pos = [p for p in c.signed("GET", "/fapi/v3/positionRisk") if p["symbol"] == sym]
+        return (not pos or Decimal(pos[0]["positionAmt"]) == 0) and c.open_orders(sym) == []
+
+    wait_until(flat, 30, what="flat with no open order")
+    time.sleep(2.0)
+    assert flat()  # and it stays so: halted until an operator resumes
+    st = c.heard.of("risk.state", RiskState)[-1]
+    assert st.symbols[sym].mode == "halted"

@@ -136,7 +136,7 @@ def test_a_kill_sent_while_the_gateway_starts_is_saved_and_swept_once_it_connect
     r = gw.signed("POST", "/fapi/v1/order", symbol=SYM, side="BUY", type="LIMIT", timeInForce="GTC",
                   quantity="0.010", price=str(px), newClientOrderId="mm-0000001-ETHUSDC-b4-7")  # fmt: skip
     assert r.get("orderId"), r
-    gw.fault(delay_ms=1500)
+    gw.fault(delay_ms=700)
     gw.start("gateway")
     code, out = mmctl(gw, "kill", "--to", "gateway", "--wait", "40")
     gw.fault(delay_ms=0)
