@@ -68,6 +68,24 @@ class VenueSymbolConfig(Section):
     spread_ticks: int = Field(default=1, ge=1)
     intensity_a: float = Field(default=0.63, ge=0, description="market orders per second reaching the touch")
     intensity_k: float = Field(default=0.058, gt=0, description="decay of arrival depth, per tick")
+    # The order-flow market (simvenue.model = "flow"). Defaults fitted to the recorded ETHUSDT file:
+    # python -m services.venue.calibrate data/binance/usdm_ethusdt_20240808.gz --flow
+    taker_rate: float = Field(default=5.095, ge=0, description="flow: taker orders per second and side")
+    taker_branching: float = Field(default=0.694, ge=0, lt=0.95, description="flow: Hawkes branching ratio")
+    taker_decay_s: float = Field(default=0.05, gt=0, description="flow: Hawkes kernel time constant")
+    taker_qty_median: Decimal = Field(default=Decimal("0.207"), gt=0, description="flow: median taker order")
+    taker_qty_sigma: float = Field(default=2.35, ge=0, le=5, description="flow: log-scale of taker sizes")
+    flow_level_qty: Decimal = Field(
+        default=Decimal("46.93"), gt=0, description="flow: median drawn level size"
+    )
+    level_qty_sigma: float = Field(default=1.0, ge=0, le=5, description="flow: log-scale of level sizes")
+    refill_s: float = Field(default=5.71, gt=0, description="flow: time constant of a level's refill")
+    impact_ticks: float = Field(
+        default=0.691, ge=0, description="flow: impact of a median taker order, ticks"
+    )
+    flow_sigma: float = Field(
+        default=1.036e-4, ge=0, description="flow: diffusion beside the flow, per sqrt(s)"
+    )
     funding_rate: Decimal = Decimal("0.0001")
     replay_file: str = ""
 
@@ -134,6 +152,11 @@ def _default_symbols() -> list[VenueSymbolConfig]:
             max_qty=Decimal(1000),
             market_max_qty=Decimal(120),
             intensity_k=0.025,
+            # The flow market scaled from ETH's fit by notional (no BTC recording is shipped):
+            # sizes × 2680/61000, the impact kept in relative terms (ticks × 0.01/2680 · 61000/0.1).
+            taker_qty_median=Decimal("0.009"),
+            flow_level_qty=Decimal("2.06"),
+            impact_ticks=1.57,
         )
         for q in ("USDC", "USDT")
     ]
@@ -144,7 +167,11 @@ class SimVenueConfig(ServiceSection):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=1, le=65535)
-    model: Literal["synthetic", "replay"] = "synthetic"
+    model: Literal["synthetic", "flow", "replay"] = Field(
+        default="synthetic",
+        description="synthetic: the Avellaneda-Stoikov textbook market; flow: the order-flow market "
+        "calibrated to the recorded files; replay: a recording",
+    )
     seed: int = 7
     step_ms: int = Field(default=100, ge=5, le=5000, description="synthetic market time step")
     replay_speed: float = Field(default=1.0, gt=0, description="1 = real time; 0 < x: accelerated")

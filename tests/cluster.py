@@ -77,6 +77,9 @@ class Cluster:
             **{f"MM_{s.upper()}__METRICS_PORT": "0" for s in SERVICES if s != "venue"},
             "MM_SIMVENUE__METRICS_PORT": "0",
             "MM_SIMVENUE__PORT": str(self.venue_port),
+            # tests build their cases on the textbook market's thin book (an IOC of 400 reaches
+            # our bid); a test on the order-flow market asks for it
+            "MM_SIMVENUE__MODEL": "synthetic",
             **(env or {}),
         }
         self.venue_url = base

@@ -32,6 +32,7 @@ class Stack:
             "MM_API_KEY": KEY,
             "MM_API_SECRET": SECRET,
             "MM_SIMVENUE__PORT": str(port),
+            "MM_SIMVENUE__MODEL": "synthetic",  # as tests/cluster.py
             "MM_CONSOLE__PORT": str(self.console_port),
             "MM_VENUE__REST_URL": base,
             "MM_VENUE__WS_PUBLIC_URL": f"{ws}/public",

@@ -36,8 +36,8 @@ stale_after_ms = 700
 """
 
 
-def _start(tmp: Path, overlay: str) -> Cluster:
-    c = Cluster(tmp, overlay)
+def _start(tmp: Path, overlay: str, env: dict[str, str] | None = None) -> Cluster:
+    c = Cluster(tmp, overlay, env)
     try:
         c.listen("strategy.target.", "risk.", "md.status.", "oms.")
         c.start("venue", "marketdata", "gateway", "risk", "strategy")
@@ -226,10 +226,10 @@ max_global_notional = 200000
 
 @pytest.fixture(scope="module")
 def band_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One stack for the two tests below (a stack costs ~20 s to start): ETHUSDC on the passive
-    band, BTCUSDC on ASMM with a 3 USDC stop loss. The band test runs first; the stop loss halts
-    BTCUSDC only."""
-    c = _start(tmp_path_factory.mktemp("band"), BAND_AND_STOP)
+    """One stack for the two tests below (a stack costs ~20 s to start), on the order-flow market
+    ``make run`` trades on: ETHUSDC on the passive band, BTCUSDC on ASMM with a 3 USDC stop loss.
+    The band test runs first; the stop loss halts BTCUSDC only."""
+    c = _start(tmp_path_factory.mktemp("band"), BAND_AND_STOP, {"MM_SIMVENUE__MODEL": "flow"})
     try:
         yield c
     finally:

@@ -32,13 +32,15 @@ SYNTHETIC_START_NS = 1_723_161_600_000_000_000  # 2024-08-09 00:00 UTC
 def load(
     data: str | Path, symbol: str, settings: Settings, seconds: float = 600.0, seed: int = 7
 ) -> MarketData:
-    """The market to run on: a recorded file, a capture directory, or ``"synthetic"``."""
+    """The market to run on: a recorded file, a capture directory, ``"synthetic"`` (the simulated
+    venue's generated market as ``simvenue.model`` sets it) or ``"flow"`` (its order-flow market)."""
     venue_sym = next((s for s in settings.simvenue.symbols if s.symbol == symbol), None)
-    if str(data) == "synthetic":
+    if str(data) in ("synthetic", "flow"):
         if venue_sym is None:
             known = ", ".join(s.symbol for s in settings.simvenue.symbols)
             raise ValueError(f"synthetic market: {symbol} is not a simvenue symbol (one of {known})")
-        return synthetic(venue_sym, seconds, SYNTHETIC_START_NS, settings.simvenue.step_ms, seed)
+        model = "flow" if "flow" in (str(data), settings.simvenue.model) else "synthetic"
+        return synthetic(venue_sym, seconds, SYNTHETIC_START_NS, settings.simvenue.step_ms, seed, model)
     path = Path(data)
     if not path.exists():
         raise ValueError(f"no market data file at {path}")

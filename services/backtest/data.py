@@ -37,7 +37,7 @@ from common.binance.market import (
     snapshot_decoder,
 )
 from common.config_sections import VenueSymbolConfig
-from services.venue.market.synthetic import SyntheticMarket
+from services.venue.market import generated
 from services.venue.orderbook import BUY, SELL
 
 DEPTH, TRADE, MARK = 0, 1, 2
@@ -291,12 +291,19 @@ def _snapshot(raw: bytes) -> DepthSnapshot | None:
 
 
 def synthetic(
-    cfg: VenueSymbolConfig, seconds: float, start_ns: int, step_ms: int = 100, seed: int = 7
+    cfg: VenueSymbolConfig,
+    seconds: float,
+    start_ns: int,
+    step_ms: int = 100,
+    seed: int = 7,
+    model: str = "synthetic",
 ) -> MarketData:
-    """The simulated venue's synthetic market for ``seconds``: each step's level changes (before
-    and after its trades) and trades at the step's time; received ``feed`` later by the caller's
-    latency model (``t_local_ns`` = exchange time here)."""
-    m = SyntheticMarket(cfg, seed)
+    """The simulated venue's generated market ``model`` ("synthetic" or "flow") for ``seconds``:
+    each step's level changes before its trades at the step's start, its trades at their own times
+    within the step (the flow model times them; the textbook one puts them at the start) and the
+    levels they left at its end; received ``feed`` later by the caller's latency model
+    (``t_local_ns`` = exchange time here)."""
+    m = generated(cfg, model, seed)
     first = m.step(step_ms / 1000)
     source = f"synthetic {cfg.symbol} seed {seed}"
     md = MarketData(cfg.symbol, cfg.price_tick, cfg.qty_step, list(first.pre), source=source)
@@ -307,8 +314,10 @@ def synthetic(
         s = m.step(dt)
         if s.pre:
             md.add(t, t, DEPTH, tuple(s.pre))
-        for tr in s.trades:
-            md.add(t, t, TRADE, tr)
+        for i, tr in enumerate(s.trades):
+            tt = t + int(s.trade_dt[i] * 1e9) if s.trade_dt else t
+            md.add(tt, tt, TRADE, tr)
         if s.post:
-            md.add(t, t, DEPTH, tuple(s.post))
+            end = t + step_ms * 1_000_000 - 1 if s.trade_dt else t
+            md.add(end, end, DEPTH, tuple(s.post))
     return md

@@ -12,7 +12,9 @@ The statistics (the quoting issue's list of where the synthetic market differs f
 * ``dispersion``: variance over mean of the taker orders counted per second (1 for Poisson
   arrivals, more when they cluster);
 * ``impact_1s_ticks``: the mid's move from just before a taker order to one second after it, in
-  ticks, signed by its side (a permanent price impact shows as a positive mean).
+  ticks, signed by its side (a permanent price impact shows as a positive mean);
+* ``sigma_1s_bps``: the standard deviation of the mid's move over one second, in basis points
+  (what the quoting models call σ).
 
 :func:`compare` sets a synthetic figure against a real one: within ±25 % of it (the issue's band
 for a single figure), and prints which pass.
@@ -114,6 +116,13 @@ def measure(md: MarketData) -> dict[str, float]:
         if 0 <= i < j:
             impacts.append(k.side * (mids[j] - mids[i]))
     sizes = [k.steps * step for k in ts]
+    moves: list[float] = []
+    if times:
+        j = 0
+        for sec in range(times[0] // NS + 1, times[-1] // NS + 1):
+            i, j = j, bisect.bisect_right(times, sec * NS) - 1
+            if sec > times[0] // NS + 1 and mids[i] > 0:
+                moves.append((mids[j] - mids[i]) / mids[i] * 1e4)
     return {
         "spread_ticks_p50": _pct([float(s) for s in spreads], 0.5),
         "one_tick_share": sum(1 for s in spreads if s == 1) / len(spreads) if spreads else 0.0,
@@ -124,6 +133,7 @@ def measure(md: MarketData) -> dict[str, float]:
         "walk_share": sum(1 for k in ts if k.prices > 1) / len(ts) if ts else 0.0,
         "dispersion": statistics.pvariance(counts) / mean if mean else 0.0,
         "impact_1s_ticks": statistics.fmean(impacts) if impacts else 0.0,
+        "sigma_1s_bps": statistics.pstdev(moves) if len(moves) > 1 else 0.0,
     }
 
 

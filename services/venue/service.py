@@ -17,9 +17,8 @@ from common.logging import log
 from common.runtime import Service
 from services.venue import admin, rest, ws
 from services.venue.apikeys import account_keys, read_only_keys
-from services.venue.market import MarketStep
+from services.venue.market import MarketStep, generated
 from services.venue.market.replay import ReplayMarket
-from services.venue.market.synthetic import SyntheticMarket
 from services.venue.state import VenueState
 from services.venue.streams import SPEEDS_MS
 
@@ -48,7 +47,7 @@ class VenueService(Service):
                     path, float(s.price_tick), float(s.qty_step), cfg.replay_speed
                 )
             else:
-                self.markets[s.symbol] = SyntheticMarket(s, cfg.seed)
+                self.markets[s.symbol] = generated(s, cfg.model, cfg.seed)
         self.marks: dict[str, tuple[float, float]] = {}
         self._t0 = time.monotonic()
         self._last = self._t0
