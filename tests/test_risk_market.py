@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from common.messages import CancelAll, TargetQuotes, VenueLatency
+from common.messages import CancelAll, OrderUpdate, TargetQuotes, VenueLatency
 from common.params.risk import RiskParams
 from services.risk.engine import Outcome, RiskEngine
 from services.risk.samples import T0_NS, S, features, feed, feed_market, ladder, ready_engine, target
@@ -122,3 +122,41 @@ def test_a_latency_halt_lifts_on_the_gateways_probes_while_nothing_is_quoted() -
     assert ("latency", "release", "normal") in _changes(e.tick(T0_NS + 2))
     e.on_venue_latency(VenueLatency(rtt_ms=1.0, ok=False), failed_ms=5000.0)  # unreachable: 5 s
     assert ("latency", "hold", "halted") in _changes(e.tick(T0_NS + 3))
+
+
+def _outcome(e: RiskEngine, i: int, state: str, code: int, ts: int) -> None:
+    e.on_order(
+        OrderUpdate(symbol="ETHUSDC", client_order_id=f"o{i}", side="BUY", price=Decimal("2679"),
+                    qty=Decimal("0.01"), state=state, error_code=code, ts_event=ts)  # fmt: skip
+    )
+
+
+def test_a_high_venue_error_rate_quotes_fewer_layers_more_slowly_until_it_recedes() -> None:
+    """Seed 001 §11's noise-reduction switch. Defaults: above 20 % rejected, once 10 orders are
+    counted, 3 layers a side and half the churn budget; counts decay with a 60 s time constant."""
+    e = _engine()
+    five = ladder("ETHUSDC", "2680.00", 5, "0.01")
+    for i in range(7):
+        _outcome(e, i, "New", 0, T0_NS)
+    for i in range(7, 9):
+        _outcome(e, i, "Rejected", -2022, T0_NS)  # 2 of 9: not yet 10 counted
+    _outcome(e, 9, "Rejected", 0, T0_NS)  # held back by the gateway, never sent: not an outcome
+    assert len(_check(e, 1, five).quotes) == 10
+    _outcome(e, 10, "Rejected", -5022, T0_NS)  # 3 of 10 = 30 % > 20 %
+    t = _check(e, 2, five)
+    assert sorted((q.side, q.layer) for q in t.quotes) == [(s, n) for s in ("BUY", "SELL") for n in (0, 1, 2)]
+    assert t.clipped == ["venue error rate 30%: 4 outer quote(s) dropped, churn budget slowed"]
+    # the budget at half: 20 actions a second → 10, so 9 changes fit in one second (strictly under)
+    e2 = _engine()
+    for i in range(10):
+        _outcome(e2, i, "Rejected" if i < 3 else "New", -2022 if i < 3 else 0, T0_NS)
+    far = ladder("ETHUSDC", "2600.00", 3, "0.01")
+    assert len(_check(e2, 1, far).quotes) == 6  # 6 places: within 9
+    moved = ladder("ETHUSDC", "2590.00", 3, "0.01")
+    t2 = _check(e2, 2, moved)
+    assert any(c.startswith("churn budget: 3 change(s)") for c in t2.clipped), t2.clipped
+    # 30 quiet seconds later, 7 accepted orders: 3·e^(−0.5) / (10·e^(−0.5) + 7) = 1.82 / 13.07 = 14 %
+    feed_market(e, "ETHUSDC", "2680.00", T0_NS + 30 * S)
+    for i in range(20, 27):
+        _outcome(e, i, "New", 0, T0_NS + 30 * S)
+    assert len(_check(e, 30 * S, five).quotes) == 10

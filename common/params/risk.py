@@ -71,6 +71,18 @@ class SymbolRiskParams(Section):
     latency_ms: float = Field(default=150.0, gt=0, description="above: drop the innermost layers")
     latency_widen_layers: int = Field(default=1, ge=0, le=100, description="per side, innermost first")
     latency_pause_ms: float = Field(default=500.0, gt=0, description="above: quote nothing")
+    error_rate_throttle: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="share of our orders the venue rejected (decayed over about a minute) above which "
+        "the symbol quotes fewer layers, more slowly (seed 001 §11)",
+    )
+    error_rate_min_orders: float = Field(default=10.0, ge=1, description="orders counted before the rate counts")
+    error_throttle_layers: int = Field(default=3, ge=1, le=100, description="layers kept per side, innermost")
+    error_throttle_budget: float = Field(
+        default=0.5, gt=0, le=1, description="share of the churn budget while throttled"
+    )
     liq_distance_min_pct: float = Field(default=0.05, gt=0, lt=1, description="mark to est. liquidation")
     max_actions_per_second: int = Field(
         default=20, ge=1, description="places + modifies + cancels, strictly under (seed 000 §7)"

@@ -3,7 +3,9 @@
 The gate comes first: before the rebuild, for a symbol without limits or instrument, and in the
 modes ``halted`` and ``killed``, nothing is approved. Then, for a strategy target only, a venue
 latency above ``latencyMs`` drops the ``latencyWidenLayers`` innermost quotes of each side (a slow
-venue fills stale inner quotes first). Then :func:`~services.risk.exposure.shape` with the symbol's
+venue fills stale inner quotes first), and a venue error rate on our orders above
+``errorRateThrottle`` keeps only the ``errorThrottleLayers`` innermost quotes and slows the churn
+budget (:mod:`services.risk.errors`). Then :func:`~services.risk.exposure.shape` with the symbol's
 caps, then the churn budget (:mod:`services.risk.behaviour`), whose partial merge is shaped again
 because old and new quotes mixed may not fit the caps together.
 
@@ -19,6 +21,7 @@ from typing import NamedTuple
 from common.instrument import round_down
 from common.messages import Instrument, Quote, RiskMode
 from common.params.risk import RiskParams, SymbolRiskParams
+from services.risk import errors
 from services.risk.behaviour import budget, cost, diff, fits, merge
 from services.risk.exposure import Caps, Clip, shape
 from services.risk.margin import notional_cap, room
@@ -88,13 +91,21 @@ def approve(lim: Limits, quotes: list[Quote], mode: RiskMode, now_ns: int) -> Ap
     clips: list[Clip] = []
     if s.market.latency_ms > p.latency_ms and p.latency_widen_layers:
         quotes = _widen(quotes, p.latency_widen_layers, s.market.latency_ms, clips)
+    err = errors.rate(s.market, now_ns, p.error_rate_min_orders)
+    slow = 1.0
+    if err is not None and err > p.error_rate_throttle:
+        quotes, slow = _fewer(quotes, p.error_throttle_layers, err, clips), p.error_throttle_budget
     shaped, more = shape(quotes, lim.inst, s.book.qty, lim.caps)
     clips += more
     prev = s.approved.quotes if s.approved is not None else []
     amend = p.change_cost == "amend"
     d = diff(prev, shaped, amend)
     left = budget(
-        s.churn, now_ns, p.max_actions_per_second, p.max_cancels_per_minute, p.max_actions_per_minute
+        s.churn,
+        now_ns,
+        max(1, int(p.max_actions_per_second * slow)),
+        max(1, int(p.max_cancels_per_minute * slow)),
+        max(1, int(p.max_actions_per_minute * slow)),
     )
     if fits(d, left):
         return Approved(shaped, clips, mode, (d.actions, d.cancels))
@@ -160,6 +171,18 @@ def _widen(quotes: list[Quote], layers: int, ms: float, clips: list[Clip]) -> li
     if len(kept) < len(quotes):
         text = f"latency {ms:.0f} ms: {len(quotes) - len(kept)} innermost quote(s) dropped"
         clips.append(Clip("latency_widen", text, {"latency_ms": ms, "dropped": len(quotes) - len(kept)}))
+    return kept
+
+
+def _fewer(quotes: list[Quote], layers: int, rate: float, clips: list[Clip]) -> list[Quote]:
+    """Keep the ``layers`` innermost quotes of each side (:mod:`services.risk.errors`); the clip is
+    recorded whenever the throttle is on, so the operator sees it even when nothing was dropped."""
+    bids = sorted((q for q in quotes if q.side == "BUY"), key=lambda q: q.price, reverse=True)
+    asks = sorted((q for q in quotes if q.side == "SELL"), key=lambda q: q.price)
+    kept = bids[:layers] + asks[:layers]
+    dropped = len(quotes) - len(kept)
+    text = f"venue error rate {rate:.0%}: {dropped} outer quote(s) dropped, churn budget slowed"
+    clips.append(Clip("error_throttle", text, {"error_rate": rate, "dropped": dropped}))
     return kept
 
 

@@ -45,7 +45,7 @@ from common.messages import (
     VenueLatency,
 )
 from common.params.risk import RiskParams
-from services.risk import commands
+from services.risk import commands, errors
 from services.risk.approval import Approved, Limits, approve, effective_mode, gate, reshape
 from services.risk.context import NS
 from services.risk.loss import start_day
@@ -154,11 +154,16 @@ class RiskEngine:
 
     def on_order(self, u: OrderUpdate) -> None:
         """One of our orders as the gateway shows it (``oms.order``): what may be live, per symbol."""
-        orders = self._st.symbol(u.symbol).orders
+        sym = self._st.symbol(u.symbol)
+        orders = sym.orders
+        prev = orders.get(u.client_order_id)
+        first = prev is None or prev.state == "PendingNew"
+        venue_reject = u.state == "Rejected" and u.error_code != 0  # no code: held back, never sent
+        if first and (venue_reject or u.state in errors.ACCEPTED):
+            errors.record(sym.market, venue_reject, u.ts_event)
         if u.state in FINAL_STATES:
             orders.pop(u.client_order_id, None)
             return
-        prev = orders.get(u.client_order_id)
         since = prev.since_ns if prev is not None and prev.state == u.state else u.ts_event
         orders[u.client_order_id] = LiveOrder(
             side=u.side,

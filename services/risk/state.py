@@ -87,6 +87,11 @@ class Market(msgspec.Struct, kw_only=True):
     mid_move: float = 0.0
     mark_move: float = 0.0
     latency_ms: float = 0.0
+    outcomes: float = 0.0
+    """Our orders' outcomes at the venue (accepted or rejected), decayed (:mod:`services.risk.errors`)."""
+    errors: float = 0.0
+    """Of those, the rejected, decayed alike."""
+    outcomes_ns: int = 0
 
 
 class Bands(msgspec.Struct, kw_only=True):
