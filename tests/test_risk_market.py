@@ -125,10 +125,9 @@ def test_a_latency_halt_lifts_on_the_gateways_probes_while_nothing_is_quoted() -
 
 
 def _outcome(e: RiskEngine, i: int, state: str, code: int, ts: int) -> None:
-    e.on_order(
-        OrderUpdate(symbol="ETHUSDC", client_order_id=f"o{i}", side="BUY", price=Decimal("2679"),
+    u = OrderUpdate(symbol="ETHUSDC", client_order_id=f"o{i}", side="BUY", price=Decimal("2679"),
                     qty=Decimal("0.01"), state=state, error_code=code, ts_event=ts)  # fmt: skip
-    )
+    e.on_order(u)
 
 
 def test_a_high_venue_error_rate_quotes_fewer_layers_more_slowly_until_it_recedes() -> None:

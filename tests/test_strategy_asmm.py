@@ -188,3 +188,38 @@ def test_layers_that_netmax_cannot_hold_are_reported_missing_in_the_record() -> 
     full = _run(p)  # the default netMax (0.21) holds all six
     assert (full.record.inputs["layers_quoted"], full.record.inputs["layers_missing"]) == (6.0, 0.0)
     assert "layers_missing" not in full.record.flags
+
+
+def test_book_and_trade_imbalance_lean_the_centre_the_way_the_pressure_points() -> None:
+    # lean = (0.2 · 0.5 + 0.2 · (−0.25)) · half = 0.05 · 0.1153102 = 0.0057655: centre 2000.0057655,
+    # bid0 1999.8904553 → 1999.89, ask0 2000.1210757 → 2000.13; layers 0.1153102 then ×1.2 apart
+    f = features(1999.99, 2000.01, imbalance=0.5, trade_imbalance=-0.25)
+    d = _run(_params(), features=f)
+    assert _book(d) == [
+        ("BUY", 0, "1999.89", "0.010", False),
+        ("BUY", 1, "1999.77", "0.009", False),
+        ("BUY", 2, "1999.63", "0.008", False),
+        ("SELL", 0, "2000.13", "0.010", False),
+        ("SELL", 1, "2000.24", "0.009", False),
+        ("SELL", 2, "2000.38", "0.008", False),
+    ]
+    assert d.record.inputs["lean"] == pytest.approx(0.0057655, abs=1e-7)
+    assert "flow_lean" in d.record.flags
+    off = _run(_params(flow={"enabled": False}), features=f)
+    assert [q.price for q in off.quotes] == [q.price for q in _run(_params()).quotes]
+
+
+def test_toxic_flow_by_vpin_thins_the_ladder_and_spreads_its_layers() -> None:
+    # VPIN 0.9 against the 0.8 threshold: x = 0.5; layers round(3 · (1 − 0.5 · 0.5)) = 2 a side,
+    # gap 0.1153102 · (1 + 1.0 · 0.5) = 0.1729653: bid1 1999.8846898 − 0.1729653 = 1999.7117 → 1999.71
+    d = _run(_params(), features=features(1999.99, 2000.01, vpin=0.9))
+    assert _book(d) == [
+        ("BUY", 0, "1999.88", "0.010", False),
+        ("BUY", 1, "1999.71", "0.009", False),
+        ("SELL", 0, "2000.12", "0.010", False),
+        ("SELL", 1, "2000.29", "0.009", False),
+    ]
+    assert d.record.inputs["toxicity"] == pytest.approx(0.5) and "toxic_flow" in d.record.flags
+    # at or below the threshold nothing changes
+    calm = _run(_params(), features=features(1999.99, 2000.01, vpin=0.8))
+    assert len(calm.quotes) == 6 and "toxic_flow" not in calm.record.flags

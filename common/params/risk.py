@@ -78,7 +78,9 @@ class SymbolRiskParams(Section):
         description="share of our orders the venue rejected (decayed over about a minute) above which "
         "the symbol quotes fewer layers, more slowly (seed 001 §11)",
     )
-    error_rate_min_orders: float = Field(default=10.0, ge=1, description="orders counted before the rate counts")
+    error_rate_min_orders: float = Field(
+        default=10.0, ge=1, description="orders counted before the rate counts"
+    )
     error_throttle_layers: int = Field(default=3, ge=1, le=100, description="layers kept per side, innermost")
     error_throttle_budget: float = Field(
         default=0.5, gt=0, le=1, description="share of the churn budget while throttled"

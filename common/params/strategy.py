@@ -57,6 +57,28 @@ class ReservationParams(Section):
     sigma: float = Field(default=1.0e-4, ge=0, description="fixed volatility, relative per sqrt(s)")
 
 
+class FlowSteeringParams(Section):
+    """Order-flow steering (seed 001 §11): VPIN thins and spreads the ladder, book and trade
+    imbalance lean the reservation price. Neutral when the features are zero."""
+
+    enabled: bool = True
+    vpin_threshold: float = Field(
+        default=0.8,
+        ge=0,
+        lt=1,
+        description="VPIN above which the flow counts as toxic (~p90 of the recorded ETH file with "
+        "marketdata's 50-ETH buckets); the effect grows linearly to VPIN 1",
+    )
+    vpin_layer_cut: float = Field(default=0.5, ge=0, lt=1, description="share of maxLayers dropped at VPIN 1")
+    vpin_widen: float = Field(default=1.0, ge=0, description="gap between layers × (1 + this) at VPIN 1")
+    imbalance_skew: float = Field(
+        default=0.2, ge=0, le=1, description="half-spreads the centre leans at a one-sided book"
+    )
+    trade_skew: float = Field(
+        default=0.2, ge=0, le=1, description="half-spreads the centre leans at one-sided trade flow"
+    )
+
+
 class AsmmParams(LadderParams):
     """Adaptive Skewed Market Making, Round7 (seed 001 §3, §5)."""
 
@@ -84,6 +106,7 @@ class AsmmParams(LadderParams):
     inventory_pressure_strength: float = Field(default=0.5, ge=0)
     inventory_pressure_exponent: float = Field(default=2.5, gt=0)
     reservation: ReservationParams = Field(default_factory=ReservationParams)
+    flow: FlowSteeringParams = Field(default_factory=FlowSteeringParams)
 
     _fee_inside_spread = ordered("fee_buffer", below="min_spread")  # minSpread includes the fee buffer
 

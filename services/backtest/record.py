@@ -21,7 +21,8 @@ Summary figures (units in the names):
   orders, as Binance's order-count limits do, and a modify counts as an order there);
 * ``fills_by_layer``: fills per quoted layer, ``layer:count`` from the inside out;
 * ``active_<overlay>``: the share of decisions in which each overlay acted (``pinning``,
-  ``grinding``, ``momentum``, ``inventory_pressure``; their decision-record flags), and
+  ``grinding``, ``momentum``, ``inventory_pressure``, ``toxic_flow``, ``flow_lean``; their
+  decision-record flags), and
   ``active_budget_held`` / ``active_layers_missing``: how often the rate budget held price moves
   back and a configured layer could not exist;
 * ``markout_{1,5,30}s_bps``: adverse selection, the size-weighted mean over fills of how the
@@ -48,7 +49,10 @@ from common.messages import Fill, OrderUpdate
 from services.strategy.core import Output
 
 ZERO = Decimal(0)
-OVERLAY_FLAGS = ("pinning", "grinding", "momentum", "inventory_pressure", "budget_held", "layers_missing")
+OVERLAY_FLAGS = (
+    "pinning", "grinding", "momentum", "inventory_pressure", "toxic_flow", "flow_lean", "budget_held",
+    "layers_missing",
+)  # fmt: skip
 
 
 @dataclass(slots=True)

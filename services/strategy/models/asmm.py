@@ -12,6 +12,8 @@ One decision, in order:
 2. The centre moves by the funding bias and by inventory pressure: beyond
    ``inventoryPressureThreshold``·netMax the centre shifts toward reducing by
    ``strength·((load − threshold)/(1 − threshold))**exponent`` half-spreads.
+   Flow steering (:func:`steering`, seed 001 §11): the centre leans with the book and trade
+   imbalance; VPIN above ``flow.vpinThreshold`` spreads the ladder's layers and drops some.
 3. Momentum: m = mid/EMA(mid) − 1, the EMA weighing ``momentumAlpha`` per quote interval (so the
    signal does not depend on how often the engine is called). Beyond the threshold the side the
    market runs toward (the ask in a rally, the bid in a fall) steps back by the excess,
@@ -23,7 +25,8 @@ One decision, in order:
 5. Take profit: with a position, a reduce-only order for all of it rests at
    entry·(1 ± takeProfitPct), or at the touch once the market is already past that price.
 
-Every step moves a long position's quotes down and a short one's up, never the other way.
+Every inventory step (skew, pressure, pinning, take profit) moves a long position's quotes down and a
+short one's up, never the other way; the flow lean follows the market's pressure, not the position.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import math
 
 import msgspec
 
-from common.params.strategy import AsmmParams, ReservationParams, SymbolStrategy
+from common.params.strategy import AsmmParams, FlowSteeringParams, ReservationParams, SymbolStrategy
 from services.strategy.context import Market, sign, vol_of
 from services.strategy.funding import funding_bias
 from services.strategy.layers import ladder_of
@@ -108,6 +111,24 @@ def floor_fraction(a: AsmmParams, p: SymbolStrategy, st: StrategyState) -> float
     return a.maker_fee + adverse + a.min_edge
 
 
+def steering(m: Market, fp: FlowSteeringParams, half: float) -> tuple[float, float, float]:
+    """Step 2b: (toxicity x in [0, 1] from VPIN, the ladder's gap multiplier, the centre's lean).
+
+    x = (VPIN − vpinThreshold)/(1 − vpinThreshold), clamped; the gap between layers grows by
+    ``vpinWiden``·x and the layer count shrinks by ``vpinLayerCut``·x (in :func:`quote`). The lean is
+    (imbalanceSkew·book imbalance + tradeSkew·trade imbalance)·half, each imbalance in [−1, 1]
+    (bid-heavy or buyer-driven positive): the centre moves the way the pressure points.
+    """
+    if not fp.enabled:
+        return 0.0, 1.0, 0.0
+    f = m.features
+    x = min(max((f.vpin - fp.vpin_threshold) / (1.0 - fp.vpin_threshold), 0.0), 1.0)
+    book = min(max(f.imbalance, -1.0), 1.0)
+    trades = min(max(f.trade_imbalance, -1.0), 1.0)
+    lean = (fp.imbalance_skew * book + fp.trade_skew * trades) * half
+    return x, 1.0 + fp.vpin_widen * x, lean
+
+
 def _reservation(m: Market, a: AsmmParams) -> tuple[ReservationQuote, list[float], list[str]]:
     rp = a.reservation
     sigma, intensity_a, k, flags = estimates(m, rp)
@@ -125,23 +146,30 @@ def quote(m: Market, p: SymbolStrategy, st: StrategyState) -> ModelOutput:
     half = max(rq.half_spread * tick, floor_fraction(a, p, st) * m.mid)
     bias = funding_bias(m.features, m.now_ns, m.mid, p.funding_bias)
     push = pressure(m.q, p.net_max, a)
-    centre = rq.reservation * tick + bias - sign(m.q) * push * half
+    toxic, widen, lean = steering(m, a.flow, half)
+    centre = rq.reservation * tick + bias + lean - sign(m.q) * push * half
     mom, mom_state = momentum(st.momentum, m.mid, m.now_ns, a.momentum_alpha, p.quote_interval_ms)
     threshold = momentum_threshold(a, sigma * tick / m.mid, p.quote_interval_ms)
     excess = max(abs(mom) - threshold, 0.0) * m.mid
     bid0 = m.passive("BUY", centre - half - (excess if mom < 0 else 0.0))
     ask0 = m.passive("SELL", centre + half + (excess if mom > 0 else 0.0))
-    sides = Sides(bid0, ask0, a.max_layers, a.max_layers, ladder_of(a, half))
+    layers = max(1, round(a.max_layers * (1.0 - a.flow.vpin_layer_cut * toxic)))
+    sides = Sides(bid0, ask0, layers, layers, ladder_of(a, half * widen))
     ov = overlay(m, p, st, sides)
     inputs = {
         "mid": m.mid, "microprice": m.features.microprice, "sigma": sigma, "A": intensity_a, "k": k,
         "q": m.q / a.base_size, "position": m.q, "reservation": rq.reservation * tick, "half_spread": half,
         "skew": rq.skew * tick, "funding_bias": bias, "pressure": push, "momentum": mom, "centre": centre,
+        "vpin": m.features.vpin, "toxicity": toxic, "lean": lean, "layers": layers,
     }  # fmt: skip
     if push > 0:
         flags.append("inventory_pressure")
     if excess > 0:
         flags.append("momentum")
+    if toxic > 0:
+        flags.append("toxic_flow")
+    if lean != 0:
+        flags.append("flow_lean")
     levels = ov.levels + take_profit(m, a)
     state = msgspec.structs.replace(st, momentum=mom_state, pin=ov.pin, grind=ov.grind)
     return ModelOutput(levels, inputs, flags + ov.flags, ov.actions, state)
