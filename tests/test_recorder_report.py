@@ -99,8 +99,10 @@ def test_the_report_has_every_chart_and_its_figures_agree_with_the_store(
     for f in data.symbols:
         assert f.position == last_pos[f.symbol]["qty"]
         assert f.quoted_spread_bps > 0
+        assert set(f.markouts_bps) == {"1s", "5s", "30s"}, f.markouts_bps
     assert f"| Realized PnL after fees | {Decimal(t['net_pnl']):,.4f} |" in text
     assert f"| Fills | {len(fills)} (" in text
+    assert "Markout 1/5/30 s (bps)" in text
     assert "mm_rest_errors_total" in text, "the report says where REST/WS errors are really counted"
     assert len(data.minutes) == MINUTES
 
@@ -131,3 +133,21 @@ def test_an_empty_window_still_writes_every_chart_and_says_what_is_missing(tmp_p
     )
     assert data.totals["fills"] == "0" and data.totals["net_pnl"] == "0"
     assert "No approved targets" in path.read_text()
+
+
+def test_markouts_per_symbol_on_a_hand_computed_case() -> None:
+    """Mids 100.0, 100.1, 99.9, 100.5 at 0, 1, 5 and 30 s; a buy of 1 at 100.00 and a sell of 3 at
+    100.05 at 0 s. 1 s: buy +10 bps, sell (100.05 − 100.1)/100.05 = −4.9975 bps → (10 − 14.9925)/4
+    = −1.2481; 5 s: −10 and +14.9925 → 8.7444; 30 s: +50 and −44.9775 → −21.2331. A fill at 29 s
+    has no mid 5 s later and counts at 1 s only."""
+    s = 1_000_000_000
+    mids = ((0, 100.0), (1, 100.1), (5, 99.9), (30, 100.5))
+    samples = [{"ts_event": t * s, "symbol": "X", "mid": m} for t, m in mids]
+    fills = [
+        {"ts_event": 0, "side": "BUY", "price": "100.00", "qty": "1"},
+        {"ts_event": 0, "side": "SELL", "price": "100.05", "qty": "3"},
+    ]
+    m = report._markouts(fills, samples)
+    assert m == pytest.approx({"1s": -1.2481, "5s": 8.7444, "30s": -21.2331}, abs=1e-3)
+    late = report._markouts([{"ts_event": 29 * s, "side": "BUY", "price": "100.00", "qty": "1"}], samples)
+    assert late == pytest.approx({"1s": 50.0})

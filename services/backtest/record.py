@@ -39,12 +39,12 @@ Summary figures (units in the names):
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from common.markouts import markout_bps
 from common.messages import Fill, OrderUpdate
 from services.strategy.core import Output
 
@@ -144,20 +144,14 @@ class Recorder:
         return out
 
     def markout_bps(self, horizon_s: float, layer: int | None = None) -> float:
-        """The size-weighted mean markout ``horizon_s`` after each fill (see the module docstring)."""
-        h = int(horizon_s * 1e9)
-        num = den = 0.0
-        for f in self.fills:
-            if layer is not None and f["layer"] != layer:
-                continue
-            i = bisect.bisect_left(self.mid_ns, f["ts_ns"] + h)
-            if i >= len(self.mid_ns):
-                continue
-            price, qty = float(f["price"]), float(f["qty"])
-            move = (self.mid_px[i] - price) / price
-            num += (move if f["side"] == "BUY" else -move) * qty
-            den += qty
-        return round(num / den * 1e4, 3) if den else 0.0
+        """The size-weighted mean markout ``horizon_s`` after each fill (:mod:`common.markouts`)."""
+        fills = (
+            (f["ts_ns"], f["side"], float(f["price"]), float(f["qty"]))
+            for f in self.fills
+            if layer is None or f["layer"] == layer
+        )
+        m = markout_bps(fills, self.mid_ns, self.mid_px, horizon_s)
+        return round(m, 3) if m is not None else 0.0
 
     def sample(self, t_ns: int, mid: float, position: Decimal, bid: float, ask: float) -> None:
         equity = float(self.balance + self.cash + position * Decimal(repr(mid))) if mid else math.nan

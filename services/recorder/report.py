@@ -7,6 +7,8 @@ in the symbol's quote asset; others are listed apart), counts are row counts. Th
 :class:`ReportData`, is plain data that travels over REQ/REP (``Query(kind="report")``), so the
 recorder does the reading and ``mmctl report`` (or the recorder itself, periodically) draws.
 
+Markouts (:mod:`common.markouts`) are taken against the ``market_samples`` mids at 1, 5 and 30 s.
+
 Order-path latency is the time from an order's ``PendingNew`` to its ``New`` event (``ts_event``);
 REST/WS errors live in the gateway's ``mm_rest_errors_total`` counter, which is not on the bus, so
 the report counts what the bus does carry (failed commands, rejected orders, degraded statuses,
@@ -25,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from common.markouts import HORIZONS_S, markout_bps
 from services.recorder import series
 from services.recorder.schema import dec_text
 from services.recorder.series import Row, Series, dec, quote_asset_fee
@@ -54,6 +57,9 @@ class SymbolFigures(msgspec.Struct, frozen=True):
     held_back: int = 0
     quoted_spread_bps: float = 0.0
     captured_bps: float = 0.0
+    markouts_bps: dict[str, float] = msgspec.field(default_factory=dict)
+    """Size-weighted markouts of the fills (:mod:`common.markouts`) by horizon ("1s", "5s", "30s"),
+    against the recorded market samples' mid; a horizon no fill reaches is absent."""
 
 
 class ReportData(msgspec.Struct, kw_only=True):
@@ -261,7 +267,20 @@ def _symbol_figures(sym: str, w: Window, data: ReportData) -> SymbolFigures:
         held_back=sum(1 for r in events if r["state"] == "Rejected" and not _venue_reject(r)),
         quoted_spread_bps=series.time_weighted(data.quoted_spread.get(sym, Series()), data.until_ns / 1e9),
         captured_bps=sum(cap.v) / len(cap.v) if cap.v else 0.0,
+        markouts_bps=_markouts(fs, [r for r in w.samples if r["symbol"] == sym]),
     )
+
+
+def _markouts(fills: list[Row], samples: list[Row]) -> dict[str, float]:
+    mids = [(r["ts_event"], float(r["mid"])) for r in samples if r["mid"] is not None and float(r["mid"]) > 0]
+    ns, px = [t for t, _ in mids], [m for _, m in mids]
+    rows = [(r["ts_event"], r["side"], float(dec(r["price"])), float(dec(r["qty"]))) for r in fills]
+    out: dict[str, float] = {}
+    for h in HORIZONS_S:
+        m = markout_bps(rows, ns, px, h)
+        if m is not None:
+            out[f"{h}s"] = round(m, 3)
+    return out
 
 
 def _venue_reject(r: Row) -> bool:

@@ -122,6 +122,7 @@ def _symbols(data: ReportData) -> list[str]:
         "Rejects",
         "Quoted spread (bps)",
         "Captured (bps)",
+        "Markout 1/5/30 s (bps)",
     )
     lines = ["## Per symbol", "", _row(*head), _row(*(["---"] + ["---:"] * (len(head) - 1)))]
     for f in data.symbols:
@@ -142,11 +143,16 @@ def _symbols(data: ReportData) -> list[str]:
                 f.rejects,
                 f"{f.quoted_spread_bps:.2f}",
                 f"{f.captured_bps:.2f}",
+                _markouts(f.markouts_bps),
             )
         )
     if data.fees_by_asset:
         lines += ["", "Fees by asset: " + ", ".join(f"{v} {a}" for a, v in data.fees_by_asset.items())]
     return [*lines, ""]
+
+
+def _markouts(m: dict[str, float]) -> str:
+    return " / ".join(f"{m[h]:.2f}" if h in m else "—" for h in ("1s", "5s", "30s"))
 
 
 def _charts(charts: dict[str, str]) -> list[str]:
