@@ -223,3 +223,24 @@ def test_toxic_flow_by_vpin_thins_the_ladder_and_spreads_its_layers() -> None:
     # at or below the threshold nothing changes
     calm = _run(_params(), features=features(1999.99, 2000.01, vpin=0.8))
     assert len(calm.quotes) == 6 and "toxic_flow" not in calm.record.flags
+
+
+def test_the_inventory_cap_shrinks_with_volatility_and_never_below_its_floor() -> None:
+    """netMax 0.21 at refSigma 1.2e-4: at σ(60 s) = 2.4e-4 the strategy quotes within 0.105 (half),
+    at 8e-4 within 0.3 · 0.21 = 0.063 (the floor); at 5e-5 (calm) the whole 0.21."""
+    p = _params(baseSize=0.02, maxLayers=24)
+
+    def bids(vol60: float) -> tuple[float, Decision]:
+        f = features(1999.99, 2000.01, vol={"1s": 1e-4, "10s": 1e-4, "60s": vol60})
+        d = _run(p, features=f)
+        return float(sum(q.qty for q in d.quotes if q.side == "BUY")), d
+
+    total, d = bids(5e-5)
+    assert d.record.inputs["net_max"] == pytest.approx(0.21) and "net_max_adapted" not in d.record.flags
+    assert 0.105 < total <= 0.21
+    total, d = bids(2.4e-4)
+    assert d.record.inputs["net_max"] == pytest.approx(0.105) and "net_max_adapted" in d.record.flags
+    assert 0.08 < total <= 0.105
+    total, d = bids(8e-4)
+    assert d.record.inputs["net_max"] == pytest.approx(0.063)
+    assert 0.04 < total <= 0.063

@@ -147,6 +147,21 @@ class GrindingParams(Section):
     _release = ordered("release", below="threshold")
 
 
+class AdaptiveNetMaxParams(Section):
+    """An inventory cap that follows the volatility regime (seed 001 §2 ``adaptiveNetMax``, §10):
+    the strategy quotes within netMax·clamp(refSigma/σ, minRatio, 1), so the inventory's risk σ·|q|
+    stays within what netMax allows at refSigma. Risk's netMax stays the hard cap."""
+
+    enabled: bool = True
+    ref_sigma: float = Field(
+        default=1.2e-4,
+        gt=0,
+        description="volatility per sqrt(s) at which the full netMax applies (recorded ETH file: 1.17e-4)",
+    )
+    vol_key: str = Field(default="60s", pattern=VOL_KEY, description="which Features.vol estimate")
+    min_ratio: float = Field(default=0.3, gt=0, le=1, description="the cap never shrinks below this share")
+
+
 class FundingBiasParams(Section):
     """Shift the reservation by the funding expected before the next funding time (perpetuals)."""
 
@@ -256,6 +271,7 @@ class SymbolStrategy(Section):
     pinning: PinningParams = Field(default_factory=PinningParams)
     grinding: GrindingParams = Field(default_factory=GrindingParams)
     funding_bias: FundingBiasParams = Field(default_factory=FundingBiasParams)
+    adaptive_net_max: AdaptiveNetMaxParams = Field(default_factory=AdaptiveNetMaxParams)
 
 
 def _default_symbols() -> dict[str, SymbolStrategy]:

@@ -30,7 +30,7 @@ import msgspec
 from common.messages import DecisionRecord, Features, Instrument, Quote, ReducePosition, RiskMode
 from common.params.strategy import SymbolStrategy
 from services.strategy.caps import finalize
-from services.strategy.context import Market
+from services.strategy.context import Market, vol_of
 from services.strategy.flicker import (
     anchored,
     cost,
@@ -98,16 +98,31 @@ def decide(
         record = DecisionRecord(model=params.model, params_version=version, flags=[blocked])
         return _conclude(inputs, params, state, [], g, record, [])
     m = _market(inputs, g)
+    net_max = adaptive_net_max(params, inputs.features)
+    adapted = net_max < params.net_max
+    if adapted:
+        params = params.model_copy(update={"net_max": net_max})
     out = MODELS[params.model](m, params, state)
     reduce_mode = inputs.risk_mode == "reduce_only"
     legs = finalize(out.levels, m, steps_down(params.net_max, g), reduce_mode)
-    flags = out.flags + (["reduce_only"] if reduce_mode else [])
+    flags = out.flags + (["reduce_only"] if reduce_mode else []) + (["net_max_adapted"] if adapted else [])
     quoted, missing = _layer_count(out.levels, legs)
     if missing and not reduce_mode:
         flags.append("layers_missing")
     seen = {**out.inputs, "layers_quoted": float(quoted), "layers_missing": float(missing)}
+    seen["net_max"] = net_max
     record = DecisionRecord(model=params.model, params_version=version, inputs=seen, flags=flags)
     return _conclude(inputs, params, out.state, legs, g, record, out.actions)
+
+
+def adaptive_net_max(params: SymbolStrategy, f: Features | None) -> float:
+    """netMax·clamp(refSigma/σ, minRatio, 1) with σ from ``Features.vol[volKey]``; netMax itself
+    when disabled or σ unknown (:class:`~common.params.strategy.AdaptiveNetMaxParams`)."""
+    a = params.adaptive_net_max
+    sigma = vol_of(f, a.vol_key) if a.enabled and f is not None else None
+    if sigma is None:
+        return params.net_max
+    return params.net_max * min(max(a.ref_sigma / sigma, a.min_ratio), 1.0)
 
 
 def _layer_count(levels: list[Level], legs: list[Leg]) -> tuple[int, int]:

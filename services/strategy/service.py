@@ -73,6 +73,12 @@ LAYERS = Gauge(
     "the venue's filters or netMax's worst case)",
     ["symbol", "state"],
 )
+NET_MAX = Gauge(
+    "mm_adaptive_net_max",
+    "The inventory cap the strategy quoted within: netMax scaled down in high volatility (base units)",
+    ["symbol"],
+)
+TOXICITY = Gauge("mm_flow_toxicity", "VPIN beyond its threshold, 0 (calm) to 1 (toxic)", ["symbol"])
 BAND = Gauge("mm_band_kpi_ratio", "Passive band KPIs (seed 003 §1.2)", ["symbol", "kpi"])
 BAND_RESPONSE = Histogram(
     "mm_band_response_seconds",
@@ -212,6 +218,10 @@ class StrategyService(Service):
         if "layers_quoted" in inputs:
             LAYERS.labels(sym, "quoted").set(inputs["layers_quoted"])
             LAYERS.labels(sym, "missing").set(inputs["layers_missing"])
+        if "net_max" in inputs:
+            NET_MAX.labels(sym).set(inputs["net_max"])
+        if "toxicity" in inputs:
+            TOXICITY.labels(sym).set(inputs["toxicity"])
         if "reservation" in inputs:
             RESERVATION.labels(sym).set(inputs["reservation"])
             if mid:
