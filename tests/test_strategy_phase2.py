@@ -79,3 +79,32 @@ def test_beyond_inv_max_the_adding_side_shrinks() -> None:
     assert "over_inv_max" in long.record.flags
     short = _run("-0.15", phase2={"overLimitShrink": 0.0})
     assert (len(_side(short, "BUY")), len(_side(short, "SELL"))) == (16, 0)
+
+
+def test_the_inventory_target_leans_with_the_trend_within_its_share_of_inv_max() -> None:
+    """Seed 000 §2.2. Quote interval 500 ms, trendAlpha 0.05: τ = 10 s; one standard deviation of the
+    mid's gap to its EMA is σ·√(τ/2) = 8e-5·√5 = 1.78885e-4. A gap of one such (z = 1) against a
+    full trend at 2: target = 0.3 · invMax 0.1 · 0.5 = 0.015. Flat, the load is (0 − 0.015)/0.1 =
+    −0.15 and the centre moves up by invSkew 0.5 · 0.15 = 0.075 half-spreads: 2000.005 + 0.075 ·
+    1.600004 = 2000.1250003. Holding the target (0.015 long), the centre is the mid."""
+    from services.strategy.samples import T0_NS
+    from services.strategy.state import MomentumState
+
+    mid = 2000.005
+
+    def run(position: str, gap: float) -> Decision:
+        p = SymbolStrategy.model_validate({
+            "model": "phase2", "phase2": {"baseSize": 0.01, "layerSizeDecay": 1.0, "minLayers": 4,
+                                          "maxLayers": 24, "volRef": 2e-4, "volSpreadMult": 5.0}, **OFF,
+        })  # fmt: skip
+        st = StrategyState(momentum=MomentumState(ema=mid / (1 + gap), ts_ns=T0_NS))
+        f = features(2000.00, 2000.01, vol={"10s": 8e-5})
+        return decide(inputs(position, features=f), p, st)
+
+    d = run("0", 1.78885e-4)
+    assert d.record.inputs["trend_target"] == pytest.approx(0.015, rel=1e-4)
+    assert d.record.inputs["centre"] == pytest.approx(2000.1250003, abs=1e-5)
+    assert "trend_lean" in d.record.flags
+    assert run("0.015", 1.78885e-4).record.inputs["centre"] == pytest.approx(mid, abs=1e-5)
+    assert run("0", 8e-4).record.inputs["trend_target"] == pytest.approx(0.03)  # capped at a full trend
+    assert run("0", -8e-4).record.inputs["trend_target"] == pytest.approx(-0.03)  # a falling market

@@ -229,6 +229,17 @@ class Phase2Params(LadderParams):
     inv_max: float = Field(default=0.1, gt=0, description="base units; beyond it the adding side shrinks")
     inv_skew: float = Field(default=0.5, ge=0, description="centre shift at invMax, of half-spread")
     over_limit_shrink: float = Field(default=0.25, ge=0, le=1, description="adding-side layers kept")
+    trend_inventory: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="share of invMax the inventory target leans with a full trend (seed 000 §2.2: "
+        "a little more long in a rising market); 0 = always aim flat",
+    )
+    trend_alpha: float = Field(default=0.05, gt=0, le=1, description="trend EMA weight per quote interval")
+    trend_sigmas: float = Field(
+        default=2.0, gt=0, description="mid / EMA − 1 in standard deviations that counts as a full trend"
+    )
 
     _layers_order = ordered("min_layers", below="max_layers")
 
