@@ -159,3 +159,42 @@ def test_a_high_venue_error_rate_quotes_fewer_layers_more_slowly_until_it_recede
     for i in range(20, 27):
         _outcome(e, i, "New", 0, T0_NS + 30 * S)
     assert len(_check(e, 30 * S, five).quotes) == 10
+
+
+def _lifecycle(e: RiskEngine, n: int, quick: int, t_new: int) -> None:
+    """``n`` GTX orders accepted at ``t_new``; ``quick`` of them canceled 1 s later, the rest 6 s later."""
+    for i in range(n):
+        u = OrderUpdate(symbol="ETHUSDC", client_order_id=f"q{t_new}-{i}", side="BUY", price=Decimal("2679"),
+                        qty=Decimal("0.01"), state="New", ts_event=t_new)  # fmt: skip
+        e.on_order(u)
+    for i in range(n):
+        late = S if i < quick else 6 * S
+        u = OrderUpdate(symbol="ETHUSDC", client_order_id=f"q{t_new}-{i}", side="BUY", price=Decimal("2679"),
+                        qty=Decimal("0.01"), state="Canceled", ts_event=t_new + late)  # fmt: skip
+        e.on_order(u)
+
+
+def test_quick_cancels_over_half_of_resting_orders_slow_the_cancel_budget() -> None:
+    """Binance's Invalid Cancellation Ratio: resting orders canceled within 5 s of acceptance over
+    those accepted in 10 minutes. Defaults: above 0.5 once 100 are counted, the cancel budget runs
+    at 0.2 of its 50 a minute: 10, so 9 cancels fit (strictly under)."""
+    e = _engine()
+    _lifecycle(e, 99, 60, T0_NS)  # 60 of 99: not yet 100 counted
+    feed_market(e, "ETHUSDC", "2680.00", T0_NS + 10 * S)
+    assert not any("quick-cancel" in c for c in _check(e, 10 * S).clipped)
+    e = _engine()
+    _lifecycle(e, 100, 50, T0_NS)  # 0.5: not above
+    feed_market(e, "ETHUSDC", "2680.00", T0_NS + 10 * S)
+    assert not any("quick-cancel" in c for c in _check(e, 10 * S).clipped)
+    e = _engine()
+    _lifecycle(e, 100, 60, T0_NS)  # 0.6
+    feed_market(e, "ETHUSDC", "2680.00", T0_NS + 10 * S)
+    six = ladder("ETHUSDC", "2680.00", 6, "0.01")
+    t = _check(e, 10 * S, six)
+    assert len(t.quotes) == 12 and "quick-cancel ratio 60% over 10 min: cancel budget slowed" in t.clipped
+    feed_market(e, "ETHUSDC", "2680.00", T0_NS + 12 * S)
+    t = _check(e, 12 * S, [])  # 12 cancels against 9
+    assert len(t.quotes) == 3 and any(c.startswith("churn budget: 3 change(s)") for c in t.clipped), t.clipped
+    # ten minutes after those orders were accepted they leave the window
+    feed_market(e, "ETHUSDC", "2680.00", T0_NS + 601 * S)
+    assert not any("quick-cancel" in c for c in _check(e, 601 * S, []).clipped)

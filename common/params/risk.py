@@ -85,6 +85,19 @@ class SymbolRiskParams(Section):
     error_throttle_budget: float = Field(
         default=0.5, gt=0, le=1, description="share of the churn budget while throttled"
     )
+    max_quick_cancel_ratio: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="share of our resting orders canceled within 5 s of acceptance over 10 minutes "
+        "(Binance's Invalid Cancellation Ratio, restricted at 0.99) above which cancels slow down",
+    )
+    quick_cancel_min_orders: int = Field(
+        default=100, ge=1, description="orders counted before the ratio counts"
+    )
+    quick_cancel_budget: float = Field(
+        default=0.2, gt=0, le=1, description="share of the cancel budget while over the ratio"
+    )
     liq_distance_min_pct: float = Field(default=0.05, gt=0, lt=1, description="mark to est. liquidation")
     max_actions_per_second: int = Field(
         default=20, ge=1, description="places + modifies + cancels, strictly under (seed 000 §7)"

@@ -100,16 +100,23 @@ def approve(lim: Limits, quotes: list[Quote], mode: RiskMode, now_ns: int) -> Ap
     prev = s.approved.quotes if s.approved is not None else []
     amend = p.change_cost == "amend"
     d = diff(prev, shaped, amend)
+    cancel_slow = slow
+    icr = errors.quick_cancel_ratio(s.market, now_ns, p.quick_cancel_min_orders)
+    hold = icr is not None and icr > p.max_quick_cancel_ratio
+    if icr is not None and hold:
+        cancel_slow = min(slow, p.quick_cancel_budget)
+        text = f"quick-cancel ratio {icr:.0%} over 10 min: cancel budget slowed"
+        clips.append(Clip("cancel_ratio", text, {"quick_cancel_ratio": icr}))
     left = budget(
         s.churn,
         now_ns,
         max(1, int(p.max_actions_per_second * slow)),
-        max(1, int(p.max_cancels_per_minute * slow)),
+        max(1, int(p.max_cancels_per_minute * cancel_slow)),
         max(1, int(p.max_actions_per_minute * slow)),
     )
     if fits(d, left):
         return Approved(shaped, clips, mode, (d.actions, d.cancels))
-    merged, deferred, spent = merge(d, left, amend)
+    merged, deferred, spent = merge(d, left, amend, hold_removals=hold)
     final, capped = shape(merged, lim.inst, s.book.qty, lim.caps, checked=True)
     if deferred:
         text = f"churn budget: {deferred} change(s) kept their previous quote (left {left.actions} actions, "

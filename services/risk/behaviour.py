@@ -122,14 +122,24 @@ def fits(d: Diff, left: Budget) -> bool:
     return d.actions <= left.actions and d.cancels <= left.cancels
 
 
-def merge(d: Diff, left: Budget, amend: bool = True) -> tuple[list[Quote], int, tuple[int, int]]:
-    """The change as far as ``left`` allows, inside out: the set, how many changes waited, the cost."""
+def merge(
+    d: Diff, left: Budget, amend: bool = True, hold_removals: bool = False
+) -> tuple[list[Quote], int, tuple[int, int]]:
+    """The change as far as ``left`` allows, inside out: the set, how many changes waited, the cost.
+
+    Removing a quote never waits, unless ``hold_removals`` (the quick-cancel limit,
+    :mod:`services.risk.errors`): then a removal waits for the cancel budget like any change, and
+    the caller's caps still remove whatever no longer fits."""
     out = list(d.kept)
     actions, cancels = left
     deferred = spent_a = spent_x = 0
     for _, old, want in sorted(d.changes, key=itemgetter(0)):
         a, x = (1, 0) if old is None else ((1, 1) if want is None else change_cost(amend))
-        if want is None or _reducing(old, want) or (a <= actions and x <= cancels):
+        if (
+            (want is None and not hold_removals)
+            or (want is not None and _reducing(old, want))
+            or (a <= actions and x <= cancels)
+        ):
             actions, cancels, spent_a, spent_x = actions - a, cancels - x, spent_a + a, spent_x + x
             if want is not None:
                 out.append(want)

@@ -161,6 +161,13 @@ class RiskEngine:
         venue_reject = u.state == "Rejected" and u.error_code != 0  # no code: held back, never sent
         if first and (venue_reject or u.state in errors.ACCEPTED):
             errors.record(sym.market, venue_reject, u.ts_event)
+        born = prev.born_ns if prev is not None else 0
+        if not born and u.state == "New":
+            born = u.ts_event
+            if u.time_in_force in errors.RESTING:
+                errors.placed(sym.market, born)
+        if u.state == "Canceled" and prev is not None:
+            errors.canceled(sym.market, prev.born_ns, u.ts_event)
         if u.state in FINAL_STATES:
             orders.pop(u.client_order_id, None)
             return
@@ -172,6 +179,7 @@ class RiskEngine:
             layer=u.layer,
             since_ns=since,
             reduce_only=u.reduce_only,
+            born_ns=born,
         )
 
     def reset_orders(self) -> None:

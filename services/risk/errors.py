@@ -1,4 +1,7 @@
-"""The venue's error rate on our orders, and the noise-reduction switch it drives (seed 001 §11:
+"""How the venue sees our order flow: its error rate on our orders, which drives the noise-reduction
+switch, and our quick-cancel ratio, which the churn budget keeps under a limit.
+
+The error rate (seed 001 §11:
 "at a high error rate or high latency, automatically lower the quoting frequency and the layers").
 
 Each order's first outcome at the venue is one sample: accepted (``New``, or filled at once) or
@@ -8,6 +11,13 @@ the last minute, and a quiet spell forgets old errors. Above ``errorRateThrottle
 innermost quotes of each side and runs the churn budget at ``errorThrottleBudget`` of its size:
 fewer orders, sent more slowly, until the venue accepts them again. The latency rule beside it
 drops the innermost layers instead (a slow venue fills stale inner quotes first).
+
+The quick-cancel ratio is Binance Futures' "Invalid Cancellation Ratio" (quantitative rules): of
+our resting (GTC/GTX/GTD) orders accepted in the last 10 minutes, the share canceled less than
+5 s after acceptance; Binance restricts a symbol at 0.99 once the order count is high (seed 000
+§3.2: limit the cancel share). Above ``maxQuickCancelRatio`` (once ``quickCancelMinOrders`` are
+counted) the approval runs the cancel budget at ``quickCancelBudget`` of its size, so quotes stay
+where they rest (amends still move them) until the ratio comes down.
 """
 
 from __future__ import annotations
@@ -39,3 +49,37 @@ def rate(m: Market, now_ns: int, min_orders: float) -> float | None:
     """The decayed share of rejected orders at ``now_ns``; None with fewer than ``min_orders``."""
     _decay(m, now_ns)
     return m.errors / m.outcomes if m.outcomes + 1e-6 >= min_orders else None
+
+
+CANCEL_WINDOW_NS = 600 * 1_000_000_000
+QUICK_NS = 5 * 1_000_000_000
+RESTING = ("GTC", "GTX", "GTD")
+
+
+def _prune(xs: list[int], now_ns: int) -> None:
+    cut = now_ns - CANCEL_WINDOW_NS
+    i = 0
+    while i < len(xs) and xs[i] < cut:
+        i += 1
+    del xs[:i]
+
+
+def placed(m: Market, now_ns: int) -> None:
+    """A resting order of ours the venue accepted at ``now_ns``."""
+    m.resting_placed.append(now_ns)
+    _prune(m.resting_placed, now_ns)
+
+
+def canceled(m: Market, born_ns: int, now_ns: int) -> None:
+    """One of them canceled at ``now_ns``; a quick cancel when it lived under 5 s."""
+    if born_ns and now_ns - born_ns < QUICK_NS:
+        m.quick_cancels.append(now_ns)
+        _prune(m.quick_cancels, now_ns)
+
+
+def quick_cancel_ratio(m: Market, now_ns: int, min_orders: int) -> float | None:
+    """Quick cancels over resting orders placed in the last 10 minutes; None under ``min_orders``."""
+    _prune(m.resting_placed, now_ns)
+    _prune(m.quick_cancels, now_ns)
+    n = len(m.resting_placed)
+    return len(m.quick_cancels) / n if n >= min_orders else None

@@ -92,6 +92,10 @@ class Market(msgspec.Struct, kw_only=True):
     errors: float = 0.0
     """Of those, the rejected, decayed alike."""
     outcomes_ns: int = 0
+    resting_placed: list[int] = msgspec.field(default_factory=list)
+    """When each of our resting (GTC/GTX/GTD) orders was accepted, over the last cancel window."""
+    quick_cancels: list[int] = msgspec.field(default_factory=list)
+    """When each of them that lived under the quick-cancel age was canceled, same window."""
 
 
 class Bands(msgspec.Struct, kw_only=True):
@@ -125,6 +129,8 @@ class LiveOrder(msgspec.Struct, kw_only=True):
     layer: int
     since_ns: int
     reduce_only: bool = False
+    born_ns: int = 0
+    """When the venue accepted it (its first ``New``); 0 while unknown."""
 
 
 class SymbolState(msgspec.Struct, kw_only=True):
