@@ -165,6 +165,11 @@ class Settings(BaseSettings):
                     f"what risk lets through ({r.max_actions_per_minute - 1} a minute): risk would clip "
                     "every busy minute"
                 )
+            if st is not None and st.max_moves_per_second > r.max_actions_per_second - 1:
+                out.append(
+                    f"strategy.symbols.{sym}.max_moves_per_second {st.max_moves_per_second} is above what "
+                    f"risk lets through ({r.max_actions_per_second - 1} a second)"
+                )
             # risk's limits are strict ("under N": N - 1 pass), the gateway's inclusive
             if r.max_actions_per_minute - 1 > g.orders_per_minute:
                 out.append(

@@ -44,7 +44,8 @@ def _far_price(anchor: float, j: int) -> str:
 
 
 def test_pinning_triggers_above_70pct_keeps_far_layers_fixed_and_releases_with_hysteresis() -> None:
-    sc = Scenario(SymbolStrategy.model_validate({"grinding": {"enabled": False}}))
+    # moves within a second of the cold ladder: the per-second move budget is not under test here
+    sc = Scenario(SymbolStrategy.model_validate({"grinding": {"enabled": False}, "maxMovesPerSecond": 1000}))
     calm = sc.step("0.10")
     assert "pinning" not in calm.record.flags
 
@@ -208,7 +209,10 @@ def test_should_publish_waits_for_the_interval_unless_urgent() -> None:
 
 
 def test_anti_flicker_suppresses_a_one_tick_wiggle_and_passes_a_real_move() -> None:
-    sc = Scenario(SymbolStrategy.model_validate({"asmm": {"spreadFloor": "fixed"}}))  # the 3 bps floor
+    # the 3 bps floor; the per-second move budget is not under test here
+    sc = Scenario(
+        SymbolStrategy.model_validate({"asmm": {"spreadFloor": "fixed"}, "maxMovesPerSecond": 1000})
+    )
     first = sc.step("0")
     assert first.publish
     # layer 0 rests 80 ticks from the 2680.005 mid (bid 2679.20, ask 2680.81), layer 1 at 2678.39
@@ -227,3 +231,22 @@ def test_anti_flicker_suppresses_a_one_tick_wiggle_and_passes_a_real_move() -> N
         Leg(q.side, q.layer, int(q.price / Decimal("0.01")), int(q.qty / Decimal("0.001")), q.reduce_only)
         for q in moved.quotes
     )
+
+
+def test_price_moves_wait_for_the_per_second_budget_inner_legs_first() -> None:
+    """maxMovesPerSecond 12 (default): the cold ladder (48 legs at T0) fills the second, so a real
+    move 0.7 s later waits (budget_held) and goes at 1.1 s; a 3 bps jump that moves every layer
+    moves 12 legs in its second, the innermost."""
+    sc = Scenario(SymbolStrategy.model_validate({"asmm": {"spreadFloor": "fixed"}}))
+    first = sc.step("0")
+    assert first.publish and len(first.quotes) == 48
+    held = sc.step("0", bid=2680.20, now=T0_NS + 700 * MS)  # 20 ticks: layer 0 would move
+    assert "budget_held" in held.record.flags and not held.publish
+    moved = sc.step("0", bid=2680.20, now=T0_NS + 1100 * MS)
+    assert moved.publish and "budget_held" not in moved.record.flags
+    assert (_layers(moved, "BUY")[0][0], _layers(moved, "SELL")[0][0]) == ("2679.40", "2681.01")
+    before = {(q.side, q.layer): q.price for q in moved.quotes}
+    jump = sc.step("0", bid=2681.60, now=T0_NS + 2200 * MS)  # +140 ticks
+    changed = sorted((q.layer, q.side) for q in jump.quotes if before[(q.side, q.layer)] != q.price)
+    assert jump.publish and "budget_held" in jump.record.flags
+    assert len(changed) == 12 and {layer for layer, _ in changed} == set(range(6))

@@ -266,6 +266,12 @@ class SymbolStrategy(Section):
         description="order actions (new, moved or removed quotes) the published sets may cost in a minute; "
         "inside risk's churn budget, so risk rarely has to clip",
     )
+    max_moves_per_second: int = Field(
+        default=12,
+        ge=1,
+        description="price moves of resting legs the published sets may cost in a second (inner legs "
+        "first; new and removed legs are not held); under risk's maxActionsPerSecond",
+    )
     markout_horizon_s: float = Field(default=5.0, gt=0, description="a fill's markout is measured this late")
     adverse_alpha: float = Field(default=0.05, gt=0, le=1, description="weight of each fill's markout")
     adverse_prior_bps: float = Field(

@@ -43,6 +43,7 @@ from services.strategy.models import ModelOutput, asmm, passive_band, phase1, ph
 from services.strategy.rounding import Grid, grid_of, steps_down
 from services.strategy.state import StrategyState
 
+NS_PER_SECOND = 1_000_000_000
 NS_PER_MS = 1_000_000
 
 Model = Callable[[Market, SymbolStrategy, StrategyState], ModelOutput]
@@ -185,6 +186,8 @@ def _conclude(
             params.publish_tolerance_ratio, bid_cap, ask_floor,
         )  # fmt: skip
         left = max(params.max_actions_per_minute - sum(map(itemgetter(1), spent)), 0)
+        second = sum(n for t, n in spent if t > inputs.now_ns - NS_PER_SECOND)
+        left = min(left, max(params.max_moves_per_second - second, 0))
         legs, waited = within_budget(legs, state.published, left, mid_ticks, bid_cap, ask_floor)
         if waited:
             record = msgspec.structs.replace(record, flags=[*record.flags, "budget_held"])
