@@ -20,7 +20,7 @@ metric = "pnl"
 [run]
 seconds = 30
 [grid]
-"asmm.reservation.gamma" = [0.01, 0.2]
+"asmm.reservation.gamma" = [100.0, 2000.0]
 "asmm.minSpread" = [0.0002, 0.0006]
 """
 
@@ -39,7 +39,7 @@ def test_a_two_worker_sweep_on_local_ray_writes_one_row_per_point_and_a_heatmap(
     assert p.returncode == 0, p.stderr[-2000:]
     rows = pq.read_table(out / "sweep.parquet").to_pylist()
     got = sorted((r["asmm.reservation.gamma"], r["asmm.minSpread"]) for r in rows)
-    assert got == [(0.01, 0.0002), (0.01, 0.0006), (0.2, 0.0002), (0.2, 0.0006)]
+    assert got == [(100.0, 0.0002), (100.0, 0.0006), (2000.0, 0.0002), (2000.0, 0.0006)]
     assert all(r["error"] == "" and r["symbol"] == "ETHUSDC" and r["span_s"] > 25 for r in rows)
     assert (out / "heatmap.png").read_bytes()[:8] == PNG
     assert "4 runs, 0 failed" in p.stdout

@@ -24,8 +24,8 @@ OFF = {"pinning": {"enabled": False}, "grinding": {"enabled": False}, "fundingBi
 
 def _params(**asmm: Any) -> SymbolStrategy:
     reservation = {
-        "variant": "avellaneda_stoikov", "gamma": 0.01, "horizonS": 1.0, "estimateOnline": False,
-        "sigma": 1e-4, "intensityK": 0.1, "intensityA": 1.0,
+        "variant": "avellaneda_stoikov", "gamma": 0.01, "gammaUnit": "tick_lot", "horizonS": 1.0,
+        "estimateOnline": False, "sigma": 1e-4, "intensityK": 0.1, "intensityA": 1.0,
     }  # fmt: skip
     reservation.update(asmm.pop("reservation", {}))
     section = {
@@ -244,3 +244,22 @@ def test_the_inventory_cap_shrinks_with_volatility_and_never_below_its_floor() -
     total, d = bids(8e-4)
     assert d.record.inputs["net_max"] == pytest.approx(0.063)
     assert 0.04 < total <= 0.063
+
+
+def test_gamma_per_unit_of_quote_currency_means_the_same_risk_aversion_on_every_symbol() -> None:
+    """γ = 100 per USDC, A&S, σ 1e-4/√s, τ 1 s; 60 USDC of inventory on each symbol.
+    ETHUSDC (tick 0.01, lot 0.01, mid 2000): 3 lots, γ per tick·lot = 100 · 0.01 · 0.01 = 0.01,
+    σ = 20 ticks: shift q·γ·σ²·τ = 3 · 0.01 · 400 = 12 ticks = 0.12 USDC = 0.6 bps.
+    BTCUSDC (tick 0.1, lot 0.001, mid 60000): 1 lot, γ per tick·lot = 100 · 0.1 · 0.001 = 0.01,
+    σ = 60 ticks: shift 1 · 0.01 · 3600 = 36 ticks = 3.6 USDC = 0.6 bps."""
+    res = {"gamma": 100.0, "gammaUnit": "quote"}
+    eth = _run(_params(reservation=res), position="0.03")
+    btc_p = _params(reservation=res, baseSize=0.001)
+    btc = decide(
+        inputs("0.001", "0", symbol="BTCUSDC", features=features(59999.9, 60000.1, symbol="BTCUSDC")),
+        btc_p,
+        StrategyState(),
+    )
+    eth_bps = (2000.0 - eth.record.inputs["reservation"]) / 2000.0 * 1e4
+    btc_bps = (60000.0 - btc.record.inputs["reservation"]) / 60000.0 * 1e4
+    assert eth_bps == pytest.approx(0.6, rel=1e-6) and btc_bps == pytest.approx(0.6, rel=1e-6)

@@ -196,7 +196,7 @@ def test_inventory_skew_moves_quotes_toward_reducing_the_position(
     p = SymbolStrategy.model_validate(
         {
             "model": model,
-            "asmm": {"reservation": {"variant": variant, "gamma": gamma}},
+            "asmm": {"reservation": {"variant": variant, "gamma": gamma, "gammaUnit": "tick_lot"}},
             "pinning": {"enabled": overlays},
             "grinding": {"enabled": overlays},
         }

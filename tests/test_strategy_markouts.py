@@ -37,8 +37,9 @@ def _asmm(**asmm: object) -> SymbolStrategy:
     section = {
         "baseSize": 0.01, "maxLayers": 1, "spreadFloor": "measured", "makerFee": 0.0, "minEdge": 0.00005,
         "takeProfitPct": 0.0,
-        "reservation": {"variant": "avellaneda_stoikov", "gamma": 0.01, "horizonS": 1.0,
-                        "estimateOnline": False, "sigma": 1e-4, "intensityK": 0.1, "intensityA": 1.0},
+        "reservation": {"variant": "avellaneda_stoikov", "gamma": 0.01, "gammaUnit": "tick_lot",
+                        "horizonS": 1.0, "estimateOnline": False, "sigma": 1e-4, "intensityK": 0.1,
+                        "intensityA": 1.0},
         **asmm,
     }  # fmt: skip
     off = {"pinning": {"enabled": False}, "grinding": {"enabled": False}, "fundingBias": {"enabled": False}}

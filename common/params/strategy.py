@@ -6,8 +6,11 @@ keys, and refuses a bad value naming the key. Units, where a name does not say t
 * relative quantities (``minSpread``, ``feeBuffer``, ``bandMin``, ``takeProfitPct``, ...) are
   fractions of the mid or reference price (0.0006 = 6 bps);
 * sizes (``baseSize``, ``netMax``, ``farSize``) are in base-asset units (ETH, BTC);
-* the reservation model works in ticks: ``gamma`` per tick per lot (a lot is ``baseSize``), ``A``
-  per second, ``k`` per tick; a fixed ``sigma`` is relative per square-root second, like the venue's;
+* the reservation model works in ticks and lots (a lot is ``baseSize``): ``A`` per second, ``k``
+  per tick; ``gamma`` (and ``xi``) per unit of the quote currency by default (``gammaUnit =
+  "quote"``: per tick per lot it is gamma × tick × baseSize, so one value means the same risk
+  aversion per unit of notional on every symbol), or per tick per lot (``gammaUnit = "tick_lot"``);
+  a fixed ``sigma`` is relative per square-root second, like the venue's;
 * ``Features.vol[key]`` is the marketdata service's standard deviation of mid log returns per
   square-root second; the key names the estimator's half-life (``"1s"``, ``"10s"``, ``"60s"``).
 """
@@ -46,8 +49,20 @@ class ReservationParams(Section):
     """Reservation price and optimal spread: Avellaneda–Stoikov (2008) or GLFT / Guéant (2017)."""
 
     variant: Literal["avellaneda_stoikov", "glft"] = "glft"
-    gamma: float = Field(default=0.05, gt=0, description="risk aversion, per tick per lot")
-    xi: float | None = Field(default=None, gt=0, description="Guéant's objective parameter; None = gamma")
+    gamma: float = Field(
+        default=555.0,
+        gt=0,
+        description="risk aversion, in gammaUnit (555 per USDC is 0.05 per tick per lot on ETHUSDC's "
+        "0.01 tick and 0.009 lot)",
+    )
+    gamma_unit: Literal["quote", "tick_lot"] = Field(
+        default="quote",
+        description="quote: per unit of the quote currency, the same on every symbol; tick_lot: per tick "
+        "per lot (baseSize), the model's own units",
+    )
+    xi: float | None = Field(
+        default=None, gt=0, description="Guéant's objective parameter, in gammaUnit; None = gamma"
+    )
     horizon_s: float = Field(default=10.0, gt=0, description="A&S T-t, a rolling horizon in seconds")
     order_lots: float = Field(default=1.0, gt=0, description="Guéant's order size Delta, in lots")
     estimate_online: bool = Field(default=True, description="use Features A, k and vol when present")

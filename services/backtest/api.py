@@ -2,7 +2,7 @@
 
     from services.backtest import run
     res = run("data/binance/usdm_ethusdt_20240808.gz", symbol="ETHUSDT", model="asmm",
-              overrides={"gamma": 0.05}, entry_ms=2, response_ms=2)
+              overrides={"asmm.reservation.gamma": 555}, entry_ms=2, response_ms=2)
     print(res.summary); res.save(Path("out/bt"))
 
 ``data`` is a recorded Binance file, or ``"synthetic"`` for the simulated venue's synthetic market

@@ -11,7 +11,7 @@ A grid file (TOML)::
     [run]                                             # keyword arguments of services.backtest.run
     entry_ms = 1.0
     [grid]                                            # every combination runs; the first two
-    "asmm.reservation.gamma" = [0.01, 0.05, 0.2]      # parameters are the heatmap's axes
+    "asmm.reservation.gamma" = [100, 555, 2000]        # parameters are the heatmap's axes (gamma per USDC)
     "asmm.minSpread" = [0.0002, 0.0006]
 
 ``sweep(grid, out, ray_address=None)`` starts a local Ray (``num_cpus`` workers) or joins the

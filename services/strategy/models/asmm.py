@@ -132,9 +132,11 @@ def steering(m: Market, fp: FlowSteeringParams, half: float) -> tuple[float, flo
 def _reservation(m: Market, a: AsmmParams) -> tuple[ReservationQuote, list[float], list[str]]:
     rp = a.reservation
     sigma, intensity_a, k, flags = estimates(m, rp)
+    unit = m.grid.tick_f * a.base_size if rp.gamma_unit == "quote" else 1.0  # to per tick per lot
+    xi = rp.xi * unit if rp.xi is not None else None
     rq = reservation_quote(
         rp.variant, m.mid / m.grid.tick_f, m.q / a.base_size, sigma, intensity_a, k,
-        rp.gamma, rp.horizon_s, rp.xi, rp.order_lots,
+        rp.gamma * unit, rp.horizon_s, xi, rp.order_lots,
     )  # fmt: skip
     return rq, [sigma, intensity_a, k], flags
 
