@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 import websockets
+from prometheus_client import Counter
 from websockets.asyncio.client import ClientConnection
 
 from common.binance.errors import BinanceError, MalformedResponse, RateLimited, TransportError, classify
@@ -25,6 +26,12 @@ from common.binance.signing import hmac_hex, ws_api_payload
 from common.logging import log
 
 ORDER_METHODS = {"order.place": 1, "order.modify": 1}
+WS_REQUESTS = Counter("mm_ws_api_requests_total", "WS-API requests sent", ["method", "status"])
+WS_ERRORS = Counter(
+    "mm_ws_api_errors_total",
+    "WS-API requests that failed: the venue's error code, or transport/malformed (no usable answer)",
+    ["method", "code"],
+)
 
 
 class WsApiClient:
@@ -101,7 +108,11 @@ class WsApiClient:
             p.update(apiKey=self._key, timestamp=self.rest.now_ms(), recvWindow=self.rest.recv_window_ms)
             p["signature"] = hmac_hex(self._secret, ws_api_payload(p))
         rid = str(next(self._ids))
-        ws = await self._connection()
+        try:
+            ws = await self._connection()
+        except TransportError:
+            _transport(method)
+            raise
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
         try:
@@ -109,11 +120,16 @@ class WsApiClient:
             answer = await asyncio.wait_for(fut, self.timeout_s)
         except TimeoutError as exc:
             self._pending.pop(rid, None)
+            _transport(method)
             raise TransportError(f"{method}: no answer within {self.timeout_s} s") from exc
         except websockets.ConnectionClosed as exc:
             self._pending.pop(rid, None)
             self.connected = False
+            _transport(method)
             raise TransportError(f"{method}: connection closed") from exc
+        except TransportError:
+            _transport(method)
+            raise
         return self._result(method, answer)
 
     def _result(self, method: str, answer: dict[str, Any]) -> Any:
@@ -123,6 +139,7 @@ class WsApiClient:
             status = int(answer.get("status", 0))
         except (TypeError, ValueError):
             status = 0
+        WS_REQUESTS.labels(method, str(status) if status else "malformed").inc()
         if status == 200:
             return answer.get("result")
         err = answer.get("error")
@@ -137,6 +154,7 @@ class WsApiClient:
         )
         if not status:
             exc = MalformedResponse(f"{method}: an answer without a status: {str(answer)[:120]}")
+        WS_ERRORS.labels(method, str(code) if isinstance(code, int) and status else "malformed").inc()
         if isinstance(exc, RateLimited):
             self.rest.stop_sending(exc.retry_after)
         return _raise(exc)
@@ -163,6 +181,11 @@ class WsApiClient:
                 await self._ws.close()
         if self._reader is not None:
             self._reader.cancel()
+
+
+def _transport(method: str) -> None:
+    WS_REQUESTS.labels(method, "transport").inc()
+    WS_ERRORS.labels(method, "transport").inc()
 
 
 def _raise(exc: BinanceError) -> Any:

@@ -79,6 +79,11 @@ FAIL_CLOSED = Gauge(
     "mm_gateway_fail_closed", "1 while a symbol is held flat by a fail-closed rule", ["symbol"]
 )
 KILLED = Gauge("mm_kill_engaged", "1 while the kill switch is engaged")
+DEADMAN = Gauge(
+    "mm_deadman_renewed_timestamp_seconds",
+    "Unix time the venue last accepted the dead-man's switch (countdownCancelAll) for a symbol",
+    ["symbol"],
+)
 DEFERRED = Counter("mm_gateway_deferred_total", "Actions deferred by the rate budget", ["reason"])
 ANOMALIES = Counter("mm_gateway_anomalies_total", "Venue events the OMS ignored as anomalies", ["kind"])
 BAD_EVENTS = Counter("mm_gateway_bad_events_total", "User-stream payloads that failed to decode")
@@ -476,6 +481,7 @@ class GatewayService(Service):
             for sym in self.symbols:
                 try:
                     await self.venue.countdown(sym, cfg.deadman_ms)
+                    DEADMAN.labels(sym).set(time.time())
                 except BinanceError as exc:
                     log.warning("deadman_refresh_failed", symbol=sym, error=str(exc)[:200])
             await asyncio.sleep(cfg.deadman_refresh_s)

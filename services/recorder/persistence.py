@@ -13,16 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from prometheus_client import Counter, Gauge
 
 from services.recorder.ingest import Ingested, Ingestor, RawMsg
 from services.recorder.lake import Lake
 from services.recorder.store import Rows, Store, StoreError
 
 T = TypeVar("T")
+DB_ERRORS = Counter("mm_recorder_db_errors_total", "Batch writes the store refused (kept and retried)")
+LAG = Gauge(
+    "mm_recorder_lag_seconds",
+    "From the oldest message of the last batch written to its commit: how far the store trails the bus",
+)
+STORED = Counter("mm_recorder_messages_stored_total", "Bus messages written to the store")
 
 
 @dataclass
@@ -78,7 +87,11 @@ class Persistence:
         except StoreError:
             self._pending = out
             self.stats.failures += 1
+            DB_ERRORS.inc()
             raise
+        if batch:
+            LAG.set(max(0.0, (time.time_ns() - min(m[0] for m in batch)) / 1e9))
+        STORED.inc(out.messages)
         return out
 
     def _commit(self, out: Ingested) -> None:

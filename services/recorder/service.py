@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
+from prometheus_client import Gauge
 
 from common import topics
 from common.binance.errors import BinanceError
@@ -40,6 +42,8 @@ from services.recorder.store import StoreError, open_store
 SESSION_BEAT_S = 10.0
 RETENTION_EVERY_S = 600.0
 
+DISK_FREE = Gauge("mm_recorder_disk_free_bytes", "Free bytes on the run directory's file system")
+DISK_FREE_RATIO = Gauge("mm_recorder_disk_free_ratio", "Free share of the run directory's file system")
 
 class RecorderService(Service):
     """Records the bus; answers queries, state snapshots and reports."""
@@ -169,8 +173,19 @@ class RecorderService(Service):
 
     async def _session_beat(self) -> None:
         while True:
+            self._disk()
             await asyncio.sleep(SESSION_BEAT_S)
             await self.persistence.write({"sessions": [self.session.row(time.time_ns())]})
+
+    def _disk(self) -> None:
+        """Free space where the store and the lake live (the disk alert's figure)."""
+        try:
+            usage = shutil.disk_usage(self.settings.run_path)
+        except OSError as exc:
+            log.warning("recorder_disk_unreadable", error=str(exc))
+            return
+        DISK_FREE.set(usage.free)
+        DISK_FREE_RATIO.set(usage.free / usage.total if usage.total else 0.0)
 
     # ---- catch-up, retention, reports --------------------------------------------------------------
 
