@@ -24,6 +24,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from common import curve
 from common.config_sections import (
+    AlertsConfig,
     ConsoleConfig,
     GatewayConfig,
     MarketDataConfig,
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     recorder: RecorderConfig = Field(default_factory=RecorderConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     # Secrets: environment only (MM_API_KEY, MM_API_SECRET, MM_BUS_SECRET).
     api_key: SecretStr | None = None

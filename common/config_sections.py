@@ -416,3 +416,58 @@ class ConsoleConfig(ServiceSection):
                     "(no scheme, path, wildcard or spaces)"
                 )
         return [h.lower() for h in v]
+
+
+Channel = Literal["telegram", "slack", "email", "wecom"]
+Severity = Literal["P0", "P1", "P2"]
+
+
+def _routes() -> dict[Severity, list[Channel]]:
+    return {
+        "P0": ["telegram", "slack", "email", "wecom"],
+        "P1": ["telegram", "slack", "wecom"],
+        "P2": ["email"],
+    }
+
+
+def _repeat() -> dict[Severity, str]:
+    return {"P0": "15m", "P1": "1h", "P2": "12h"}
+
+
+def _group_wait() -> dict[Severity, str]:
+    return {"P0": "0s", "P1": "30s", "P2": "5m"}
+
+
+class AlertsConfig(Section):
+    """Where alerts go (seed 004's P0/P1/P2, seeds 002 and 003's channels): the receivers of the
+    Alertmanager config ``mmctl alertmanager-config`` writes. Secrets come from the environment
+    variables named here, never from files in git; a channel whose secret is unset is left out."""
+
+    telegram_token_env: str = "MM_TELEGRAM_BOT_TOKEN"
+    telegram_chat_id: int = 0
+    telegram_api_url: str = "https://api.telegram.org"
+    slack_webhook_env: str = "MM_SLACK_WEBHOOK_URL"
+    slack_channel: str = "#mm-alerts"
+    email_to: str = ""
+    email_from: str = ""
+    email_smarthost: str = Field(default="", description="host:port of the SMTP server")
+    email_username: str = ""
+    email_password_env: str = "MM_SMTP_PASSWORD"
+    email_require_tls: bool = True
+    wecom_secret_env: str = "MM_WECOM_SECRET"
+    wecom_corp_id: str = ""
+    wecom_agent_id: str = ""
+    wecom_to_user: str = "@all"
+    wecom_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+    routes: dict[Severity, list[Channel]] = Field(
+        default_factory=_routes,
+        description="the channels of each severity: P0 pages everyone, P1 the operators' chat, P2 a digest",
+    )
+    repeat: dict[Severity, str] = Field(
+        default_factory=_repeat,
+        description="how often a firing alert is sent again",
+    )
+    group_wait: dict[Severity, str] = Field(
+        default_factory=_group_wait,
+        description="how long a new alert waits for others of its group before it is sent",
+    )

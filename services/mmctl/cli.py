@@ -11,6 +11,7 @@ from types import ModuleType
 from common.config import ConfigError, load_settings
 from common.operator import TARGETS
 from services.mmctl.commands import (
+    alertmanager,
     backtest,
     backup,
     control,
@@ -33,7 +34,13 @@ MODULES: dict[str, ModuleType] = {
     "report": report,
     **{name: control for name in TARGETS},
 }
-OFFLINE: dict[str, ModuleType] = {"keys": keys, "backtest": backtest, "backup": backup, "restore": backup}
+OFFLINE: dict[str, ModuleType] = {
+    "keys": keys,
+    "backtest": backtest,
+    "backup": backup,
+    "restore": backup,
+    "alertmanager-config": alertmanager,
+}
 """Commands that run without config or bus (``run_offline(args)``)."""
 
 
