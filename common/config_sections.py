@@ -443,6 +443,12 @@ class AlertsConfig(Section):
     Alertmanager config ``mmctl alertmanager-config`` writes. Secrets come from the environment
     variables named here, never from files in git; a channel whose secret is unset is left out."""
 
+    direct: bool = Field(
+        default=True,
+        description="also tell the kill, a stop loss and a halt straight to Telegram, Slack and email "
+        "(the recorder sends them; for operators without Alertmanager)",
+    )
+    direct_quiet_s: float = Field(default=60.0, ge=0, description="the same rule and symbol told once per")
     telegram_token_env: str = "MM_TELEGRAM_BOT_TOKEN"
     telegram_chat_id: int = 0
     telegram_api_url: str = "https://api.telegram.org"

@@ -27,14 +27,16 @@ from common.binance.errors import BinanceError
 from common.binance.rest import RestClient
 from common.binance.shared_limits import SharedLimits, shared_path
 from common.bus import RequestRefused, RequestTimeout
+from common.codec import DecodeError, MessageCodec
 from common.config import SERVICES, Settings
 from common.logging import log
-from common.messages import AnyCommand, Envelope, GetSnapshot, Query, Request
+from common.messages import AnyCommand, Envelope, GetSnapshot, Query, Request, RiskEvent
 from common.runtime import CommandError, Service
 from services.recorder import inspection, report, session, snapshots
 from services.recorder.catchup import Catchup, RestTrades, history_key
 from services.recorder.ingest import Ingestor, RawMsg, Sampling
 from services.recorder.lake import Lake
+from services.recorder.notify import Notifier, Sender
 from services.recorder.persistence import Persistence
 from services.recorder.queries import Queries, QueryError, parse_int
 from services.recorder.store import StoreError, open_store
@@ -62,12 +64,16 @@ class RecorderService(Service):
         self._gateway_up: bool | None = None
         self._own: list[asyncio.Task[Any]] = []
         self.persistence = self._persistence()
+        self.notifier: Notifier | None = None
+        self.sender: Sender | None = None
+        self._codec = MessageCodec()
 
     async def on_start(self) -> None:
         cfg = self.settings.recorder
         store = await self.persistence.start()
         self.queries = Queries(store)
         self.session = await self._open_session()
+        self._start_notifier()
         self.subscribe([topics.ALL], self._on_message, decode=False, services=SERVICES, on_gap=self._on_gap)
         self._own.append(self.spawn(self._flusher(), "flusher"))
         self._own.append(self.spawn(self._session_beat(), "session", critical=False))
@@ -87,6 +93,14 @@ class RecorderService(Service):
             session=self.session.session_id,
             resumed=self.session.resumed,
         )
+
+    def _start_notifier(self) -> None:
+        a = self.settings.alerts
+        sender = Sender(a, os.environ) if a.direct else None
+        if sender is not None and sender.channels:
+            self.sender, self.notifier = sender, Notifier(a.direct_quiet_s)
+            sender.start()
+            log.info("direct_notifications", channels=",".join(sender.channels))
 
     def _persistence(self) -> Persistence:
         cfg = self.settings.recorder
@@ -115,6 +129,8 @@ class RecorderService(Service):
 
     def _on_message(self, topic: str, body: Any, env: Envelope) -> None:
         raw = bytes(body)
+        if topic == topics.RISK_EVENT and self.notifier is not None:
+            self._notify(raw)
         if topic.startswith("state."):
             self.latest.offer(raw)
         if len(self._buf) >= self.settings.recorder.buffer_max and topic.startswith("md."):
@@ -123,6 +139,16 @@ class RecorderService(Service):
         self._buf.append((time.time_ns(), topic, env.source, env.epoch, env.seq, raw))
         if len(self._buf) >= self.settings.recorder.batch_max:
             self._flush_now.set()
+
+    def _notify(self, raw: bytes) -> None:
+        try:
+            ev = self._codec.decode_body(raw)
+        except DecodeError:
+            return  # stored and counted as undecodable by the ingestor like any other
+        if isinstance(ev, RiskEvent) and self.notifier is not None and self.sender is not None:
+            text = self.notifier.on_event(ev, time.time_ns())
+            if text is not None:
+                self.sender.send(text)
 
     def _on_gap(self, topic: str, source: str, missed: int) -> None:
         if topic.startswith("oms."):
@@ -342,6 +368,8 @@ class RecorderService(Service):
     # ---- stop, status ----------------------------------------------------------------------------
 
     async def on_stop(self) -> None:
+        if self.sender is not None:
+            await asyncio.to_thread(self.sender.stop)
         for t in self._own:
             t.cancel()
         await asyncio.gather(*self._own, return_exceptions=True)
