@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.config import SERVICES
 from tests.helpers import PROJECT, free_port, wait_until
 from tests.venue_proc import KEY, SECRET
 
@@ -25,6 +26,8 @@ class Stack:
         base, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
         self.venue_url = base
         self.console_port = free_port()
+        # free metrics ports: a stack in a test never collides with `make run` or another stack
+        self.metrics_ports = {svc: free_port() for svc in SERVICES}
         self.env = {
             **os.environ,
             "MM_RUN_DIR": str(run_dir),
@@ -39,6 +42,10 @@ class Stack:
             "MM_VENUE__WS_MARKET_URL": f"{ws}/market",
             "MM_VENUE__WS_PRIVATE_URL": f"{ws}/private",
             "MM_VENUE__WS_API_URL": f"{ws}/ws-fapi/v1",
+            **{
+                f"MM_{'SIMVENUE' if svc == 'venue' else svc.upper()}__METRICS_PORT": str(port)
+                for svc, port in self.metrics_ports.items()
+            },
             **(env or {}),
         }
 

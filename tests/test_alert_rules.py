@@ -31,9 +31,9 @@ def _run(*args: str) -> str:
 
 
 def test_the_prometheus_config_loads_the_rules_and_points_at_alertmanager() -> None:
-    assert "SUCCESS: 1 rule files found" in _run("check", "config", "prometheus.yml")
+    assert "SUCCESS: 2 rule files found" in _run("check", "config", "prometheus.yml")
     cfg = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
-    assert cfg["rule_files"] == ["alerts.yml"]
+    assert cfg["rule_files"] == ["alerts.yml", "recording.yml"]
     assert cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9093"]
     jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
     venue = [t for c in jobs["mm-venue"]["static_configs"] for t in c["targets"]]
@@ -63,3 +63,6 @@ def test_the_rules_name_only_metrics_the_product_exports() -> None:
     exported = defined | {f"{n}_total" for n in defined if not n.endswith("_total")}
     used = set(re.findall(r"\b(mm_[a-z0-9_]+)", (DEPLOY / "alerts.yml").read_text()))
     assert used and used <= exported, sorted(used - exported)
+    recording = yaml.safe_load((DEPLOY / "recording.yml").read_text())["groups"][0]["rules"]
+    sources = {r["expr"] for r in recording}
+    assert sources <= exported, sorted(sources - exported)

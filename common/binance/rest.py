@@ -50,7 +50,7 @@ REST_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 REST_WEIGHT = Gauge("mm_rest_weight_used", "Request weight used in the current minute (venue's figure)")
-ORDER_COUNT = Gauge("mm_rest_order_count", "Orders counted by the venue in the current window", ["window"])
+ORDER_COUNT = Gauge("mm_rest_orders_used", "Orders counted by the venue in the current window", ["window"])
 
 
 @dataclass

@@ -25,9 +25,13 @@ from services.gateway.orders import Amend, NewOrder, OrderRecord, RequestKind
 from services.gateway.reconcile import Action, CancelOrders, ModifyOrders, PlaceOrders
 from services.gateway.venue import VenuePort
 
-PLACED = Counter("mm_orders_placed_count", "Orders sent to the venue", ["symbol", "side"])
-CANCELED = Counter("mm_orders_canceled_count", "Cancels sent to the venue", ["symbol"])
-MODIFIED = Counter("mm_orders_modified_count", "Modifies sent to the venue", ["symbol"])
+PLACED = Counter(
+    "mm_orders_placed", "Orders sent to the venue (seed: mm_orders_placed_count)", ["symbol", "side"]
+)
+CANCELED = Counter(
+    "mm_orders_canceled", "Cancels sent to the venue (seed: mm_orders_canceled_count)", ["symbol"]
+)
+MODIFIED = Counter("mm_orders_modified", "Modifies sent to the venue", ["symbol"])
 REJECTED = Counter("mm_orders_rejected_total", "Requests the venue refused", ["symbol", "code"])
 UNKNOWN = Counter("mm_orders_unknown_outcome_total", "Requests whose outcome was unknown", ["symbol"])
 CAP_REFUSED = Counter(

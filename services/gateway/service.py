@@ -63,13 +63,29 @@ from common.messages import (
 )
 from common.metrics import latency_summary
 from common.runtime import CommandError, Service
+from services.gateway.activity import Activity
 from services.gateway.core import GatewayCore
 from services.gateway.kill import KillFile, KillReport, KillState
 from services.gateway.oms import Effects
 from services.gateway.sendmark import SendMark
 from services.gateway.venue import Venue
 
-FILLS = Counter("mm_total_fills", "Fills published", ["symbol", "side"])
+RECENT_FILLS = Gauge(
+    "mm_recent_fills", "Our fills in the last minute (seed: mm_recent_fills_count)", ["symbol"]
+)
+FILL_RATE = Gauge("mm_fill_rate_current", "Fills over orders placed, last minute", ["symbol"])
+FILL_RATE_5M = Gauge(
+    "mm_fill_rate_5m", "Fills over orders placed, last five minutes (seed 002: > 35 %)", ["symbol"]
+)
+NOTIONAL = Gauge(
+    "mm_total_notional", '|position| × mark, quote currency; symbol "" is the account\'s total', ["symbol"]
+)
+FUNDING = Gauge(
+    "mm_funding_pnl_acc",
+    "Funding received (+) or paid (-) since this gateway started, by symbol and asset (seed 002)",
+    ["symbol", "asset"],
+)
+FILLS = Counter("mm_fills", "Fills published (seed: mm_total_fills, mm_fills_total)", ["symbol", "side"])
 ACTIVE = Gauge("mm_active_orders", "Open orders", ["symbol", "side"])
 POSITION = Gauge("mm_position", "Net position", ["symbol"])
 ENTRY = Gauge("mm_entry_price", "Entry price", ["symbol"])
@@ -109,6 +125,8 @@ class GatewayService(Service):
         self.target_ns: dict[str, int] = {}
         self.feeds: dict[str, tuple[str, int]] = {}  # symbol -> (state, monotonic ns when heard)
         self.marks: dict[str, Decimal] = {}
+        self.positions: dict[str, Decimal] = {}
+        self.activity = Activity()
         self.risk_seen_ns = 0
         self.risk_ready = False
         self.risk_killed = False
@@ -265,14 +283,19 @@ class GatewayService(Service):
     # ---- publishing --------------------------------------------------------------------------
 
     def _emit(self, eff: Effects) -> None:
+        now = time.time_ns()
         for f in eff.fills:
             self.fills.append(f)
             self.publish(topics.oms_fill(f.symbol), f)
             FILLS.labels(f.symbol, f.side).inc()
+            self.activity.on_fill(f.symbol, now)
         for u in eff.updates:
             self.publish(topics.oms_order(u.symbol), u)
+            if u.state == "PendingNew":
+                self.activity.on_order(u.symbol, now)
         for p in eff.positions:
             self.publish(topics.oms_position(p.symbol), p)
+            self.positions[p.symbol] = p.qty
             POSITION.labels(p.symbol).set(float(p.qty))
             ENTRY.labels(p.symbol).set(float(p.entry_price))
             UPNL.labels(p.symbol).set(float(p.unrealized_pnl))
@@ -283,6 +306,22 @@ class GatewayService(Service):
                 self.gap_pending = True
         if eff.updates or eff.fills:
             self._count_active()
+
+    def _activity_gauges(self) -> None:
+        """The seeds' fill-rate and notional figures, refreshed by the watchdog every second."""
+        now = time.time_ns()
+        total = 0.0
+        for sym in self.symbols:
+            fig = self.activity.figures(sym, now)
+            RECENT_FILLS.labels(sym).set(fig.recent_fills)
+            FILL_RATE.labels(sym).set(fig.fill_rate_1m)
+            FILL_RATE_5M.labels(sym).set(fig.fill_rate_5m)
+            mark = self.marks.get(sym)
+            if mark is not None:
+                notional = float(abs(self.positions.get(sym, Decimal(0))) * mark)
+                NOTIONAL.labels(sym).set(notional)
+                total += notional
+        NOTIONAL.labels("").set(total)
 
     def _count_active(self) -> None:
         for sym in self.symbols:
@@ -331,6 +370,7 @@ class GatewayService(Service):
             for b in ev.a.B:
                 paid = FundingPaid(symbol=ev.a.S, asset=b.a, amount=b.bc, ts_event=ev.E * 1_000_000)
                 self.publish(topics.oms_funding(ev.a.S), paid)
+                FUNDING.labels(ev.a.S, b.a).inc(float(b.bc))
         if not ev.a.B:
             return
         old = {b.asset: b for b in (self.account.balances if self.account else [])}
@@ -489,9 +529,13 @@ class GatewayService(Service):
     async def _watchdog(self) -> None:
         """Re-run passes when a fail-closed condition starts or ends without a new message, and
         sweep again when the kill switch is engaged and something may be live."""
+        ticks = 0
         while True:
             await asyncio.sleep(0.2)
             now = time.time_ns()
+            ticks += 1
+            if ticks % 5 == 0:
+                self._activity_gauges()
             for sym in self.symbols:
                 if self._hold_reason(sym, now) != self.held.get(sym, ""):
                     self._schedule(sym)

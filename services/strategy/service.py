@@ -53,8 +53,23 @@ DECISION_TIME = Histogram(
 )
 RESERVATION = Gauge("mm_reservation_price", "Reservation price of the last decision", ["symbol"])
 SKEW = Gauge("mm_inventory_skew_bps", "Skew of the reservation price from mid, bps", ["symbol"])
-SPREAD = Gauge("mm_spread_gauge", "Quoted spread of the last target, bps of mid", ["symbol"])
-INTERVAL = Gauge("mm_quote_interval_gauge", "Quote interval, seconds", ["symbol"])
+SPREAD = Gauge(
+    "mm_spread_bps", "Quoted spread of the last target, bps of mid (seed: mm_spread_gauge)", ["symbol"]
+)
+INTERVAL = Gauge("mm_quote_interval_seconds", "Quote interval (seed: mm_quote_interval_gauge)", ["symbol"])
+VPIN = Gauge("mm_vpin_current", "VPIN of the symbol's recent trades (marketdata's estimate)", ["symbol"])
+REGIME = Gauge(
+    "mm_volatility_regime",
+    "0 calm (60 s volatility under 0.75 × adaptiveNetMax.refSigma), 1 normal, 2 high (over 1.5 ×)",
+    ["symbol"],
+)
+PINNING = Gauge("mm_pinning_active", "1 while pinning holds the reducing side at the touch", ["symbol"])
+SUPPRESSED = Gauge(
+    "mm_cancel_suppression_active",
+    "1 while the rate budget holds price moves back (the last decision's budget_held)",
+    ["symbol"],
+)
+GRINDS = Counter("mm_grind_count", "Grinding slices sent as taker (seed 002 §4.5)", ["symbol"])
 RELOADS = Counter("mm_config_reloads_total", "Configuration reloads", ["service", "outcome"])
 ACTIONS = Counter("mm_strategy_taker_requests_total", "Taker requests sent to risk", ["symbol", "outcome"])
 ADVERSE_RATE = Gauge(
@@ -74,7 +89,7 @@ LAYERS = Gauge(
     ["symbol", "state"],
 )
 NET_MAX = Gauge(
-    "mm_adaptive_net_max",
+    "mm_adaptive_netmax",
     "The inventory cap the strategy quoted within: netMax scaled down in high volatility (base units)",
     ["symbol"],
 )
@@ -202,8 +217,12 @@ class StrategyService(Service):
                 lat = time.time_ns() - out.pending_since_ns
                 self.latency_ns.append(lat)
                 DECISION_TIME.observe(lat / 1e9)
+            for cmd in out.actions:
+                if getattr(cmd, "reason", "") == "grinding":
+                    GRINDS.labels(sym).inc()
             if out.record is not None:
                 self._gauges(sym, out.record.inputs, out.quotes, self.core.params[sym].quote_interval_ms)
+                self._flags(sym, out.record.flags)
                 mk = self.core.views[sym].state.markout
                 ADVERSE_RATE.labels(sym).set(mk.rate())
                 ADVERSE_BPS.labels(sym).set(mk.cost(self.core.params[sym].adverse_prior_bps))
@@ -212,6 +231,20 @@ class StrategyService(Service):
             if self.core.params[sym].model == "passive_band":
                 for kpi, value in self.core.views[sym].kpi.ratios().items():
                     BAND.labels(sym, kpi).set(value)
+
+    def _flags(self, sym: str, flags: list[str]) -> None:
+        PINNING.labels(sym).set(1 if "pinning" in flags else 0)
+        SUPPRESSED.labels(sym).set(1 if "budget_held" in flags else 0)
+        f = self.core.views[sym].features
+        if f is None:
+            return
+        VPIN.labels(sym).set(f.vpin)
+        a = self.core.params[sym].adaptive_net_max
+        sigma = f.vol.get(a.vol_key, 0.0)
+        if sigma > 0:
+            REGIME.labels(sym).set(
+                0 if sigma < 0.75 * a.ref_sigma else (2 if sigma > 1.5 * a.ref_sigma else 1)
+            )
 
     def _gauges(self, sym: str, inputs: dict[str, float], quotes: list[Quote], interval_ms: int) -> None:
         mid = inputs.get("mid", 0.0)
