@@ -76,6 +76,10 @@ def render(rows: list[tuple[str, dict[str, Any]]], kpi: dict[str, Any], markdown
             "  ".join([name, *(str(s.get(c)) for c in COLUMNS)]) for name, s in rows
         ]
     lines.append("")
+    for name, s in rows[:2]:  # the share of decisions in which each overlay acted
+        acted = [f"{k[7:]} {v:.1%}" for k, v in sorted(s.items()) if k.startswith("active_") and v]
+        lines.append(f"overlay shares of decisions, {name}: " + (", ".join(acted) or "none"))
+    lines.append("")
     lines.append("passive band KPIs (seed 003 targets): " + ", ".join(
         f"{k} {kpi.get(k)} (target {'<' if k == 'fill_ratio' else '>'} {v})" for k, v in SEED_003.items()
     ))  # fmt: skip
