@@ -141,10 +141,12 @@ def test_a_high_venue_error_rate_quotes_fewer_layers_more_slowly_until_it_recede
         _outcome(e, i, "Rejected", -2022, T0_NS)  # 2 of 9: not yet 10 counted
     _outcome(e, 9, "Rejected", 0, T0_NS)  # held back by the gateway, never sent: not an outcome
     assert len(_check(e, 1, five).quotes) == 10
-    _outcome(e, 10, "Rejected", -5022, T0_NS)  # 3 of 10 = 30 % > 20 %
+    _outcome(e, 11, "Rejected", -5022, T0_NS)  # post-only would take: an accepted outcome, 2 of 10
+    assert len(_check(e, 1, five).quotes) == 10
+    _outcome(e, 10, "Rejected", -4164, T0_NS)  # 3 of 11 = 27 % > 20 %
     t = _check(e, 2, five)
     assert sorted((q.side, q.layer) for q in t.quotes) == [(s, n) for s in ("BUY", "SELL") for n in (0, 1, 2)]
-    assert t.clipped == ["venue error rate 30%: 4 outer quote(s) dropped, churn budget slowed"]
+    assert t.clipped == ["venue error rate 27%: 4 outer quote(s) dropped, churn budget slowed"]
     # the budget at half: 20 actions a second → 10, so 9 changes fit in one second (strictly under)
     e2 = _engine()
     for i in range(10):
@@ -154,7 +156,7 @@ def test_a_high_venue_error_rate_quotes_fewer_layers_more_slowly_until_it_recede
     moved = ladder("ETHUSDC", "2590.00", 3, "0.01")
     t2 = _check(e2, 2, moved)
     assert any(c.startswith("churn budget: 3 change(s)") for c in t2.clipped), t2.clipped
-    # 30 quiet seconds later, 7 accepted orders: 3·e^(−0.5) / (10·e^(−0.5) + 7) = 1.82 / 13.07 = 14 %
+    # 30 quiet seconds later, 7 accepted orders: 3·e^(−0.5) / (11·e^(−0.5) + 7) = 1.82 / 13.67 = 13 %
     feed_market(e, "ETHUSDC", "2680.00", T0_NS + 30 * S)
     for i in range(20, 27):
         _outcome(e, i, "New", 0, T0_NS + 30 * S)

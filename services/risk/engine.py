@@ -158,8 +158,11 @@ class RiskEngine:
         orders = sym.orders
         prev = orders.get(u.client_order_id)
         first = prev is None or prev.state == "PendingNew"
-        venue_reject = u.state == "Rejected" and u.error_code != 0  # no code: held back, never sent
-        if first and (venue_reject or u.state in errors.ACCEPTED):
+        # no code: held back, never sent; -5022: a post-only quote that would have taken (the market
+        # moved first), a maker's ordinary outcome, not a venue error
+        venue_reject = u.state == "Rejected" and u.error_code not in (0, errors.POST_ONLY_WOULD_TAKE)
+        answered = u.state in errors.ACCEPTED or (u.state == "Rejected" and u.error_code != 0)
+        if first and answered:
             errors.record(sym.market, venue_reject, u.ts_event)
         born = prev.born_ns if prev is not None else 0
         if not born and u.state == "New":

@@ -4,12 +4,15 @@ switch, and our quick-cancel ratio, which the churn budget keeps under a limit.
 The error rate (seed 001 §11:
 "at a high error rate or high latency, automatically lower the quoting frequency and the layers").
 
-Each order's first outcome at the venue is one sample: accepted (``New``, or filled at once) or
-rejected. Both counts decay with a time constant of :data:`WINDOW_S`, so the rate is that of about
-the last minute, and a quiet spell forgets old errors. Above ``errorRateThrottle`` (once at least
-``errorRateMinOrders`` outcomes are counted) the approval keeps only the ``errorThrottleLayers``
-innermost quotes of each side and runs the churn budget at ``errorThrottleBudget`` of its size:
-fewer orders, sent more slowly, until the venue accepts them again. The latency rule beside it
+Each order's first outcome at the venue is one sample: accepted (``New``, or filled at once, or
+refused with -5022 because the market moved onto a post-only price: an ordinary outcome for a
+maker, not an error) or rejected (any other error code; an order the gateway held back without
+sending it is no outcome). Both counts decay with a time constant of :data:`WINDOW_S`, so the
+rate is that of about the last minute, and a quiet spell forgets old errors. Above
+``errorRateThrottle`` (once at least ``errorRateMinOrders`` outcomes are counted) the approval keeps
+only the ``errorThrottleLayers`` innermost quotes of each side and runs the churn budget at
+``errorThrottleBudget`` of its size: fewer orders, sent more slowly, until the venue accepts them
+again. The latency rule beside it
 drops the innermost layers instead (a slow venue fills stale inner quotes first).
 
 The quick-cancel ratio is Binance Futures' "Invalid Cancellation Ratio" (quantitative rules): of
@@ -28,6 +31,8 @@ from services.risk.state import Market
 
 WINDOW_S = 60.0
 ACCEPTED = ("New", "PartiallyFilled", "Filled")
+POST_ONLY_WOULD_TAKE = -5022
+"""Binance's answer to a post-only (GTX) order that would have taken: counted as accepted."""
 
 
 def _decay(m: Market, now_ns: int) -> None:
