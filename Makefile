@@ -47,6 +47,10 @@ run: venv $(RUN)/paper.env
 	@echo "  $(BIN)/mmctl tap sys.heartbeat.      live heartbeats (any topic or family works)"
 	@echo "  make logs                              every service's log"
 	@echo "  make stop                              stop everything"
+	@if grep -qs '"engaged":true' $(RUN)/gateway.kill.json; then \
+	  echo ""; echo "The kill switch is still engaged from the last session: nothing will be quoted."; \
+	  echo "  $(BIN)/mmctl status                  says since when and why"; \
+	  echo "  $(BIN)/mmctl resume                  lifts it"; fi
 
 # Returns once supervisord has exited and let go of its socket (so `make stop; make run` works):
 # shutdown only asks; the services get their stop time, then supervisord removes its pid file.

@@ -3,6 +3,8 @@ code whether every service the profile runs is up."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from common.config import redact_dsn
@@ -49,3 +51,23 @@ def test_a_log_level_loguru_does_not_know_is_refused_at_load(
     monkeypatch.setenv("MM_GATEWAY__LOG_LEVEL", "warning")
     s = load_settings()
     assert (s.log_level, s.gateway.log_level) == ("DEBUG", "WARNING")
+
+
+def test_status_says_when_the_saved_kill_is_engaged_and_how_to_lift_it(tmp_path: Path) -> None:
+    from services.gateway.kill import KillFile, KillState
+    from services.mmctl.commands.status import KILL_FILE, kill_notice
+
+    path = tmp_path / KILL_FILE
+    assert kill_notice(path) == ""  # never killed
+    KillFile(path).save(
+        KillState(engaged=True, reason="drawdown drill", by="mmctl", since_ns=1_790_000_000 * 10**9)
+    )
+    assert kill_notice(path) == (
+        "KILL SWITCH ENGAGED since 2026-09-21 14:13:20 UTC (drawdown drill): nothing is quoted, "
+        "and it survives restarts. `mmctl resume` lifts it."
+    )
+    assert b'"engaged":true' in path.read_bytes()  # what `make run` greps for
+    KillFile(path).save(KillState(engaged=False))
+    assert kill_notice(path) == ""
+    path.write_text("{not json")
+    assert "is unreadable" in kill_notice(path) and "treats it as engaged" in kill_notice(path)

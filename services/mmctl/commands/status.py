@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from common import topics
@@ -91,7 +93,33 @@ async def run(ctl: Ctl, args: argparse.Namespace) -> int:
             f"{r['service']:<11} {r['state']:<10} {r['pid']:>7} {fmt_age(r['heartbeat_age_s']):>9} "
             f"{fmt_age(r['uptime_s']):>8} {r['version']:<8} {detail}"
         )
+    kill = kill_notice(ctl.settings.run_path / KILL_FILE)
+    if kill:
+        print(kill)
     if code:
         down = ", ".join(r["service"] for r in rows if not r["up"])
         print(f"down: {down} (start the stack with `make run`)", file=sys.stderr)
     return code
+
+
+KILL_FILE = "gateway.kill.json"
+"""Where the gateway keeps the kill state across restarts (services/gateway/kill.py)."""
+
+
+def kill_notice(path: Path) -> str:
+    """One line when the saved kill state is engaged (or unreadable: the gateway fails closed on
+    it), saying how to lift it; "" otherwise."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return ""
+    except (OSError, ValueError) as exc:
+        return f"KILL SWITCH: {path} is unreadable ({exc}); the gateway treats it as engaged."
+    if not isinstance(data, dict) or not data.get("engaged"):
+        return ""
+    since = data.get("since_ns", 0)
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since / 1e9)) if since else "an unknown time"
+    return (
+        f"KILL SWITCH ENGAGED since {when} ({data.get('reason') or 'no reason given'}): nothing is "
+        "quoted, and it survives restarts. `mmctl resume` lifts it."
+    )
