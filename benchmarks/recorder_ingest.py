@@ -1,6 +1,6 @@
 """Recorder ingest: messages per second into SQLite and PostgreSQL, and the lag behind a live bus.
 
-1. Throughput. A realistic bus mix (``services.recorder.mix``: books, features, trades, marks,
+1. Throughput. A realistic bus mix (``tests.fixtures.recorder_mix``: books, features, trades, marks,
    targets, order updates, fills, positions, heartbeats, ...) is encoded as the recorder receives
    it, then pushed through exactly what the writer thread does per batch (decode, typed rows, one
    transaction with the raw ``events`` rows, lake records handed to the Parquet thread), in batches
@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common.metrics import percentile
 from services.recorder.ingest import Ingestor, RawMsg
 from services.recorder.lake import Lake
-from services.recorder.mix import MessageMix, Wire
 from services.recorder.persistence import Persistence
 from services.recorder.store import PostgresStore, SqliteStore, Store
+from tests.fixtures.recorder_mix import MessageMix, Wire
 
-PUBLISHERS = ("marketdata", "strategy", "risk", "gateway")  # the mix's sources (services.recorder.mix)
+PUBLISHERS = ("marketdata", "strategy", "risk", "gateway")  # the mix's sources (tests.fixtures.recorder_mix)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

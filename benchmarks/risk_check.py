@@ -25,7 +25,7 @@ from common.messages import Quote
 from common.metrics import latency_summary
 from common.params.risk import RiskParams
 from services.risk.engine import RiskEngine
-from services.risk.samples import T0_NS, feed_market, fill, ladder, ready_engine, target
+from tests.fixtures.risk_samples import T0_NS, feed_market, fill, ladder, ready_engine, target
 
 LAYERS = 24
 TICK = Decimal("0.01")

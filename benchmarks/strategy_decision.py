@@ -25,8 +25,8 @@ from common.messages import Features
 from common.metrics import latency_summary
 from common.params.strategy import SymbolStrategy, params_version
 from services.strategy.engine import StrategyInputs, decide
-from services.strategy.samples import T0_NS, features, instrument
 from services.strategy.state import StrategyState
+from tests.fixtures.strategy_samples import T0_NS, features, instrument
 
 LADDER = {"baseSize": 0.02, "layerSizeDecay": 0.97, "maxLayers": 24}
 MODELS: dict[str, dict[str, Any]] = {

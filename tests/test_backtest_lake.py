@@ -12,8 +12,8 @@ from services.backtest.api import run
 from services.backtest.data import DEPTH, MARK, TRADE, load_lake
 from services.recorder.ingest import Ingestor
 from services.recorder.lake import Lake
-from services.recorder.mix import MessageMix, Wire
 from services.venue.orderbook import BUY
+from tests.fixtures.recorder_mix import MessageMix, Wire
 
 T0 = 1_790_000_000_000_000_000
 

@@ -17,9 +17,9 @@ import pytest
 
 from common.config import load_settings
 from services.recorder.backup import BackupError, backup, restore
-from services.recorder.mix import MessageMix, Wire
 from services.recorder.queries import Queries
 from services.recorder.store import PostgresStore, SqliteStore, Store
+from tests.fixtures.recorder_mix import MessageMix, Wire
 from tests.helpers import wait_until
 from tests.pg import PgServer, shared_server
 from tests.test_recorder_service import Recorder, _mmctl, answers

@@ -26,11 +26,11 @@ from common.config import load_settings
 from common.messages import Account, Balance, Fill, OrderUpdate, Position
 from services.recorder.catchup import PAGE, Catchup, RestTrades, history_key
 from services.recorder.ingest import Ingestor
-from services.recorder.mix import Wire
 from services.recorder.persistence import Persistence
 from services.recorder.queries import Queries
 from services.recorder.schema import dec_text
 from services.recorder.store import PostgresStore, SqliteStore, Store
+from tests.fixtures.recorder_mix import Wire
 from tests.helpers import wait_until
 from tests.pg import PgServer, shared_server
 from tests.venue_proc import KEY, SECRET, VenueProc

@@ -13,7 +13,7 @@ import msgspec
 from common.messages import BookLevels
 from services.recorder.ingest import Ingestor, Sampling
 from services.recorder.lake import Lake
-from services.recorder.mix import MessageMix, Wire
+from tests.fixtures.recorder_mix import MessageMix, Wire
 from tests.helpers import wait_until
 
 DAY_NS = 86_400_000_000_000

@@ -11,10 +11,10 @@ import pytest
 
 from services.recorder import report
 from services.recorder.ingest import Ingestor
-from services.recorder.mix import MessageMix, Wire
 from services.recorder.queries import Queries
 from services.recorder.report_text import CHART_TITLES
 from services.recorder.store import PostgresStore, SqliteStore, Store
+from tests.fixtures.recorder_mix import MessageMix, Wire
 from tests.pg import PgServer, shared_server
 
 T0 = 1_790_000_000_000_000_000

@@ -33,7 +33,7 @@ from common.messages import (
     StateSnapshot,
 )
 from services.mmctl import cli
-from services.recorder.mix import MessageMix
+from tests.fixtures.recorder_mix import MessageMix
 from tests.helpers import PROJECT, die_with_parent, wait_until
 
 PUBLISHERS = ("marketdata", "strategy", "risk", "gateway")

@@ -23,12 +23,12 @@ from common.messages import Fill, Heartbeat, OrderUpdate, StateSnapshot, TargetQ
 from services.recorder.catchup import UserTrade, trade_row
 from services.recorder.ingest import Ingestor, Sampling
 from services.recorder.marks import watermark_row
-from services.recorder.mix import MessageMix, Wire
 from services.recorder.persistence import Persistence
 from services.recorder.queries import Queries, QueryError
 from services.recorder.rows import fill_row
 from services.recorder.schema import TABLE, ddl, insert_sql, key_index_sql
 from services.recorder.store import PostgresStore, SqliteStore, Store, StoreError
+from tests.fixtures.recorder_mix import MessageMix, Wire
 from tests.pg import PgServer, shared_server
 
 T0 = 1_790_000_000_000_000_000

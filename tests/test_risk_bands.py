@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from common.messages import ReducePosition
 from services.risk.engine import Outcome, RiskEngine
-from services.risk.samples import T0_NS, S, feed_market, fill, ladder, loose, ready_engine, target
+from tests.fixtures.risk_samples import T0_NS, S, feed_market, fill, ladder, loose, ready_engine, target
 
 D = Decimal
 BANDS = {"drawdownBands": [5, 8, 12], "reduceFractions": [0.15, 0.25, 0.40], "reduceCooldownSeconds": 120}

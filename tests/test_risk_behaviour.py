@@ -8,7 +8,7 @@ from decimal import Decimal
 from common.messages import Quote, TargetQuotes
 from services.risk.behaviour import cost
 from services.risk.engine import RiskEngine
-from services.risk.samples import T0_NS, S, feed_market, ladder, loose, ready_engine, target
+from tests.fixtures.risk_samples import T0_NS, S, feed_market, ladder, loose, ready_engine, target
 
 BUDGET = {"maxActionsPerSecond": 20, "maxCancelsPerMinute": 50, "changeCost": "cancel_replace"}
 MS = S // 1000

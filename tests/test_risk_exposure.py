@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from common.messages import Quote, TargetQuotes
 from services.risk.engine import RiskEngine
-from services.risk.samples import T0_NS, S, fill, ladder, loose, ready_engine, target
+from tests.fixtures.risk_samples import T0_NS, S, fill, ladder, loose, ready_engine, target
 
 D = Decimal
 

@@ -17,7 +17,7 @@ from common.instrument import round_down
 from common.messages import Quote, Side, TargetQuotes
 from common.params.risk import RiskParams
 from services.risk.engine import Outcome, RiskEngine
-from services.risk.samples import T0_NS, feed_market, fill, ready_engine, target
+from tests.fixtures.risk_samples import T0_NS, feed_market, fill, ready_engine, target
 
 NET, SINGLE, STEP, TICK = Decimal("0.21"), Decimal("0.06"), Decimal("0.001"), Decimal("0.01")
 MS = 1_000_000

@@ -6,8 +6,18 @@ from decimal import Decimal
 
 from common.messages import CancelAll, Flatten, Resume, TargetQuotes
 from services.risk.engine import Outcome, RiskEngine
-from services.risk.samples import T0_NS, S, account, feed_market, fill, ladder, loose, ready_engine, target
 from services.venue.accounts import Account as VenueAccount
+from tests.fixtures.risk_samples import (
+    T0_NS,
+    S,
+    account,
+    feed_market,
+    fill,
+    ladder,
+    loose,
+    ready_engine,
+    target,
+)
 
 D = Decimal
 DAY = 86_400 * S

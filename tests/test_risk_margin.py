@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.risk.engine import RiskEngine
-from services.risk.samples import T0_NS, account, fill, ladder, loose, ready_engine, target
+from tests.fixtures.risk_samples import T0_NS, account, fill, ladder, loose, ready_engine, target
 
 
 def _sides(e: RiskEngine, t: int) -> set[str]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from common.messages import CancelAll, OrderUpdate, TargetQuotes, VenueLatency
 from common.params.risk import RiskParams
 from services.risk.engine import Outcome, RiskEngine
-from services.risk.samples import T0_NS, S, features, feed, feed_market, ladder, ready_engine, target
+from tests.fixtures.risk_samples import T0_NS, S, features, feed, feed_market, ladder, ready_engine, target
 
 LADDER = ladder("ETHUSDC", "2680.00", 3, "0.01")
 

@@ -20,7 +20,7 @@ from common.messages import (
 from common.params.risk import RiskParams
 from services.risk.commands import CommandRefused
 from services.risk.engine import RiskEngine
-from services.risk.samples import (
+from tests.fixtures.risk_samples import (
     PRICES,
     T0_NS,
     S,

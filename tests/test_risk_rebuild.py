@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from common.messages import OrderUpdate, Position
 from services.risk.engine import RiskEngine
-from services.risk.samples import (
+from tests.fixtures.risk_samples import (
     PRICES,
     T0_NS,
     S,

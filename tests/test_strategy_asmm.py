@@ -16,8 +16,8 @@ from common.params.strategy import SymbolStrategy
 from services.strategy.engine import Decision, decide
 from services.strategy.legs import LAYER_TAKE_PROFIT
 from services.strategy.reservation import glft_coefficients, glft_half_spread_skew
-from services.strategy.samples import T0_NS, features, inputs
 from services.strategy.state import StrategyState
+from tests.fixtures.strategy_samples import T0_NS, features, inputs
 
 OFF = {"pinning": {"enabled": False}, "grinding": {"enabled": False}, "fundingBias": {"enabled": False}}
 

@@ -11,7 +11,7 @@ from common.messages.market import FeedStatus
 from common.messages.risk import SymbolRisk
 from common.params.strategy import StrategyParams, SymbolStrategy
 from services.strategy.core import StrategyCore
-from services.strategy.samples import T0_NS, features, instrument
+from tests.fixtures.strategy_samples import T0_NS, features, instrument
 
 MS = 1_000_000
 SYM = "ETHUSDC"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from common.instrument import check_order
 from common.params.strategy import SymbolStrategy, params_version
 from services.strategy.engine import Decision, decide
-from services.strategy.samples import T0_NS, features, inputs, instrument
 from services.strategy.state import StrategyState
+from tests.fixtures.strategy_samples import T0_NS, features, inputs, instrument
 
 MS = 1_000_000
 

@@ -15,7 +15,7 @@ from services.strategy.context import Market
 from services.strategy.layers import Ladder, ladder_of, offsets, side_levels, sizes
 from services.strategy.legs import Level, to_leg, to_quote
 from services.strategy.rounding import ask_ticks, bid_ticks, grid_of, steps_down, steps_up
-from services.strategy.samples import T0_NS, features, instrument
+from tests.fixtures.strategy_samples import T0_NS, features, instrument
 
 ETH = grid_of(instrument("ETHUSDC"))
 BTC = grid_of(instrument("BTCUSDC"))

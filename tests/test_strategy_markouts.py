@@ -13,8 +13,8 @@ from common.params.strategy import SymbolStrategy
 from services.strategy.core import StrategyCore
 from services.strategy.engine import decide
 from services.strategy.markouts import MarkoutState, add_fill, resolve
-from services.strategy.samples import T0_NS, features, inputs
 from services.strategy.state import StrategyState
+from tests.fixtures.strategy_samples import T0_NS, features, inputs
 from tests.test_strategy_core import _ready
 
 S = 1_000_000_000

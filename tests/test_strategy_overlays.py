@@ -13,8 +13,8 @@ from services.strategy.engine import Decision, decide
 from services.strategy.flicker import anchored, cost, differs, should_publish, within_budget
 from services.strategy.funding import funding_weight
 from services.strategy.legs import LAYER_GRIND_REENTRY, Leg
-from services.strategy.samples import T0_NS, features, inputs
 from services.strategy.state import StrategyState
+from tests.fixtures.strategy_samples import T0_NS, features, inputs
 
 S = 1_000_000_000
 MS = 1_000_000

@@ -17,8 +17,8 @@ from common.messages import Quote
 from common.params.strategy import SymbolStrategy
 from services.strategy.engine import Decision, decide
 from services.strategy.kpi import BandKpi
-from services.strategy.samples import T0_NS, features, inputs, instrument
 from services.strategy.state import StrategyState
+from tests.fixtures.strategy_samples import T0_NS, features, inputs, instrument
 
 S = 1_000_000_000
 PARAMS = SymbolStrategy.model_validate({"model": "passive_band", "netMax": 100.0})

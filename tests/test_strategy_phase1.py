@@ -8,8 +8,8 @@ from typing import Any
 from common.params.strategy import SymbolStrategy
 from services.strategy.engine import Decision, decide
 from services.strategy.legs import LAYER_CLOSE
-from services.strategy.samples import T0_NS, features, inputs
 from services.strategy.state import StrategyState
+from tests.fixtures.strategy_samples import T0_NS, features, inputs
 
 MS = 1_000_000
 

@@ -13,8 +13,8 @@ import pytest
 
 from common.params.strategy import SymbolStrategy
 from services.strategy.engine import Decision, decide
-from services.strategy.samples import features, inputs
 from services.strategy.state import StrategyState
+from tests.fixtures.strategy_samples import features, inputs
 
 OFF = {"pinning": {"enabled": False}, "grinding": {"enabled": False}, "fundingBias": {"enabled": False}}
 
@@ -87,8 +87,8 @@ def test_the_inventory_target_leans_with_the_trend_within_its_share_of_inv_max()
     full trend at 2: target = 0.3 · invMax 0.1 · 0.5 = 0.015. Flat, the load is (0 − 0.015)/0.1 =
     −0.15 and the centre moves up by invSkew 0.5 · 0.15 = 0.075 half-spreads: 2000.005 + 0.075 ·
     1.600004 = 2000.1250003. Holding the target (0.015 long), the centre is the mid."""
-    from services.strategy.samples import T0_NS
     from services.strategy.state import MomentumState
+    from tests.fixtures.strategy_samples import T0_NS
 
     mid = 2000.005
 
