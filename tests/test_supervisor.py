@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import wait_until
 from tests.stack import Stack
+from tests.test_alert_rules import dashboard_metrics
 from tests.venue_proc import signed_request
 
 pytestmark = pytest.mark.system
@@ -117,6 +118,8 @@ def _metrics_follow_the_conventions(stack: Stack) -> None:
         names |= {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
     missing = [m for m in SEED_METRICS if m not in names]
     assert not missing, missing
+    unknown = sorted(dashboard_metrics() - {n.removesuffix("_total") for n in names} - names)
+    assert not unknown, f"the Grafana dashboard reads metrics nothing exports: {unknown}"
 
 
 def test_the_whole_stack_trades_under_supervisord_and_the_console_kills_it(run_env: Path) -> None:
