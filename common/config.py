@@ -11,6 +11,7 @@ file that holds one is refused.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
@@ -37,7 +38,17 @@ from common.config_sections import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = PROJECT_ROOT / "configs"
+def _config_dir() -> Path:
+    """configs/ of a checkout, else the copy installed with the package (``mm_configs``)."""
+    here = PROJECT_ROOT / "configs"
+    if here.is_dir():
+        return here
+    spec = importlib.util.find_spec("mm_configs")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else here
+
+
+CONFIG_DIR = _config_dir()
 SERVICES = ("venue", "marketdata", "strategy", "risk", "gateway", "recorder", "console")
 CURVE_IDENTITIES = (*SERVICES, "mmctl")
 """Everything that holds a CURVE key pair on the bus: every service, and the operator CLI."""
