@@ -26,6 +26,7 @@ from common.messages.control import (
     Request,
     Resume,
     ServiceStatus,
+    SessionTimer,
     Shutdown,
     StateSnapshot,
 )
@@ -111,6 +112,7 @@ __all__ = [
     "RiskMode",
     "RiskState",
     "ServiceStatus",
+    "SessionTimer",
     "Shutdown",
     "Side",
     "StateSnapshot",

@@ -138,6 +138,15 @@ class Query(Command, frozen=True, kw_only=True):
     limit: int = 1000
 
 
+class SessionTimer(Command, frozen=True, kw_only=True):
+    """A timed session at the recorder (seed 001 §9): ``start`` one of ``duration_s`` (cancel,
+    optionally flatten, snapshot and report at its end), ``stop`` it now, or ask its ``status``."""
+
+    action: Literal["start", "stop", "status"]
+    duration_s: float = 0.0
+    flatten: bool = False
+
+
 AnyCommand = (
     Kill
     | Pause
@@ -150,6 +159,7 @@ AnyCommand = (
     | GetStatus
     | GetSnapshot
     | Query
+    | SessionTimer
 )
 
 

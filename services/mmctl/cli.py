@@ -20,6 +20,7 @@ from services.mmctl.commands import (
     keys,
     orders,
     report,
+    session,
     status,
     tap,
 )
@@ -32,6 +33,7 @@ MODULES: dict[str, ModuleType] = {
     "orders": orders,
     "fills": fills,
     "report": report,
+    "session": session,
     **{name: control for name in TARGETS},
 }
 OFFLINE: dict[str, ModuleType] = {

@@ -16,13 +16,15 @@ import contextlib
 import os
 import shutil
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 from prometheus_client import Gauge
 
-from common import topics
+from common import operator, topics
 from common.binance.errors import BinanceError
 from common.binance.rest import RestClient
 from common.binance.shared_limits import SharedLimits, shared_path
@@ -30,9 +32,20 @@ from common.bus import RequestRefused, RequestTimeout
 from common.codec import DecodeError, MessageCodec
 from common.config import SERVICES, Settings
 from common.logging import log
-from common.messages import AnyCommand, Envelope, GetSnapshot, Query, Request, RiskEvent
+from common.messages import (
+    AnyCommand,
+    CancelAll,
+    Envelope,
+    Flatten,
+    GetSnapshot,
+    Pause,
+    Query,
+    Request,
+    RiskEvent,
+    SessionTimer,
+)
 from common.runtime import CommandError, Service
-from services.recorder import inspection, report, session, snapshots
+from services.recorder import inspection, report, session, snapshots, timed
 from services.recorder.catchup import Catchup, RestTrades, history_key
 from services.recorder.ingest import Ingestor, RawMsg, Sampling
 from services.recorder.lake import Lake
@@ -46,6 +59,7 @@ RETENTION_EVERY_S = 600.0
 
 DISK_FREE = Gauge("mm_recorder_disk_free_bytes", "Free bytes on the run directory's file system")
 DISK_FREE_RATIO = Gauge("mm_recorder_disk_free_ratio", "Free share of the run directory's file system")
+
 
 class RecorderService(Service):
     """Records the bus; answers queries, state snapshots and reports."""
@@ -64,6 +78,8 @@ class RecorderService(Service):
         self._gateway_up: bool | None = None
         self._own: list[asyncio.Task[Any]] = []
         self.persistence = self._persistence()
+        self.timed: timed.TimedSession | None = None
+        self._timer_now = asyncio.Event()
         self.notifier: Notifier | None = None
         self.sender: Sender | None = None
         self._codec = MessageCodec()
@@ -86,6 +102,8 @@ class RecorderService(Service):
             self._own.append(self.spawn(self._reports(), "reports", critical=False))
         if cfg.inspection_at_utc:
             self._own.append(self.spawn(self._inspections(), "inspections", critical=False))
+        self.timed = self._load_timer()
+        self._own.append(self.spawn(self._timer(), "timed-session", critical=False))
         self._ready.set()
         log.info(
             "recorder_ready",
@@ -327,11 +345,137 @@ class RecorderService(Service):
                     return await self._state(service)
                 case GetSnapshot(what="session"):
                     return await self.persistence.on_reader(self._session_row, self.session.session_id)
-        except (QueryError, snapshots.SnapshotMissing) as exc:
+                case SessionTimer():
+                    return await self._session_timer(cmd)
+        except (QueryError, snapshots.SnapshotMissing, timed.TimerError) as exc:
             raise CommandError(str(exc)) from exc
         raise CommandError(
             f"recorder does not handle {type(cmd).__name__} {getattr(cmd, 'what', '')}".strip()
         )
+
+    # ---- timed sessions (services/recorder/timed.py) -------------------------------------------
+
+    def _load_timer(self) -> timed.TimedSession | None:
+        try:
+            ts = timed.load(self.settings.run_path)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.error("timed_session_unreadable", error=str(exc)[:200])
+            return None
+        if ts is not None and ts.state != "ended":
+            log.info("timed_session_resumed", **timed.describe(ts))
+        return ts
+
+    async def _session_timer(self, cmd: SessionTimer) -> dict[str, object]:
+        now = time.time_ns()
+        if cmd.action == "start":
+            self.timed = timed.start(self.timed, self.session.session_id, cmd.duration_s, cmd.flatten, now)
+        elif cmd.action == "stop":
+            self.timed = timed.stop(self.timed, now)
+        else:
+            return timed.describe(self.timed, now)
+        await asyncio.to_thread(timed.save, self.settings.run_path, self.timed)
+        log.info("timed_session", action=cmd.action, **timed.describe(self.timed, now))
+        self._timer_now.set()
+        return timed.describe(self.timed, now)
+
+    async def _timer(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_now.wait(), 0.5)
+            self._timer_now.clear()
+            if timed.due(self.timed, time.time_ns()):
+                await self._end_session()
+
+    async def _end_session(self) -> None:
+        """The end of a timed session (see :mod:`services.recorder.timed`); safe to run again."""
+        ts = self.timed
+        assert ts is not None
+        run = self.settings.run_path
+        if ts.state == "running":
+            ts = self.timed = msgspec.structs.replace(ts, state="ending")
+            await asyncio.to_thread(timed.save, run, ts)
+        log.warning("timed_session_ending", session=ts.session_id, flatten=ts.flatten)
+        why = f"timed session {ts.session_id} ended"
+        acks = await operator.broadcast(self.client, Pause(reason=why), operator.TARGETS["pause"], 5.0)
+        acks += await operator.broadcast(self.client, CancelAll(reason=why), ("gateway",), 10.0)
+        if ts.flatten:
+            acks += await operator.broadcast(self.client, Flatten(reason=why), ("gateway",), 60.0)
+        left = await self._wait_closed(ts.flatten, 60.0, why)
+        folder = (
+            run
+            / "sessions"
+            / f"{ts.session_id}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(ts.started_ns / 1e9))}"
+        )
+        now = time.time_ns()
+        saved = await self._session_files(folder, ts.started_ns, now)
+        refused = [f"{a['service']}: {a['error']}" for a in acks if not a["ok"]]
+        outcome = ("flat, no open order" if not left else "still open: " + "; ".join(left)) + (
+            f"; not acknowledged: {'; '.join(refused)}" if refused else ""
+        )
+        self.timed = msgspec.structs.replace(
+            ts,
+            state="ended",
+            ended_ns=now,
+            outcome=outcome + f"; saved {', '.join(saved)}",
+            folder=str(folder),
+        )
+        await asyncio.to_thread(timed.save, run, self.timed)
+        log.warning(
+            "timed_session_ended", session=ts.session_id, outcome=self.timed.outcome, folder=str(folder)
+        )
+
+    async def _wait_closed(self, flat: bool, wait_s: float, why: str) -> list[str]:
+        """Poll the gateway until no order is open (and no position, with ``flat``), cancelling and
+        flattening again every few seconds (a fill can land after a cancel); what is left."""
+        deadline = time.monotonic() + wait_s
+        left = ["gateway not answering"]
+        retry_at = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            try:
+                reply = await self.client("gateway").request(GetSnapshot(what="oms"), 2.0)
+            except (RequestTimeout, RequestRefused):
+                reply = None
+            if reply is not None and reply.ok:
+                snap = reply.result
+                orders = snap["orders"]
+                held = [p for p in snap["positions"] if Decimal(p["qty"]) != 0] if flat else []
+                left = ([f"{len(orders)} open order(s)"] if orders else []) + [
+                    f"{p['symbol']} position {p['qty']}" for p in held
+                ]
+                if not left:
+                    return []
+                if time.monotonic() >= retry_at:
+                    retry_at = time.monotonic() + 3.0
+                    if orders:
+                        await operator.broadcast(self.client, CancelAll(reason=why), ("gateway",), 10.0)
+                    if held:
+                        await operator.broadcast(self.client, Flatten(reason=why), ("gateway",), 30.0)
+            await asyncio.sleep(0.5)
+        return left
+
+    async def _session_files(self, folder: Path, since_ns: int, until_ns: int) -> list[str]:
+        """The metrics snapshot, the log tails and the report of a timed session; what was saved."""
+        saved: list[str] = []
+        (folder / "metrics").mkdir(parents=True, exist_ok=True)
+        async with httpx.AsyncClient(timeout=3.0) as http:
+            for svc in SERVICES:
+                port = getattr(self.settings, "simvenue" if svc == "venue" else svc).metrics_port
+                if not port:
+                    continue
+                try:
+                    text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                except httpx.HTTPError:
+                    continue
+                await asyncio.to_thread((folder / "metrics" / f"{svc}.prom").write_text, text)
+                saved.append(f"metrics/{svc}.prom")
+        saved += await asyncio.to_thread(_log_tails, self.settings.run_path / "logs", folder / "logs")
+        try:
+            data = await self._report_data({"since_ns": str(since_ns), "until_ns": str(until_ns)})
+            await asyncio.to_thread(report.write_report, data, folder / "report")
+            saved.append("report/report.md")
+        except (StoreError, QueryError, CommandError, OSError) as exc:
+            log.error("timed_session_report_failed", error=str(exc)[:300])
+        return saved
 
     async def _until_ready(self, req: Request) -> None:
         """Hold a request that came while the store was opening (the command socket is up first)."""
@@ -397,3 +541,19 @@ class RecorderService(Service):
         if p.lake is not None:
             detail["lake_parts"] = str(p.lake.stats.parts_written)
         return detail
+
+
+def _log_tails(logs: Path, out: Path, lines: int = 500) -> list[str]:
+    """The last ``lines`` lines of every service log, copied into ``out``; the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for f in sorted(logs.glob("*.log")):
+        try:
+            with f.open("rb") as fh:
+                fh.seek(max(0, f.stat().st_size - 400 * lines))
+                tail = fh.read().splitlines()[-lines:]
+        except OSError:
+            continue
+        (out / f.name).write_bytes(b"\n".join(tail) + b"\n")
+        saved.append(f"logs/{f.name}")
+    return saved
