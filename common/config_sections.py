@@ -228,6 +228,13 @@ class MarketDataConfig(ServiceSection):
     snapshot_limit: Literal[5, 10, 20, 50, 100, 500, 1000] = 1000
     stale_after_ms: int = Field(default=3000, ge=100, description="no depth update for this long = stale")
     max_exchange_lag_ms: int = Field(default=2000, ge=10, description="event time older than this = stale")
+    connections: int = Field(
+        default=2,
+        ge=1,
+        le=3,
+        description="connections per stream group (seed 003 §4): the first arrival of each event wins, "
+        "duplicates are dropped by update id, and one that dies is replaced without touching the book",
+    )
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
     rotate_after_s: float = Field(

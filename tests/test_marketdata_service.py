@@ -166,3 +166,30 @@ def test_a_raw_capture_replays_in_the_venues_replay_model(tmp_path: Path) -> Non
     m = ReplayMarket(str(files[0]), 0.01, 0.001)
     steps = m.step(60.0)
     assert len(m.records) > 10 and any(s.pre for s in steps) and steps[-1].mid > 0
+
+
+def test_with_two_connections_one_dropped_changes_nothing_and_is_replaced(tmp_path: Path) -> None:
+    """Seed 003 §4: two connections per stream group; the venue drops the older public one; the
+    book stays live (no resync, books keep coming) and a new connection takes its place."""
+    overlay = (
+        "[marketdata]\nconnections = 2\nstale_after_ms = 700\nreconnect_min_s = 0.1\nreconnect_max_s = 1.0\n"
+    )
+    with Cluster(tmp_path, overlay) as c:
+        c.listen("md.book.", "md.status.")
+        c.start("venue", "marketdata")
+        wait_until(lambda: _state(c.heard, SYM) == "live", 20, what="ETHUSDC live")
+
+        def public() -> int:
+            st = httpx.get(c.venue_url + "/_admin/state", timeout=5).json()
+            return int(st["connections"]["by_route"].get("public", 0))
+
+        wait_until(lambda: public() == 2, 20, what="two public connections")
+        t0 = time.monotonic()
+        assert c.fault(drop_ws="public:one")["done"] == ["dropped 1 connections"]
+        wait_until(lambda: len(c.heard.since(t0, f"md.book.{SYM}")) >= 20, 10, what="books after the drop")
+        wait_until(lambda: public() == 2, 20, what="the dropped connection replaced")
+        states = [m.state for t, m in c.heard.since(t0, f"md.status.{SYM}") if isinstance(m, FeedStatus)]
+        assert set(states) <= {"live"}, states
+        books = [m for t, m in c.heard.since(t0, f"md.book.{SYM}") if isinstance(m, BookLevels)]
+        ids = [b.last_update_id for b in books]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids), "each update once, in order"

@@ -187,11 +187,21 @@ def test_futures_first_event_must_bridge_the_snapshot() -> None:
     sync = BookSync("usdm", TICK, STEP)
     sync.on_snapshot(snapshot(100))
     assert sync.on_event(diff(90, 99, 80)).kind == "ignored"  # u < lastUpdateId: dropped
-    out = sync.on_event(diff(101, 110, 99))  # U > lastUpdateId: nothing covers id 100
+    out = sync.on_event(diff(102, 110, 99))  # U > lastUpdateId and pu != it: ids 100..101 lost
     assert (out.kind, out.reason) == ("needs_snapshot", "snapshot_too_old")
     assert sync.on_event(diff(111, 120, 110)).kind == "buffered"
     out = sync.on_snapshot(snapshot(115))
     assert (out.kind, out.applied, sync.last_update_id) == ("applied", 1, 120)
+
+
+def test_futures_event_right_after_the_snapshot_bridges_it() -> None:
+    """A snapshot taken between two events: lastUpdateId 100 is the last event's u, and the next
+    event (U 101, pu 100) carries exactly the updates after it. Step 5's U <= L fails, step 6's
+    continuity holds: applied (a quiet book otherwise resyncs for ever)."""
+    sync = BookSync("usdm", TICK, STEP)
+    sync.on_snapshot(snapshot(100))
+    assert sync.on_event(diff(101, 110, 100)).kind == "applied"
+    assert sync.on_event(diff(111, 115, 110)).kind == "applied" and sync.last_update_id == 115
 
 
 def test_crossed_book_after_an_event_resyncs() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import time
 from collections import deque
 from typing import Any
@@ -45,6 +46,12 @@ MD_BAD = Counter(
     "mm_md_bad_messages_total", "Venue stream frames that failed to decode and were skipped", ["kind"]
 )
 MD_RESYNCS = Counter("mm_md_resyncs_total", "Book resyncs", ["symbol", "reason"])
+SEEN_DEPTH = 512
+MD_CONN_DROPS = Counter(
+    "mm_md_redundant_connection_drops_total",
+    "A redundant market data connection that ended while another of its group carried on",
+    ["group"],
+)
 MD_STATE = Gauge("mm_md_feed_live", "1 while a symbol's feed is live", ["symbol"])
 MD_LATENCY = Histogram(
     "mm_md_frame_to_publish_seconds",
@@ -54,6 +61,28 @@ MD_LATENCY = Histogram(
 MD_MID = Gauge("mm_mid_price", "Mid price", ["symbol"])
 MD_BID = Gauge("mm_bid_price", "Best bid", ["symbol"])
 MD_ASK = Gauge("mm_ask_price", "Best ask", ["symbol"])
+
+
+class Seen:
+    """Which events arrived already, by symbol: the last :data:`SEEN_DEPTH` identities of each
+    (a depth diff by its first and last update id and event time, a mark by its event time). With
+    redundant connections the first arrival is used and the copies dropped; an identity never seen,
+    even one lower than the last (a venue that restarted), goes on to the book's own checks."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, set[tuple[int, ...]]] = {}
+        self._order: dict[str, deque[tuple[int, ...]]] = {}
+
+    def first(self, stream: str, key: tuple[int, ...]) -> bool:
+        keys = self._keys.setdefault(stream, set())
+        if key in keys:
+            return False
+        order = self._order.setdefault(stream, deque())
+        keys.add(key)
+        order.append(key)
+        if len(order) > SEEN_DEPTH:
+            keys.discard(order.popleft())
+        return True
 
 
 class MarketDataService(Service):
@@ -102,21 +131,23 @@ class MarketDataService(Service):
         depth = "depth" if cfg.depth_speed == "250ms" else f"depth@{cfg.depth_speed}"
         public = "/".join(f"{s}@{depth}" for s in lows)
         market = "/".join(f"{s}@{cfg.trade_stream}/{s}@markPrice@1s" for s in lows)
-        for name, base, streams in (
-            ("public", venue.ws_public_url, public),
-            ("market", venue.ws_market_url, market),
+        self.up: dict[str, set[int]] = {"public": set(), "market": set()}
+        self.seen = Seen()
+        for (name, base, streams), copy in itertools.product(
+            (("public", venue.ws_public_url, public), ("market", venue.ws_market_url, market)),
+            range(cfg.connections),
         ):
             conn = StreamConnection(
-                name,
+                name if cfg.connections == 1 else f"{name}-{copy + 1}",
                 f"{base}/stream?streams={streams}",
                 self._on_frame,
-                functools.partial(self._on_conn, name),
+                functools.partial(self._on_conn, name, copy),
                 cfg.reconnect_min_s,
                 cfg.reconnect_max_s,
                 cfg.rotate_after_s,
                 idle_s=max(10.0, cfg.stale_after_ms / 500),
             )
-            self.spawn(conn.run(), f"ws-{name}")
+            self.spawn(conn.run(), f"ws-{name}-{copy + 1}")
         self.spawn(self._status_loop(), "status")
         self.spawn(self._time_loop(), "time-sync")
         if cfg.publish_interval_ms:
@@ -126,8 +157,17 @@ class MarketDataService(Service):
 
     # ---- stream frames -----------------------------------------------------------------------
 
-    def _on_conn(self, name: str, up: bool) -> None:
-        if name != "public":
+    def _on_conn(self, name: str, copy: int, up: bool) -> None:
+        """A connection of a stream group came up or went down. The book depends on the group, not
+        on one connection: it needs a snapshot when the first connection comes up, and is lost only
+        when the last one goes down; a redundant connection's end is counted and replaced."""
+        group = self.up[name]
+        was = bool(group)
+        (group.add if up else group.discard)(copy)
+        if not up and group:
+            MD_CONN_DROPS.labels(name).inc()
+            log.warning("md_connection_lost_redundant", group=name, left=len(group))
+        if name != "public" or was == bool(group):
             return
         for s, feed in self.feeds.items():
             if up:
@@ -152,14 +192,16 @@ class MarketDataService(Service):
             self.capture.write(symbol, recv_ns, data)
         feed = self.feeds[symbol]
         match ev:
-            case DepthUpdate():
-                self._on_depth(feed, ev, recv_ns)
+            case DepthUpdate(U=first, u=last, E=e_ms):
+                if self.seen.first(symbol, (first, last, e_ms)):  # a redundant copy otherwise
+                    self._on_depth(feed, ev, recv_ns)
             case TradeEvent(t=tid, p=p, q=q, m=m, T=t_ms) | AggTradeEvent(a=tid, p=p, q=q, m=m, T=t_ms):
                 if tid > self._last_trade.get(symbol, -1):  # overlapping connections repeat trades
                     self._last_trade[symbol] = tid
                     self.publish(topics.md_trade(symbol), feed.on_trade(p, q, m, tid, t_ms))
-            case MarkPriceEvent():
-                self.publish(topics.md_mark(symbol), feed.on_mark(ev))
+            case MarkPriceEvent(E=e_ms):
+                if self.seen.first(symbol + "@mark", (e_ms,)):
+                    self.publish(topics.md_mark(symbol), feed.on_mark(ev))
 
     def _on_depth(self, feed: SymbolFeed, ev: DepthUpdate, recv_ns: int) -> None:
         try:

@@ -4,8 +4,10 @@ The caller feeds it every ``<s>@depth`` event and every REST snapshot it fetched
 decides, from update ids alone, whether an event is applied, buffered or ignored, or whether the
 book is broken and a fresh snapshot is needed. Two rule sets (reference A.6 and B.4):
 
-* ``usdm`` (futures): drop events with ``u < L``; the first applied one has ``U <= L <= u``; then
-  each event's ``pu`` equals the previous ``u``. An event older than the book is out of order.
+* ``usdm`` (futures): drop events with ``u < L``; the first applied one has ``U <= L <= u``, or
+  follows the snapshot exactly (``pu == L``: a snapshot taken between two events, which the
+  documented rule would refuse for ever on a quiet book); then each event's ``pu`` equals the
+  previous ``u``. An event older than the book is out of order.
 * ``spot``: drop (and later ignore) events with ``u <= L`` (then ``u <=`` the local id); the first
   applied one has ``U <= L+1 <= u``; then ``U <= local id + 1``, else a gap.
 
@@ -62,7 +64,9 @@ def _usdm_verdict(ev: DepthUpdate, last: int, first: bool) -> Verdict:
     if first:
         if end < last:
             return "ignore"
-        return "apply" if start <= last else "snapshot_too_old"
+        # U <= L <= u (reference A.6, step 5), or the event right after the snapshot: its pu is L,
+        # so it holds exactly the updates after the snapshot (step 6's rule applied to L)
+        return "apply" if start <= last or ev.pu == last else "snapshot_too_old"
     if ev.pu == last:
         return "apply"
     return "out_of_order" if end <= last else "gap"

@@ -15,7 +15,7 @@ from typing import Any
 
 USER_EVENTS = ("ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE", "TRADE_LITE")
 EXECUTIONS = ("NEW", "CANCELED", "CALCULATED", "EXPIRED", "TRADE", "AMENDMENT")
-WS_ROUTES = ("all", "public", "market", "private", "api")
+WS_ROUTES = ("all", "public", "market", "private", "api", "public:one", "market:one")
 
 
 class FaultSpecError(ValueError):

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import defaultdict
 from typing import Any
 
 from aiohttp import web
 
 from common.logging import log
+
+_SERIALS = itertools.count(1)
 
 
 class Conn:
@@ -32,6 +35,7 @@ class Conn:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
         self.writer: asyncio.Task[None] | None = None
         self.sent = 0
+        self.serial = next(_SERIALS)
 
     def push(self, text: str) -> bool:
         try:
@@ -120,8 +124,13 @@ class Hub:
         asyncio.get_running_loop().create_task(c.ws.close(code=1008, message=b"slow consumer"))
 
     async def close_all(self, route: str = "") -> int:
-        """Close every connection (of one route): the ``drop_ws`` fault and shutdown."""
-        victims = [c for c in self.conns if not route or c.route == route]
+        """Close every connection (of one route): the ``drop_ws`` fault and shutdown. A route
+        ending in ``:one`` closes only the oldest connection of that route (a drill for clients
+        that hold two)."""
+        base, _, one = route.partition(":")
+        victims = sorted((c for c in self.conns if not base or c.route == base), key=lambda c: c.serial)
+        if one:
+            victims = victims[:1]
         for c in victims:
             self.close(c)
             with contextlib.suppress(ConnectionError, RuntimeError):
@@ -129,4 +138,11 @@ class Hub:
         return len(victims)
 
     def stats(self) -> dict[str, Any]:
-        return {"connections": len(self.conns), "streams": sum(1 for v in self.by_stream.values() if v)}
+        by_route: dict[str, int] = defaultdict(int)
+        for c in self.conns:
+            by_route[c.route] += 1
+        return {
+            "connections": len(self.conns),
+            "streams": sum(1 for v in self.by_stream.values() if v),
+            "by_route": dict(by_route),
+        }
