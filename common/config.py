@@ -11,6 +11,7 @@ file that holds one is refused.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import os
 import re
@@ -23,14 +24,16 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from common import curve
+from common import calendar, curve
 from common.config_sections import (
     AlertsConfig,
+    CalendarRule,
     ConsoleConfig,
     GatewayConfig,
     MarketDataConfig,
     RecorderConfig,
     RiskConfig,
+    ScheduleConfig,
     Section,
     SimVenueConfig,
     StrategyConfig,
@@ -49,6 +52,14 @@ def _config_dir() -> Path:
 
 
 CONFIG_DIR = _config_dir()
+DEFAULT_SYMBOLS = ("ETHUSDC", "BTCUSDC")
+
+
+def clock_utc() -> dt.datetime:
+    """Now, UTC: the calendar rules' clock (tests replace it)."""
+    return dt.datetime.now(dt.UTC)
+
+
 SERVICES = ("venue", "marketdata", "strategy", "risk", "gateway", "recorder", "console")
 CURVE_IDENTITIES = (*SERVICES, "mmctl")
 """Everything that holds a CURVE key pair on the bus: every service, and the operator CLI."""
@@ -98,7 +109,7 @@ class Settings(BaseSettings):
 
     profile: Literal["paper", "demo", "live"] = "paper"
     run_dir: Path = Path("run")
-    symbols: list[str] = Field(default_factory=lambda: ["ETHUSDC", "BTCUSDC"], min_length=1)
+    symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
     log_json: bool = False
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
@@ -112,6 +123,7 @@ class Settings(BaseSettings):
     recorder: RecorderConfig = Field(default_factory=RecorderConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
     # Secrets: environment only (MM_API_KEY, MM_API_SECRET, MM_BUS_SECRET).
     api_key: SecretStr | None = None
@@ -341,6 +353,21 @@ class _TomlFiles(PydanticBaseSettingsSource):
                     f"(MM_API_KEY, MM_API_SECRET, MM_BUS_SECRET)"
                 )
             _deep_merge(self._data, _snake_keys(layer))
+        self._calendar()
+
+    def _calendar(self) -> None:
+        """The layer of the calendar rules active now, above the files (:mod:`common.calendar`)."""
+        raw = self._data.get("schedule", {}).get("rules")
+        if not raw:
+            return
+        try:
+            rules = [CalendarRule.model_validate(r) for r in raw]
+        except ValidationError:
+            return  # Settings validates the same rules and names what is wrong
+        symbols = list(self._data.get("symbols") or DEFAULT_SYMBOLS)
+        extra = calendar.layer(rules, symbols, clock_utc())
+        if extra:
+            _deep_merge(self._data, _snake_keys(extra))
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False

@@ -484,3 +484,36 @@ class AlertsConfig(Section):
         default_factory=_group_wait,
         description="how long a new alert waits for others of its group before it is sent",
     )
+
+
+class CalendarRule(Section):
+    """One calendar rule (:mod:`common.calendar`)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=list, description="weekdays (UTC) it applies on; empty = every day"
+    )
+    start: str = Field(default="00:00", description="UTC time of day it starts, HH:MM")
+    end: str = Field(default="24:00", description="UTC end, HH:MM (before start: past midnight)")
+    around_funding_min: float = Field(
+        default=0.0, ge=0, le=240, description="instead of start/end: minutes either side of funding"
+    )
+    symbols: list[str] = Field(default_factory=list, description="symbols quoted while active; empty = all")
+    set: dict[str, Any] = Field(
+        default_factory=dict, description='overrides while active: {"strategy.symbols.X.netMax" = 0.1}'
+    )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time_of_day(cls, v: str) -> str:
+        from common.calendar import minutes
+
+        minutes(v)
+        return v
+
+
+class ScheduleConfig(Section):
+    """Calendar rules (seed 002 §7.3): checked by the recorder, applied through the reload path."""
+
+    check_interval_s: float = Field(default=15.0, gt=0, description="how often the active set is checked")
+    rules: list[CalendarRule] = Field(default_factory=list)

@@ -41,14 +41,34 @@ def test_the_timer_starts_once_ends_when_due_and_survives_on_disk(tmp_path: Path
     assert timed.start(done, "s1", 10, False, 130 * S).state == "running"  # a new one after the end
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Cluster]:
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One trading stack for the module (the calendar test runs first: the session ends paused)."""
     ports = {
         f"MM_{'SIMVENUE' if s == 'venue' else s.upper()}__METRICS_PORT": str(free_port()) for s in SERVICES
     }
-    with Cluster(tmp_path, "[marketdata]\nstale_after_ms = 700\n", ports) as c:
+    overlay = "[marketdata]\nstale_after_ms = 700\n[schedule]\ncheck_interval_s = 0.5\n"
+    with Cluster(tmp_path_factory.mktemp("ops"), overlay, ports) as c:
         c.start("venue", "marketdata", "gateway", "risk", "strategy", "recorder")
         yield c
+
+
+def test_a_calendar_rule_that_becomes_active_changes_the_quoted_symbols_by_reload(stack: Cluster) -> None:
+    """A rule active now, added to the config file while the stack runs: the recorder sees the
+    active set change and reloads the services; BTCUSDC stops quoting, ETHUSDC goes on; the rule
+    removed, BTCUSDC quotes again."""
+    c = stack
+    wait_until(lambda: recorder_up(c), 30, what="recorder up")
+    wait_until(lambda: c.open_orders("BTCUSDC") and c.open_orders("ETHUSDC"), 40, what="both symbols quoted")
+    cfg = c.tmp / "cluster.toml"
+    before = cfg.read_text()
+    cfg.write_text(before + '\n[[schedule.rules]]\nname = "eth-only"\nsymbols = ["ETHUSDC"]\n')
+    wait_until(lambda: c.open_orders("BTCUSDC") == [], 20, what="BTCUSDC quotes withdrawn")
+    assert c.open_orders("ETHUSDC"), "ETHUSDC still quoted"
+    log = (c.run_dir / "logs" / "recorder.log").read_text()
+    assert "calendar_change" in log and "after=eth-only" in log
+    cfg.write_text(before)
+    wait_until(lambda: c.open_orders("BTCUSDC"), 30, what="BTCUSDC quoted again once the rule is gone")
 
 
 def _position(c: Cluster, sym: str) -> Decimal:

@@ -265,6 +265,9 @@ class SymbolStrategy(Section):
     """One symbol: which model quotes it, that model's section, and the shared overlays and limits."""
 
     model: Literal["phase1", "phase2", "asmm", "passive_band"] = "asmm"
+    quote: bool = Field(
+        default=True, description="false: the symbol quotes nothing (a calendar rule's symbol set)"
+    )
     net_max: float = Field(default=0.21, gt=0, description="worst-case |position| with every order filled")
     quote_interval_ms: int = Field(default=500, ge=0, description="minimum time between published sets")
     publish_tolerance_ticks: int = Field(default=2, ge=0, description="anti-flicker price tolerance")

@@ -24,13 +24,13 @@ import httpx
 import msgspec
 from prometheus_client import Gauge
 
-from common import operator, topics
+from common import calendar, operator, topics
 from common.binance.errors import BinanceError
 from common.binance.rest import RestClient
 from common.binance.shared_limits import SharedLimits, shared_path
 from common.bus import RequestRefused, RequestTimeout
 from common.codec import DecodeError, MessageCodec
-from common.config import SERVICES, Settings
+from common.config import SERVICES, ConfigError, Settings, clock_utc, load_settings
 from common.logging import log
 from common.messages import (
     AnyCommand,
@@ -40,6 +40,7 @@ from common.messages import (
     GetSnapshot,
     Pause,
     Query,
+    ReloadConfig,
     Request,
     RiskEvent,
     SessionTimer,
@@ -104,6 +105,7 @@ class RecorderService(Service):
             self._own.append(self.spawn(self._inspections(), "inspections", critical=False))
         self.timed = self._load_timer()
         self._own.append(self.spawn(self._timer(), "timed-session", critical=False))
+        self._own.append(self.spawn(self._calendar(), "calendar", critical=False))
         self._ready.set()
         log.info(
             "recorder_ready",
@@ -352,6 +354,28 @@ class RecorderService(Service):
         raise CommandError(
             f"recorder does not handle {type(cmd).__name__} {getattr(cmd, 'what', '')}".strip()
         )
+
+    # ---- calendar rules (common/calendar.py) -----------------------------------------------------
+
+    async def _calendar(self) -> None:
+        """Reload the services when the set of active calendar rules changes."""
+        last = calendar.active(self.settings.schedule.rules, clock_utc())
+        while True:
+            try:
+                fresh = await asyncio.to_thread(load_settings)
+            except ConfigError as exc:
+                log.error("calendar_config_unreadable", error=str(exc)[:300])
+                await asyncio.sleep(self.settings.schedule.check_interval_s)
+                continue
+            now = calendar.active(fresh.schedule.rules, clock_utc())
+            if now != last:
+                acks = await operator.broadcast(self.client, ReloadConfig(), operator.TARGETS["reload"], 10.0)
+                refused = [f"{a['service']}: {a['error']}" for a in acks if not a["ok"]]
+                log.warning("calendar_change", before=",".join(last) or "-", after=",".join(now) or "-",
+                            refused="; ".join(refused) or "-")  # fmt: skip
+                if not refused:
+                    last = now
+            await asyncio.sleep(fresh.schedule.check_interval_s)
 
     # ---- timed sessions (services/recorder/timed.py) -------------------------------------------
 

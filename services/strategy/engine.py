@@ -144,6 +144,8 @@ def _blocked(inputs: StrategyInputs, params: SymbolStrategy) -> str:
     """Why nothing may be quoted now, or "" when quoting may go ahead (an unknown risk mode blocks)."""
     if inputs.risk_mode not in ("normal", "reduce_only"):
         return inputs.risk_mode or "risk_mode_unknown"
+    if not params.quote:
+        return "not_quoted"
     f = inputs.features
     if f is None:
         return "features_missing"
