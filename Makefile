@@ -9,7 +9,7 @@ RUN := $(MM_RUN_DIR)
 PROFILE ?= paper
 SUPERVISORCTL := $(BIN)/supervisorctl -c supervisord.conf
 export MM_PROFILE ?= $(PROFILE)
-export MM_VENUE_AUTOSTART ?= $(if $(filter paper,$(MM_PROFILE)),true,false)
+export MM_VENUE_AUTOSTART ?= $(if $(filter paper paper-live,$(MM_PROFILE)),true,false)
 
 .PHONY: help venv run stop restart status logs supervisorctl test test-slow test-all lint bench clean
 
@@ -35,7 +35,7 @@ $(RUN)/paper.env:
 
 run: venv $(RUN)/paper.env
 	@mkdir -p $(RUN)/logs
-	@set -a; [ "$(MM_PROFILE)" != paper ] || . $(RUN)/paper.env; set +a; \
+	@set -a; case "$(MM_PROFILE)" in paper|paper-live) . $(RUN)/paper.env;; esac; set +a; \
 	if [ -S $(RUN)/supervisor.sock ] && $(SUPERVISORCTL) pid >/dev/null 2>&1; then \
 	  echo "supervisord already running: updating"; $(SUPERVISORCTL) update; $(SUPERVISORCTL) start all >/dev/null || true; \
 	else \

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    profile: Literal["paper", "demo", "live"] = "paper"
+    profile: Literal["paper", "paper-live", "demo", "live"] = "paper"
     run_dir: Path = Path("run")
     symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
     log_json: bool = False
@@ -148,7 +148,7 @@ class Settings(BaseSettings):
         for sym in self.symbols:
             if not sym.isalnum() or not sym.isupper():
                 raise ValueError(f"symbols: {sym!r} is not an upper-case symbol like ETHUSDC")
-        if self.profile != "paper":
+        if not self.paper:
             missing = [
                 n for n, v in (("MM_API_KEY", self.api_key), ("MM_API_SECRET", self.api_secret)) if v is None
             ]
@@ -222,6 +222,11 @@ class Settings(BaseSettings):
         return (init_settings, env, _CurveEnv(settings_cls), _TomlFiles(settings_cls, cls.files))
 
     # ---- derived ---------------------------------------------------------------------------
+
+    @property
+    def paper(self) -> bool:
+        """A paper profile: the built-in simulated venue, its own keys (paper, paper-live)."""
+        return self.profile in ("paper", "paper-live")
 
     @property
     def run_path(self) -> Path:

@@ -167,11 +167,14 @@ class SimVenueConfig(ServiceSection):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=1, le=65535)
-    model: Literal["synthetic", "flow", "replay"] = Field(
+    model: Literal["synthetic", "flow", "replay", "live"] = Field(
         default="synthetic",
         description="synthetic: the Avellaneda-Stoikov textbook market; flow: the order-flow market "
-        "calibrated to the recorded files; replay: a recording",
+        "calibrated to the recorded files; replay: a recording; live: a real venue's public streams "
+        "(paper trading on live data, the paper-live profile)",
     )
+    live_ws_url: str = Field(default="wss://fstream.binance.com", description="model live: public streams")
+    live_rest_url: str = Field(default="https://fapi.binance.com", description="model live: depth snapshots")
     seed: int = 7
     step_ms: int = Field(default=100, ge=5, le=5000, description="synthetic market time step")
     replay_speed: float = Field(default=1.0, gt=0, description="1 = real time; 0 < x: accelerated")

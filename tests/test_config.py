@@ -190,3 +190,17 @@ def test_replaying_the_built_in_eth_recording_into_another_symbol_is_refused(
     # ETHUSDC (first in the list) may replay the ETH recording; BTCUSDC may not
     assert "BTCUSDC needs its own replay_file (the built-in recording is ETHUSDT" in str(exc.value)
     assert "ETHUSDC needs" not in str(exc.value)
+
+
+def test_the_paper_live_profile_feeds_the_venue_from_binances_public_streams_without_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for k in ("MM_API_KEY", "MM_API_SECRET", "MM_CONFIG_FILE"):
+        monkeypatch.delenv(k, raising=False)
+    s = load_settings("paper-live")
+    assert s.paper and s.simvenue.model == "live"
+    assert (s.simvenue.live_ws_url, s.simvenue.live_rest_url) == (
+        "wss://fstream.binance.com",
+        "https://fapi.binance.com",
+    )  # reference A: the futures public endpoints; only market data is read from them
+    assert s.venue.rest_url == "http://127.0.0.1:8765"  # orders go to the local venue only

@@ -18,6 +18,7 @@ from common.runtime import Service
 from services.venue import admin, rest, ws
 from services.venue.apikeys import account_keys, read_only_keys
 from services.venue.market import MarketStep, generated
+from services.venue.market.live import LiveFeedMarket
 from services.venue.market.replay import ReplayMarket
 from services.venue.state import VenueState
 from services.venue.streams import SPEEDS_MS
@@ -41,7 +42,11 @@ class VenueService(Service):
         self.v = VenueState(cfg, account_keys(cfg), read_only_keys(cfg))
         self.markets: dict[str, Any] = {}
         for s in cfg.symbols:
-            if cfg.model == "replay" or s.replay_file:
+            if cfg.model == "live":
+                live = LiveFeedMarket(s, cfg.live_ws_url, cfg.live_rest_url)
+                self.markets[s.symbol] = live
+                self.spawn(live.run(), f"live-{s.symbol}", critical=False)
+            elif cfg.model == "replay" or s.replay_file:
                 path = s.replay_file or _default_replay()
                 self.markets[s.symbol] = ReplayMarket(
                     path, float(s.price_tick), float(s.qty_step), cfg.replay_speed

@@ -70,8 +70,8 @@ async def collect(ctl: Ctl, listen_s: float) -> list[dict[str, Any]]:
 
 def _exit_code(rows: list[dict[str, Any]], profile: str) -> int:
     """0 when every service this profile runs is up, 3 when one is down (the simulated venue runs
-    only in paper)."""
-    expected = [r for r in rows if r["service"] != "venue" or profile == "paper"]
+    only in the paper profiles)."""
+    expected = [r for r in rows if r["service"] != "venue" or profile in ("paper", "paper-live")]
     return 0 if all(r["up"] for r in expected) else 3
 
 
