@@ -234,9 +234,10 @@ def test_anti_flicker_suppresses_a_one_tick_wiggle_and_passes_a_real_move() -> N
 
 
 def test_price_moves_wait_for_the_per_second_budget_inner_legs_first() -> None:
-    """maxMovesPerSecond 12 (default): the cold ladder (48 legs at T0) fills the second, so a real
-    move 0.7 s later waits (budget_held) and goes at 1.1 s; a 3 bps jump that moves every layer
-    moves 12 legs in its second, the innermost."""
+    """maxMovesPerSecond 12 (default), shared over the second's publications (500 ms apart: 6 at
+    each): the cold ladder (48 legs at T0) fills the second, so a real move 0.7 s later waits
+    (budget_held) and goes at 1.1 s; a jump that moves every layer moves 6 legs at each publication,
+    innermost first: layers 0-2 at once, layers 3-5 half a second later."""
     sc = Scenario(SymbolStrategy.model_validate({"asmm": {"spreadFloor": "fixed"}}))
     first = sc.step("0")
     assert first.publish and len(first.quotes) == 48
@@ -249,4 +250,8 @@ def test_price_moves_wait_for_the_per_second_budget_inner_legs_first() -> None:
     jump = sc.step("0", bid=2681.60, now=T0_NS + 2200 * MS)  # +140 ticks
     changed = sorted((q.layer, q.side) for q in jump.quotes if before[(q.side, q.layer)] != q.price)
     assert jump.publish and "budget_held" in jump.record.flags
-    assert len(changed) == 12 and {layer for layer, _ in changed} == set(range(6))
+    assert len(changed) == 6 and {layer for layer, _ in changed} == {0, 1, 2}
+    before = {(q.side, q.layer): q.price for q in jump.quotes}
+    nxt = sc.step("0", bid=2681.60, now=T0_NS + 2700 * MS)
+    changed = sorted((q.layer, q.side) for q in nxt.quotes if before[(q.side, q.layer)] != q.price)
+    assert nxt.publish and len(changed) == 6 and {layer for layer, _ in changed} == {3, 4, 5}

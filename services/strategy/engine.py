@@ -189,7 +189,10 @@ def _conclude(
         )  # fmt: skip
         left = max(params.max_actions_per_minute - sum(map(itemgetter(1), spent)), 0)
         second = sum(n for t, n in spent if t > inputs.now_ns - NS_PER_SECOND)
-        left = min(left, max(params.max_moves_per_second - second, 0))
+        # the second's budget shared over its publications, so the inner legs move at every one
+        # of them instead of all moves going to the first and none to the next
+        share = max(1, int(params.max_moves_per_second * max(params.quote_interval_ms, 1) / 1000))
+        left = min(left, max(params.max_moves_per_second - second, 0), share)
         legs, waited = within_budget(legs, state.published, left, mid_ticks, bid_cap, ask_floor)
         if waited:
             record = msgspec.structs.replace(record, flags=[*record.flags, "budget_held"])
