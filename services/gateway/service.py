@@ -412,6 +412,8 @@ class GatewayService(Service):
         return self._hold_reason(sym, time.time_ns())
 
     def _schedule(self, sym: str) -> None:
+        if self.stopping:  # nothing new goes out once the stop's cancel-all is coming
+            return
         task = self.passing.get(sym)
         if task is not None and not task.done():
             self.dirty.add(sym)
@@ -710,6 +712,13 @@ class GatewayService(Service):
         return out
 
     async def on_stop(self) -> None:
+        # No new pass from here (``stopping`` is set before on_stop runs); the ones under way finish
+        # (their requests are out) before the cancel-all, so no order of ours lands after it.
+        running = [t for t in self.passing.values() if not t.done()]
+        if running:
+            _done, late = await asyncio.wait(running, timeout=3.0)
+            for t in late:
+                t.cancel()
         if self.settings.gateway.cancel_on_stop and self._connected:
             try:
                 await asyncio.wait_for(self._cancel_all(self.symbols), 5.0)
