@@ -18,11 +18,13 @@ help:
 	@echo "make test    run the test suite (about 10 minutes at most)"
 	@echo "make stop | status | logs | lint | bench | test-slow | supervisorctl ARGS='status'"
 
+# -qq: setuptools prints a note on every editable install of a package-dir mapping (configs/ ships
+# as mm_configs); errors still show.
 $(STAMP): pyproject.toml
 	@test -n "$(PY)" || { echo "python3.11+ not found"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,lint]"
+	$(BIN)/pip install --quiet --quiet -e ".[test,lint]"
 	@touch $(STAMP)
 
 venv: $(STAMP)
