@@ -20,9 +20,12 @@ from typing import Any
 
 import pytest
 
+from common.config import SERVICES
 from common.messages import GetSnapshot, Pause, ReloadConfig, Resume, RiskEvent, RiskState, TargetQuotes
 from tests.cluster import Cluster
-from tests.helpers import wait_until
+from tests.drills.support import mmctl
+from tests.helpers import free_port, wait_until
+from tests.test_recorder_nolose_e2e import recorder_up
 from tests.venue_proc import book_mid
 
 pytestmark = pytest.mark.system
@@ -207,7 +210,11 @@ def test_a_restarted_risk_approves_nothing_until_it_has_rebuilt(cluster: Cluster
     wait_until(lambda: _approved(cluster, "ETHUSDC"), 20, what="approving again after the rebuild")
 
 
-BAND_AND_STOP = BASE + """
+BAND_AND_STOP = (
+    BASE
+    + """
+[risk.params]
+dailyMax = 1000.0
 [strategy.symbols.ETHUSDC]
 model = "passive_band"
 netMax = 20.0
@@ -221,16 +228,24 @@ pnlMin = -2.0
 max_position = { ETHUSDC = 30, BTCUSDC = 0.1 }
 max_order_notional = 50000
 max_global_notional = 200000
+[schedule]
+check_interval_s = 0.5
 """
+)
 
 
 @pytest.fixture(scope="module")
 def band_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One stack for the two tests below (a stack costs ~20 s to start), on the order-flow market
-    ``make run`` trades on: ETHUSDC on the passive band, BTCUSDC on ASMM with a 3 USDC stop loss.
-    The band test runs first; the stop loss halts BTCUSDC only."""
-    c = _start(tmp_path_factory.mktemp("band"), BAND_AND_STOP, {"MM_SIMVENUE__MODEL": "flow"})
+    """One stack for the four tests below (a stack costs ~20 s to start), on the order-flow market
+    ``make run`` trades on, with the recorder: ETHUSDC on the passive band, BTCUSDC on ASMM with a
+    3 USDC stop loss. In order: the band; a calendar rule withdrawing BTCUSDC and back; the stop
+    loss (halts BTCUSDC only); a timed session that ends everything paused."""
+    ports = {
+        f"MM_{'SIMVENUE' if s == 'venue' else s.upper()}__METRICS_PORT": str(free_port()) for s in SERVICES
+    }
+    c = _start(tmp_path_factory.mktemp("band"), BAND_AND_STOP, {"MM_SIMVENUE__MODEL": "flow", **ports})
     try:
+        c.start("recorder")
         yield c
     finally:
         c.stop()
@@ -265,6 +280,26 @@ def test_the_passive_band_keeps_two_sided_liquidity_inside_the_band(band_cluster
     assert kpi["fill_ratio"] < 0.5
 
 
+def test_a_calendar_rule_that_becomes_active_changes_the_quoted_symbols_by_reload(
+    band_cluster: Cluster,
+) -> None:
+    """A rule active now, added to the config file while the stack runs: the recorder sees the
+    active set change and reloads the services; BTCUSDC stops quoting, ETHUSDC goes on; the rule
+    removed, BTCUSDC quotes again."""
+    c = band_cluster
+    wait_until(lambda: recorder_up(c), 30, what="recorder up")
+    wait_until(lambda: c.open_orders("BTCUSDC") and c.open_orders("ETHUSDC"), 40, what="both symbols quoted")
+    cfg = c.tmp / "cluster.toml"
+    before = cfg.read_text()
+    cfg.write_text(before + '\n[[schedule.rules]]\nname = "eth-only"\nsymbols = ["ETHUSDC"]\n')
+    wait_until(lambda: c.open_orders("BTCUSDC") == [], 20, what="BTCUSDC quotes withdrawn")
+    assert c.open_orders("ETHUSDC"), "ETHUSDC still quoted"
+    log = (c.run_dir / "logs" / "recorder.log").read_text()
+    assert "calendar_change" in log and "after=eth-only" in log
+    cfg.write_text(before)
+    wait_until(lambda: c.open_orders("BTCUSDC"), 30, what="BTCUSDC quoted again once the rule is gone")
+
+
 def test_a_stop_loss_breach_ends_flat_with_no_open_order(band_cluster: Cluster) -> None:
     c, sym = band_cluster, "BTCUSDC"
     # 0.005 BTC (~305 USDC) bought, then the price shocked 5 % down: a ~15 USDC loss, past −3
@@ -290,3 +325,40 @@ def test_a_stop_loss_breach_ends_flat_with_no_open_order(band_cluster: Cluster) 
     assert flat()  # and it stays so: halted until an operator resumes
     st = c.heard.of("risk.state", RiskState)[-1]
     assert st.symbols[sym].mode == "halted"
+
+
+def _position(c: Cluster, sym: str) -> Decimal:
+    rows = [p for p in c.signed("GET", "/fapi/v3/positionRisk") if p["symbol"] == sym]
+    return Decimal(rows[0]["positionAmt"]) if rows else Decimal(0)
+
+
+def test_a_timed_session_ends_itself_flat_with_its_files_across_a_recorder_restart(
+    band_cluster: Cluster,
+) -> None:
+    c = band_cluster
+    wait_until(lambda: recorder_up(c), 30, what="recorder up")
+    wait_until(lambda: len(c.open_orders("ETHUSDC")) > 0, 40, what="quotes resting")
+    r = c.signed("POST", "/fapi/v1/order", symbol="ETHUSDC", side="BUY", type="MARKET", quantity="0.050")
+    assert r.get("orderId"), r
+    code, started = mmctl(c, "session", "start", "--duration", "8s", "--flatten-at-end")
+    assert code == 0 and started["state"] == "running" and started["flatten_at_end"], started
+    c.kill("recorder", signal.SIGKILL)  # the timer lives on disk
+    c.start("recorder")
+    wait_until(lambda: recorder_up(c), 30, what="recorder back")
+
+    def ended() -> dict | None:  # type: ignore[type-arg]
+        code, st = mmctl(c, "session", "status")
+        return st if code == 0 and st["state"] == "ended" else None
+
+    st = wait_until(ended, 90, interval=1.0, what="the session ended")
+    assert st["outcome"].startswith("flat, no open order"), st
+    assert c.open_orders("ETHUSDC") == [] and c.open_orders("BTCUSDC") == []
+    assert _position(c, "ETHUSDC") == 0
+    folder = Path(st["folder"])
+    assert (folder / "report" / "report.md").read_text().startswith("#")
+    proms = list((folder / "metrics").glob("*.prom"))
+    assert len(proms) >= 6 and all("mm_service_up" in p.read_text() for p in proms), proms
+    assert (folder / "logs" / "gateway.log").stat().st_size > 0
+    wait_until(lambda: c.open_orders("ETHUSDC") == [], 5, what="still nothing quoted (paused)")
+    code, again = mmctl(c, "session", "stop")
+    assert code == 1 and again is None  # nothing running to stop
