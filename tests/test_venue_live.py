@@ -38,7 +38,7 @@ def test_a_live_fed_venue_follows_the_source_book_and_fills_our_order_on_its_tra
             # the source's market steps every 2 s; whenever its touch has stood still for 0.8 s the
             # paper venue shows the same (its feed carries every step within a 100 ms depth frame)
             last, since, checked = None, time.monotonic(), 0
-            deadline = time.monotonic() + 5.0
+            deadline = time.monotonic() + 3.5
             while time.monotonic() < deadline:
                 a, b = _ticker(source.url), _ticker(paper.url)
                 touch, now = (a["bidPrice"], a["askPrice"]), time.monotonic()

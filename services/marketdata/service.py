@@ -188,20 +188,28 @@ class MarketDataService(Service):
         if symbol is None:
             self._bad("symbol", stream)
             return
-        if self.capture is not None:
-            self.capture.write(symbol, recv_ns, data)
         feed = self.feeds[symbol]
         match ev:
             case DepthUpdate(U=first, u=last, E=e_ms):
                 if self.seen.first(symbol, (first, last, e_ms)):  # a redundant copy otherwise
+                    self._capture(symbol, recv_ns, data)
                     self._on_depth(feed, ev, recv_ns)
             case TradeEvent(t=tid, p=p, q=q, m=m, T=t_ms) | AggTradeEvent(a=tid, p=p, q=q, m=m, T=t_ms):
                 if tid > self._last_trade.get(symbol, -1):  # overlapping connections repeat trades
                     self._last_trade[symbol] = tid
+                    self._capture(symbol, recv_ns, data)
                     self.publish(topics.md_trade(symbol), feed.on_trade(p, q, m, tid, t_ms))
             case MarkPriceEvent(E=e_ms):
                 if self.seen.first(symbol + "@mark", (e_ms,)):
+                    self._capture(symbol, recv_ns, data)
                     self.publish(topics.md_mark(symbol), feed.on_mark(ev))
+            case _:
+                self._capture(symbol, recv_ns, data)
+
+    def _capture(self, symbol: str, recv_ns: int, data: bytes) -> None:
+        """The raw capture keeps each event once, as it first arrived (not a redundant copy)."""
+        if self.capture is not None:
+            self.capture.write(symbol, recv_ns, data)
 
     def _on_depth(self, feed: SymbolFeed, ev: DepthUpdate, recv_ns: int) -> None:
         try:
