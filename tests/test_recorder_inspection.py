@@ -44,3 +44,25 @@ def test_the_inspection_counts_what_the_store_holds(tmp_path: Path) -> None:
     path = write(ins, tmp_path / "reports")
     assert path.name == "inspection-2026-09-21.md" and path.read_text() == text
     store.close()
+
+
+def test_the_summary_for_the_alert_channels_on_a_hand_built_inspection() -> None:
+    from services.recorder.inspection import Inspection, summary
+
+    ins = Inspection(
+        since_ns=0,
+        until_ns=1_790_000_000 * 10**9,  # 2026-09-21 14:13:20 UTC
+        totals={"net_pnl": "-1.25", "fills": "40", "orders": "120"},
+        rejects=[("-5022 post_only", 7), ("-2022 reduce_only", 1)],
+        command_errors=[("gateway Flatten: killed", 2), ("risk Pause: not ready", 1)],
+        risk_events=[("churn.clip", 30), ("shock.hold", 1)],
+        reloads=[(0, "risk", True, "")],
+        degraded=[],
+        disk_free=3 * 1024 * 1024 * 1024,
+    )
+    assert summary(ins, Path("run/reports/inspection.md")) == (
+        "[P2] daily inspection to 2026-09-21 14:13 UTC: net PnL -1.25, fills 40, orders 120\n"
+        "rejects: -5022 post_only x7, -2022 reduce_only x1; risk events: churn.clip x30, shock.hold x1\n"
+        "command errors: 3; degraded: none; config reloads: 1; disk free 3,221.2 MB\n"  # 3 GiB in 10^6 B
+        "report: run/reports/inspection.md"
+    )

@@ -143,3 +143,22 @@ def write(ins: Inspection, out_dir: Path) -> Path:
     tmp.write_text(markdown(ins))
     tmp.replace(path)
     return path
+
+
+def summary(ins: Inspection, path: Path) -> str:
+    """The inspection in a few lines, for the alert channels (the full report is at ``path``)."""
+    t = ins.totals
+    day = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ins.until_ns / 1e9))
+
+    def top(rows: list[tuple[str, int]]) -> str:
+        return ", ".join(f"{k} x{n}" for k, n in rows[:3]) or "none"
+
+    lines = [
+        f"[P2] daily inspection to {day}: net PnL {t.get('net_pnl', '0')}, fills {t.get('fills', '0')}, "
+        f"orders {t.get('orders', '0')}",
+        f"rejects: {top(ins.rejects)}; risk events: {top(ins.risk_events)}",
+        f"command errors: {sum(n for _, n in ins.command_errors)}; degraded: {top(ins.degraded)}; "
+        f"config reloads: {len(ins.reloads)}; disk free {_mb(ins.disk_free)}",
+        f"report: {path}",
+    ]
+    return "\n".join(lines)

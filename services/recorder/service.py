@@ -314,17 +314,22 @@ class RecorderService(Service):
             if due <= now:
                 due += 86400
             await asyncio.sleep(due - now)
-            path = await self._inspection(int(due * 1e9))
+            ins, path = await self._inspect(int(due * 1e9))
             log.info("inspection_written", path=str(path))
+            if self.sender is not None:  # the alert channels ([alerts], direct notifications)
+                self.sender.send(inspection.summary(ins, path))
 
     async def _inspection(self, until_ns: int) -> Path:
+        return (await self._inspect(until_ns))[1]
+
+    async def _inspect(self, until_ns: int) -> tuple[inspection.Inspection, Path]:
         cfg = self.settings.recorder
         run = self.settings.run_path
         paths = {"store": run / cfg.db_path, "lake": run / cfg.lake_dir, "logs": run / "logs"}
         if cfg.backend == "postgres":
             paths.pop("store")  # on the database server, not this disk
         ins = await self.persistence.on_reader(inspection.inspect, self.queries.store, until_ns, paths)
-        return inspection.write(ins, run / cfg.report_dir)
+        return ins, inspection.write(ins, run / cfg.report_dir)
 
     # ---- commands ------------------------------------------------------------------------------
 
