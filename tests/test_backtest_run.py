@@ -142,10 +142,10 @@ def test_a_raw_capture_written_by_the_marketdata_service_replays_in_the_backtest
 
         def enough() -> bool:
             files = list(cap.glob("usdm_ethusdc_*.gz")) if cap.is_dir() else []
-            return bool(files) and c.heard.of("md.status.ETHUSDC") is not None and _lines(files) > 100
+            return bool(files) and c.heard.of("md.status.ETHUSDC") is not None and _lines(files) > 250
 
         c.listen("md.status.")
-        wait_until(enough, 60, interval=0.5, what="100 captured lines of ETHUSDC")
+        wait_until(enough, 60, interval=0.5, what="250 captured lines of ETHUSDC")
         c.stop()  # closes the capture files (gzip trailers written)
     res = run(cap, "ETHUSDC", "asmm", template="ETHUSDC", entry_ms=1, response_ms=1)
     s = res.summary

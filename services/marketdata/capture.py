@@ -2,7 +2,8 @@
 
 Each line is ``<local receive time, ns> <raw JSON as received>``: combined-stream frames and REST
 depth snapshots, so the venue's replay model and the backtester read captures as they read the
-recorded data. Writing happens on a thread; files rotate at ``rotate_mb`` of compressed size.
+recorded data. Writing happens on a thread; files rotate at ``rotate_mb`` of compressed size and are
+flushed every second, so what was captured is readable (and survives a crash) a second later.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from common.logging import log
+
+FLUSH_S = 1.0
+"""Every file is flushed (a gzip sync point: readable up to here) at least this often."""
 
 
 class Capture:
@@ -50,14 +54,23 @@ class Capture:
         return fh
 
     def _run(self) -> None:
+        last_flush = time.monotonic()
         while True:
-            item = self._q.get()
+            try:
+                item = self._q.get(timeout=FLUSH_S)
+            except queue.Empty:
+                item = ("", 0, b"")  # nothing came: only the flush below
             if item is None:
                 break
-            symbol, ns, raw = item
-            fh = self._file(symbol)
-            fh.write(b"%d %s\n" % (ns, raw))
-            self.written += 1
+            if item[0]:
+                symbol, ns, raw = item
+                fh = self._file(symbol)
+                fh.write(b"%d %s\n" % (ns, raw))
+                self.written += 1
+            if time.monotonic() - last_flush >= FLUSH_S:  # a crash loses at most this much
+                for _, fh in self._files.values():
+                    fh.flush()
+                last_flush = time.monotonic()
         for _, fh in self._files.values():
             fh.close()
 
