@@ -312,7 +312,11 @@ def test_fees_and_funding_are_booked_consistently_with_account_update(venue: Ven
     t.join(5)
     fills = [e["o"] for e in events if e.get("e") == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE"]
     fees = sum(Decimal(f.get("n", "0")) for f in fills)
-    expected_fees = sum(Decimal(f["l"]) * Decimal(f["L"]) * Decimal("0.0004") for f in fills)
+    # each commission at 8 decimals (Binance reports them so; 2 + 3 + 4 decimals can make 9)
+    eight = Decimal("0.00000001")
+    expected_fees = sum(
+        (Decimal(f["l"]) * Decimal(f["L"]) * Decimal("0.0004")).quantize(eight) for f in fills
+    )
     assert fees == expected_fees and fees > 0
     order_updates = [e for e in events if e.get("e") == "ACCOUNT_UPDATE" and e["a"]["m"] == "ORDER"]
     assert Decimal(order_updates[-1]["a"]["B"][0]["wb"]) == wallet0 - fees

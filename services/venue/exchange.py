@@ -36,6 +36,9 @@ from services.venue.orders import VenueOrder, parse_new_order
 from services.venue.queue import make_queue_model
 from services.venue.symbols import VenueSymbol
 
+FEE_PLACES = Decimal("0.00000001")
+"""Commissions are booked and reported to 8 decimals (round half even, as payloads format them)."""
+
 
 @dataclass(slots=True, frozen=True)
 class UserEvent:
@@ -324,7 +327,8 @@ class Exchange:
         sym = st.sym
         px, q = sym.price_dec(price), sym.qty_dec(qty)
         maker_fee, taker_fee = self.fee_rates(st)
-        fee = px * q * (maker_fee if is_maker else taker_fee)
+        # booked at the asset's 8 decimals, as reported: the wallet pays exactly the commission sent
+        fee = (px * q * (maker_fee if is_maker else taker_fee)).quantize(FEE_PLACES)
         pos = acct.position(sym.name, sym.margin_asset)
         rp = acct.book_fill(pos, q if o.side > 0 else -q, px, fee, now)
         self._agg(o, -1)
