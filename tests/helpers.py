@@ -73,3 +73,11 @@ def run(coro: Awaitable[T]) -> T:
 def write_overlay(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def metrics_port_env(ports: dict[str, int]) -> dict[str, str]:
+    """``MM_<SECTION>__METRICS_PORT`` for each service's port (the venue's section is simvenue)."""
+    return {
+        f"MM_{'SIMVENUE' if svc == 'venue' else svc.upper()}__METRICS_PORT": str(p)
+        for svc, p in ports.items()
+    }

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from common.config import SERVICES
-from tests.helpers import PROJECT, free_port, wait_until
+from tests.helpers import PROJECT, free_port, metrics_port_env, wait_until
 from tests.venue_proc import KEY, SECRET
 
 BIN = Path(sys.executable).parent
@@ -42,10 +42,7 @@ class Stack:
             "MM_VENUE__WS_MARKET_URL": f"{ws}/market",
             "MM_VENUE__WS_PRIVATE_URL": f"{ws}/private",
             "MM_VENUE__WS_API_URL": f"{ws}/ws-fapi/v1",
-            **{
-                f"MM_{'SIMVENUE' if svc == 'venue' else svc.upper()}__METRICS_PORT": str(port)
-                for svc, port in self.metrics_ports.items()
-            },
+            **metrics_port_env(self.metrics_ports),
             **(env or {}),
         }
 

@@ -24,7 +24,7 @@ from common.config import SERVICES
 from common.messages import GetSnapshot, Pause, ReloadConfig, Resume, RiskEvent, RiskState, TargetQuotes
 from tests.cluster import Cluster
 from tests.drills.support import mmctl
-from tests.helpers import free_port, wait_until
+from tests.helpers import free_port, metrics_port_env, wait_until
 from tests.test_recorder_nolose_e2e import recorder_up
 from tests.venue_proc import book_mid
 
@@ -240,9 +240,7 @@ def band_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     ``make run`` trades on, with the recorder: ETHUSDC on the passive band, BTCUSDC on ASMM with a
     3 USDC stop loss. In order: the band; a calendar rule withdrawing BTCUSDC and back; the stop
     loss (halts BTCUSDC only); a timed session that ends everything paused."""
-    ports = {
-        f"MM_{'SIMVENUE' if s == 'venue' else s.upper()}__METRICS_PORT": str(free_port()) for s in SERVICES
-    }
+    ports = metrics_port_env({s: free_port() for s in SERVICES})
     c = _start(tmp_path_factory.mktemp("band"), BAND_AND_STOP, {"MM_SIMVENUE__MODEL": "flow", **ports})
     try:
         c.start("recorder")

@@ -25,7 +25,7 @@ from typing import Any
 
 from common.config import ConfigError, load_settings
 from common.config_sections import AlertsConfig
-from services.mmctl.commands.keys import write_private
+from services.mmctl.commands.keys import print_or_write
 
 TEMPLATE = (
     '{{ range .Alerts }}[{{ .Labels.severity }}] {{ .Labels.alertname }}: {{ .Annotations.summary }}'
@@ -129,17 +129,8 @@ def run_offline(args: argparse.Namespace) -> int:
         return 2
     for s in skipped:
         print(f"mmctl alertmanager-config: left out {s}: not set", file=sys.stderr)
-    text = json.dumps(config, indent=2) + "\n"
-    if args.out is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        write_private(args.out, text, args.force)
-    except FileExistsError:
-        print(f"mmctl alertmanager-config: {args.out} exists; not overwritten (use --force)", file=sys.stderr)
+    if not print_or_write("alertmanager-config", json.dumps(config, indent=2) + "\n", args.out, args.force):
         return 1
-    except OSError as exc:
-        print(f"mmctl alertmanager-config: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.out}")
+    if args.out is not None:
+        print(f"wrote {args.out}")
     return 0

@@ -45,19 +45,27 @@ def write_private(path: Path, text: str, force: bool) -> None:
         fh.write(text)
 
 
+def print_or_write(prog: str, text: str, out: Path | None, force: bool) -> bool:
+    """``text`` to stdout, or to ``out`` readable by its owner only; False (said on stderr) when
+    ``out`` exists without ``force`` or cannot be written."""
+    if out is None:
+        sys.stdout.write(text)
+        return True
+    try:
+        write_private(out, text, force)
+    except FileExistsError:
+        print(f"mmctl {prog}: {out} exists; not overwritten (use --force)", file=sys.stderr)
+        return False
+    except OSError as exc:
+        print(f"mmctl {prog}: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return False
+    return True
+
+
 def run_offline(args: argparse.Namespace) -> int:
     """Runs before any config is loaded: the keys are what a tcp setup that will not load lacks."""
-    text = render()
-    if args.out is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        write_private(args.out, text, args.force)
-    except FileExistsError:
-        print(f"mmctl keys: {args.out} exists; not overwritten (use --force)", file=sys.stderr)
+    if not print_or_write("keys", render(), args.out, args.force):
         return 1
-    except OSError as exc:
-        print(f"mmctl keys: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
-        return 1
-    print(f"wrote bus keys for {', '.join(CURVE_IDENTITIES)} to {args.out} (mode 0600)")
+    if args.out is not None:
+        print(f"wrote bus keys for {', '.join(CURVE_IDENTITIES)} to {args.out} (mode 0600)")
     return 0

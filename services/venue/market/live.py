@@ -25,6 +25,7 @@ from decimal import Decimal
 import httpx
 import msgspec
 import websockets
+from prometheus_client import Counter
 
 from common.binance.market import DepthUpdate, TradeEvent, decode_combined, snapshot_decoder
 from common.config_sections import VenueSymbolConfig
@@ -32,6 +33,10 @@ from common.logging import log
 from services.marketdata.sync import BookSync
 from services.venue.market import MarketStep
 from services.venue.orderbook import BUY, SELL
+
+BAD_FRAMES = Counter(
+    "mm_venue_live_bad_frames_total", "Frames of the live feed that did not decode (skipped)", ["symbol"]
+)
 
 
 class LiveFeedMarket:
@@ -46,6 +51,7 @@ class LiveFeedMarket:
         self.levels: dict[int, set[int]] = {BUY: set(), SELL: set()}  # prices we have set at the venue
         self.pending = MarketStep()
         self.resyncs = 0
+        self.bad_frames = 0
         self._need_snapshot = asyncio.Event()
 
     def shock(self, pct: float) -> None:
@@ -92,7 +98,10 @@ class LiveFeedMarket:
         try:
             _, ev = decode_combined(raw.encode() if isinstance(raw, str) else raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.warning("live_feed_bad_frame", symbol=self.symbol, error=str(exc)[:200])
+            BAD_FRAMES.labels(self.symbol).inc()
+            self.bad_frames += 1
+            if self.bad_frames == 1:  # the first says what; the rest are counted
+                log.warning("live_feed_bad_frame", symbol=self.symbol, error=str(exc)[:200])
             return None
         return ev
 
