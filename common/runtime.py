@@ -403,6 +403,21 @@ class Service:
         )
 
 
+async def wait_set(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait for ``event`` at most ``timeout_s`` seconds; True when it was set.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives as the awaited
+    thing completes (CPython gh-86296), and a ``while True`` loop around it then never stops: a
+    stop hung for 20 s until SIGKILL. ``asyncio.timeout`` lets the cancellation through.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 def pin_cpus(service: str, cpus: list[int]) -> list[int]:
     """Pin this process to ``cpus``; with none given, the gateway gets the last core when one is spare.
 

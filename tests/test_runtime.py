@@ -16,6 +16,7 @@ from common import topics
 from common.bus import CommandClient, Subscriber
 from common.config import Settings
 from common.messages import Envelope, GetStatus, Heartbeat, Pause, Shutdown
+from common.runtime import wait_set
 from tests.helpers import PROJECT, run
 
 
@@ -176,3 +177,33 @@ def test_pin_cpus_leaves_two_core_machines_unpinned() -> None:
         assert os.sched_getaffinity(0) == {0}
     finally:
         os.sched_setaffinity(0, before)
+
+
+def test_a_loop_waiting_on_an_event_stops_when_cancelled_as_the_event_fires() -> None:
+    """A cancellation that arrives as the awaited event is set must still end the loop.
+
+    asyncio.wait_for on Python 3.11 returns the result instead (CPython gh-86296): a service's
+    ``while True`` loop then never ends and its stop hangs until SIGKILL.
+    """
+
+    async def go() -> tuple[bool, int]:
+        ev = asyncio.Event()
+        rounds = 0
+
+        async def loop() -> None:
+            nonlocal rounds
+            while True:
+                await wait_set(ev, 10.0)
+                rounds += 1
+
+        task = asyncio.create_task(loop())
+        await asyncio.sleep(0)  # the loop is waiting
+        ev.set()  # the wait completes on the next turn of the loop...
+        task.cancel()  # ...and the cancellation arrives at the same time
+        done, _ = await asyncio.wait({task}, timeout=2.0)
+        if not done:
+            task.cancel()
+        return task in done and task.cancelled(), rounds
+
+    cancelled, rounds = asyncio.run(go())
+    assert cancelled and rounds == 0

@@ -62,7 +62,7 @@ from common.messages import (
     VenueLatency,
 )
 from common.metrics import latency_summary
-from common.runtime import CommandError, Service
+from common.runtime import CommandError, Service, wait_set
 from services.gateway.activity import Activity
 from services.gateway.core import GatewayCore
 from services.gateway.kill import KillFile, KillReport, KillState
@@ -498,9 +498,7 @@ class GatewayService(Service):
             if left <= 0:
                 break
             self.sweeper.changed.clear()
-            try:
-                await asyncio.wait_for(self.sweeper.changed.wait(), left)
-            except TimeoutError:
+            if not await wait_set(self.sweeper.changed, left):
                 break
         return msgspec.to_builtins(self._kill_report())
 

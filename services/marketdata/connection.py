@@ -78,8 +78,9 @@ class StreamConnection:
                 if time.monotonic() >= deadline:
                     ws = await self._rotate(ws)
                     deadline = time.monotonic() + self.rotate_after
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), self.idle_s)
+                try:  # asyncio.timeout, not wait_for: see common.runtime.wait_set
+                    async with asyncio.timeout(self.idle_s):
+                        raw = await ws.recv()
                 except TimeoutError:
                     log.warning("ws_idle_reconnect", conn=self.name, idle_s=self.idle_s)
                     return
@@ -100,7 +101,8 @@ class StreamConnection:
         # Drain what the old connection already has, then hand over.
         while True:
             try:
-                raw = await asyncio.wait_for(old.recv(), 0.05)
+                async with asyncio.timeout(0.05):
+                    raw = await old.recv()
             except (TimeoutError, websockets.ConnectionClosed):
                 break
             self.on_frame(raw, time.time_ns())

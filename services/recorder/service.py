@@ -45,7 +45,7 @@ from common.messages import (
     RiskEvent,
     SessionTimer,
 )
-from common.runtime import CommandError, Service
+from common.runtime import CommandError, Service, wait_set
 from services.recorder import inspection, report, session, snapshots, timed
 from services.recorder.catchup import Catchup, RestTrades, history_key
 from services.recorder.ingest import Ingestor, RawMsg, Sampling
@@ -179,8 +179,7 @@ class RecorderService(Service):
         interval = self.settings.recorder.flush_interval_ms / 1000
         failures = 0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flush_now.wait(), interval)
+            await wait_set(self._flush_now, interval)
             self._flush_now.clear()
             try:
                 await self._flush()
@@ -284,8 +283,7 @@ class RecorderService(Service):
                 log.info("catchup_done", **res.summary())
             soon = res.gateway == "down" or bool(res.errors)
             wait = min(cfg.catchup_interval_s, 10.0) if soon else cfg.catchup_interval_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._catchup_now.wait(), wait)
+            await wait_set(self._catchup_now, wait)
             self._catchup_now.clear()
 
     async def _retention(self) -> None:
@@ -409,8 +407,7 @@ class RecorderService(Service):
 
     async def _timer(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_now.wait(), 0.5)
+            await wait_set(self._timer_now, 0.5)
             self._timer_now.clear()
             if timed.due(self.timed, time.time_ns()):
                 await self._end_session()

@@ -7,7 +7,6 @@ handler calls it after it changed something, so messages leave in the order thin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from typing import Any
@@ -16,6 +15,7 @@ import msgspec
 
 from common.config_sections import SimVenueConfig
 from common.logging import log
+from common.runtime import wait_set
 from services.venue.accounts import Account
 from services.venue.apikeys import KeyRing
 from services.venue.errors import VenueError
@@ -103,8 +103,7 @@ class VenueState:
 
     async def hold(self, seconds: float) -> None:
         """Sleep ``seconds`` (an answer a fault holds back), or less if the venue stops meanwhile."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
+        await wait_set(self.stopping, seconds)
 
     def _publish(self, stream: str, payload: dict[str, Any]) -> None:
         if not self.hub.has_listeners(stream):
