@@ -273,6 +273,12 @@ class RiskConfig(ServiceSection):
     tick_interval_ms: int = Field(default=100, ge=10, le=5000, description="rules run at least this often")
     state_interval_s: float = Field(default=1.0, gt=0, le=10, description="risk.state heartbeat")
     snapshot_interval_s: float = Field(default=5.0, gt=0, description="state snapshot for crash recovery")
+    recorder_wait_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="at start, how long to wait for the day's fills from the recorder (0: do not ask; "
+        "the day's PnL figures then start at zero)",
+    )
 
 
 class GatewayConfig(ServiceSection):

@@ -39,11 +39,14 @@ stale_after_ms = 700
 """
 
 
-def _start(tmp: Path, overlay: str, env: dict[str, str] | None = None) -> Cluster:
-    c = Cluster(tmp, overlay, env)
+def _start(tmp: Path, overlay: str, env: dict[str, str] | None = None, recorder: bool = False) -> Cluster:
+    """The trading services; with ``recorder`` it starts first (the gateway and risk ask it for
+    the day's fills at start), without it they are told not to wait for it."""
+    no_recorder = {"MM_GATEWAY__RECORDER_WAIT_S": "0", "MM_RISK__RECORDER_WAIT_S": "0"}
+    c = Cluster(tmp, overlay, {**({} if recorder else no_recorder), **(env or {})})
     try:
         c.listen("strategy.target.", "risk.", "md.status.", "oms.")
-        c.start("venue", "marketdata", "gateway", "risk", "strategy")
+        c.start("venue", *(["recorder"] if recorder else []), "marketdata", "gateway", "risk", "strategy")
         wait_until(lambda: all(_approved(c, s) for s in SYMS), 40, what="approved quotes on both symbols")
     except BaseException:
         c.stop()  # a start that failed leaves nothing running
@@ -241,9 +244,8 @@ def band_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     3 USDC stop loss. In order: the band; a calendar rule withdrawing BTCUSDC and back; the stop
     loss (halts BTCUSDC only); a timed session that ends everything paused."""
     ports = metrics_port_env({s: free_port() for s in SERVICES})
-    c = _start(tmp_path_factory.mktemp("band"), BAND_AND_STOP, {"MM_SIMVENUE__MODEL": "flow", **ports})
+    c = _start(tmp_path_factory.mktemp("band"), BAND_AND_STOP, {"MM_SIMVENUE__MODEL": "flow", **ports}, True)
     try:
-        c.start("recorder")
         yield c
     finally:
         c.stop()

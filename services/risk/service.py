@@ -133,9 +133,13 @@ class RiskService(Service):
 
     async def _day_fills(self) -> list[Any]:
         since = _midnight_ns()
+        wait = self.settings.risk.recorder_wait_s
+        if wait <= 0:
+            log.warning("no_recorded_fills", reason="risk.recorder_wait_s = 0: the day's PnL starts at zero")
+            return []
         try:
             rows = await self.client("recorder").call(
-                Query(kind="fills", filters={"since_ns": str(since)}, limit=100_000), timeout_s=5.0
+                Query(kind="fills", filters={"since_ns": str(since)}, limit=100_000), timeout_s=wait
             )
             return list(rows)
         except (RequestTimeout, RequestRefused) as exc:
