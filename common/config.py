@@ -41,6 +41,8 @@ from common.config_sections import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
 def _config_dir() -> Path:
     """configs/ of a checkout, else the copy installed with the package (``mm_configs``)."""
     here = PROJECT_ROOT / "configs"
@@ -450,7 +452,7 @@ def _env_parse_error(exc: SettingsError) -> str:
     var = f"MM_{field.upper()}" if field else "an MM_* variable"
     return (
         f"invalid configuration: {var} could not be parsed: a list or table setting takes JSON "
-        f"(for example MM_SYMBOLS='[\"ETHUSDC\", \"BTCUSDC\"]')"
+        f'(for example MM_SYMBOLS=\'["ETHUSDC", "BTCUSDC"]\')'
     )
 
 

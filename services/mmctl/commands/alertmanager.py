@@ -28,7 +28,7 @@ from common.config_sections import AlertsConfig
 from services.mmctl.commands.keys import print_or_write
 
 TEMPLATE = (
-    '{{ range .Alerts }}[{{ .Labels.severity }}] {{ .Labels.alertname }}: {{ .Annotations.summary }}'
+    "{{ range .Alerts }}[{{ .Labels.severity }}] {{ .Labels.alertname }}: {{ .Annotations.summary }}"
     "{{ if .Annotations.runbook_url }} ({{ .Annotations.runbook_url }}){{ end }}\n{{ end }}"
 )
 """One line per alert: severity, name, summary and runbook, in every channel."""
