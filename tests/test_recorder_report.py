@@ -9,10 +9,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from common.report import write_report
+from common.report.text import CHART_TITLES
 from services.recorder import report
 from services.recorder.ingest import Ingestor
 from services.recorder.queries import Queries
-from services.recorder.report_text import CHART_TITLES
 from services.recorder.store import PostgresStore, SqliteStore, Store
 from tests.fixtures.recorder_mix import MessageMix, Wire
 from tests.pg import PgServer, shared_server
@@ -59,7 +60,7 @@ def test_the_report_has_every_chart_and_its_figures_agree_with_the_store(
     q = Queries(store)
     sess = q.run("sessions", {"session_id": "s-test"}, 1)[0]
     data = report.build(store, t0, t1, sess)
-    path = report.write_report(data, tmp_path / "out")
+    path = write_report(data, tmp_path / "out")
     text = path.read_text()
     for name in CHART_TITLES:
         png = tmp_path / "out" / f"{name}.png"
@@ -127,7 +128,7 @@ def test_an_empty_window_still_writes_every_chart_and_says_what_is_missing(tmp_p
         data = report.build(st, T0, T0 + 120 * 10**9)
     finally:
         st.close()
-    path = report.write_report(data, tmp_path / "empty")
+    path = write_report(data, tmp_path / "empty")
     assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == sorted(
         [*(f"{n}.png" for n in CHART_TITLES), "report.md"]
     )

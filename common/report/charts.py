@@ -14,8 +14,7 @@ import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from services.recorder.report import ReportData
-from services.recorder.series import Series
+from common.messages.report import ReportData, Series
 
 SIZE = (10, 4.2)
 

@@ -1,4 +1,4 @@
-"""The Markdown text of a session report, from :class:`services.recorder.report.ReportData`.
+"""The Markdown text of a session report, from :class:`common.messages.report.ReportData`.
 
 Every number printed is a figure of the data as computed from the store, formatted and nothing
 more, so a reader can check any of them with ``mmctl fills`` / ``mmctl orders``.
@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from services.recorder.report import ReportData
+    from common.messages.report import ReportData
 
 CHART_TITLES = {
     "pnl": "PnL: realized (after fees) and unrealized",

@@ -22,71 +22,16 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from common.markouts import HORIZONS_S, markout_bps
+from common.messages.report import ReportData, Series, SymbolFigures
 from services.recorder import series
 from services.recorder.schema import dec_text
-from services.recorder.series import Row, Series, dec, quote_asset_fee
+from services.recorder.series import Row, dec, quote_asset_fee
 from services.recorder.store import Cond, Store
 
 NS_MIN = 60_000_000_000
-
-
-class SymbolFigures(msgspec.Struct, frozen=True):
-    """One symbol's totals over the window; exact figures as decimal text."""
-
-    symbol: str
-    fills: int
-    buys: int
-    sells: int
-    maker_fills: int
-    volume: str
-    notional: str
-    realized_pnl: str
-    fees: str
-    net_pnl: str
-    position: str
-    unrealized_pnl: str
-    orders: int
-    cancels: int
-    rejects: int
-    held_back: int = 0
-    quoted_spread_bps: float = 0.0
-    captured_bps: float = 0.0
-    markouts_bps: dict[str, float] = msgspec.field(default_factory=dict)
-    """Size-weighted markouts of the fills (:mod:`common.markouts`) by horizon ("1s", "5s", "30s"),
-    against the recorded market samples' mid; a horizon no fill reaches is absent."""
-
-
-class ReportData(msgspec.Struct, kw_only=True):
-    """Everything a report shows, computed from the store."""
-
-    since_ns: int
-    until_ns: int
-    generated_ns: int
-    session: dict[str, Any] | None = None
-    symbols: list[SymbolFigures] = msgspec.field(default_factory=list)
-    totals: dict[str, str] = msgspec.field(default_factory=dict)
-    fees_by_asset: dict[str, str] = msgspec.field(default_factory=dict)
-    realized: dict[str, Series] = msgspec.field(default_factory=dict)
-    unrealized: dict[str, Series] = msgspec.field(default_factory=dict)
-    inventory: dict[str, Series] = msgspec.field(default_factory=dict)
-    quoted_spread: dict[str, Series] = msgspec.field(default_factory=dict)
-    market_spread: dict[str, Series] = msgspec.field(default_factory=dict)
-    captured: dict[str, Series] = msgspec.field(default_factory=dict)
-    minutes: list[float] = msgspec.field(default_factory=list)
-    per_minute: dict[str, list[int]] = msgspec.field(default_factory=dict)
-    latency_ms: list[float] = msgspec.field(default_factory=list)
-    latency: dict[str, float] = msgspec.field(default_factory=dict)
-    risk_events: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    risk_rules: dict[str, int] = msgspec.field(default_factory=dict)
-    command_errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    degraded: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    notes: list[str] = msgspec.field(default_factory=list)
 
 
 def percentile(sorted_vals: list[float], q: float) -> float:
@@ -337,28 +282,3 @@ def _notes(data: ReportData, w: Window) -> None:
     other = [a for a in data.fees_by_asset if not any(quote_asset_fee(f.symbol, a) for f in data.symbols)]
     if other:
         data.notes.append(f"Fees in {', '.join(other)} are not subtracted from PnL (not the quote asset).")
-
-
-# ---- rendering ---------------------------------------------------------------------------------
-
-
-def _utc(ns: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ns / 1e9))
-
-
-def markdown(data: ReportData, charts: dict[str, str]) -> str:
-    """The report as Markdown; ``charts`` maps a chart name to its file name beside the report."""
-    from services.recorder.report_text import render
-
-    return render(data, charts, _utc)
-
-
-def write_report(data: ReportData, out_dir: Path) -> Path:
-    """Charts (PNG) and ``report.md`` into ``out_dir``; returns the Markdown file's path."""
-    from services.recorder.charts import draw_all
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    charts = draw_all(data, out_dir)
-    path = out_dir / "report.md"
-    path.write_text(markdown(data, charts))
-    return path

@@ -11,18 +11,11 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-import msgspec
+from common.messages.report import Series
 
 MAX_POINTS = 5000
 
 Row = dict[str, Any]
-
-
-class Series(msgspec.Struct, frozen=True):
-    """A time series: ``t`` in seconds since the epoch (UTC), ``v`` the values."""
-
-    t: list[float] = msgspec.field(default_factory=list)
-    v: list[float] = msgspec.field(default_factory=list)
 
 
 def dec(s: str) -> Decimal:

@@ -45,6 +45,8 @@ from common.messages import (
     RiskEvent,
     SessionTimer,
 )
+from common.messages.report import ReportData
+from common.report import write_report
 from common.runtime import CommandError, Service, wait_set
 from services.recorder import inspection, report, session, snapshots, timed
 from services.recorder.catchup import Catchup, RestTrades, history_key
@@ -300,7 +302,7 @@ class RecorderService(Service):
         while True:
             await asyncio.sleep(cfg.report_every_h * 3600)
             data = await self._report_data({"session": self.session.session_id})
-            path = await self.persistence.on_reader(report.write_report, data, out)
+            path = await self.persistence.on_reader(write_report, data, out)
             log.info("report_written", path=str(path))
 
     async def _inspections(self) -> None:
@@ -497,7 +499,7 @@ class RecorderService(Service):
         saved += await asyncio.to_thread(_log_tails, self.settings.run_path / "logs", folder / "logs")
         try:
             data = await self._report_data({"since_ns": str(since_ns), "until_ns": str(until_ns)})
-            await asyncio.to_thread(report.write_report, data, folder / "report")
+            await asyncio.to_thread(write_report, data, folder / "report")
             saved.append("report/report.md")
         except (StoreError, QueryError, CommandError, OSError) as exc:
             log.error("timed_session_report_failed", error=str(exc)[:300])
@@ -519,7 +521,7 @@ class RecorderService(Service):
         disk = await self.persistence.on_reader(snapshots.stored, self.queries.store, service)
         return snapshots.newest(self.latest.get(service), disk, service)
 
-    async def _report_data(self, f: dict[str, str]) -> report.ReportData:
+    async def _report_data(self, f: dict[str, str]) -> ReportData:
         unknown = set(f) - {"since_ns", "until_ns", "session"}
         if unknown:
             raise QueryError(

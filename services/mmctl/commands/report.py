@@ -15,8 +15,9 @@ import msgspec
 
 from common.bus import RequestRefused, RequestTimeout
 from common.messages import Query
+from common.messages.report import ReportData
+from common.report import write_report
 from services.mmctl.context import Ctl, duration_arg
-from services.recorder.report import ReportData, write_report
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
