@@ -11,7 +11,7 @@ SUPERVISORCTL := $(BIN)/supervisorctl -c supervisord.conf
 export MM_PROFILE ?= $(PROFILE)
 export MM_VENUE_AUTOSTART ?= $(if $(filter paper paper-live,$(MM_PROFILE)),true,false)
 
-.PHONY: help venv run stop restart status logs supervisorctl test test-slow test-all lint bench clean
+.PHONY: help venv run stop restart status logs supervisorctl test test-slow test-all lint bench screenshot clean
 
 help:
 	@echo "make run     set up .venv and start the whole stack on the simulated venue"
@@ -91,6 +91,10 @@ lint: venv
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The README's console picture, from `make run`'s console (headless Chromium; Debian's chromium).
+screenshot: venv
+	$(BIN)/python -m tests.browser http://127.0.0.1:$${MM_CONSOLE__PORT:-8080}/ docs/console.png
 
 clean:
 	rm -rf $(VENV) $(RUN) .pytest_cache .mypy_cache .ruff_cache

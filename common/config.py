@@ -73,6 +73,7 @@ SECRET_KEYS = (
     "bus_secret",
     "bus_curve",
     "console_token",
+    "console_users",
     "apiKey",
     "apiSecret",
     "readApiKey",
@@ -135,6 +136,8 @@ class Settings(BaseSettings):
     read_api_secret: SecretStr | None = None
     bus_secret: SecretStr | None = None
     console_token: SecretStr | None = None
+    # Console logins (MM_CONSOLE_USERS): services.console.auth reads them.
+    console_users: SecretStr | None = None
     bus_curve: dict[str, SecretStr] = Field(default_factory=dict)
     """The ``MM_BUS_CURVE_*`` variables by name (read by :class:`_CurveEnv`), used over tcp."""
 
@@ -289,6 +292,7 @@ class Settings(BaseSettings):
                 self.read_api_secret,
                 self.bus_secret,
                 self.console_token,
+                self.console_users,
             )
             if s
         ]
@@ -430,11 +434,26 @@ def config_files(profile: str | None = None, config_dir: Path | None = None) -> 
     return tuple(files)
 
 
+OVERRIDES_FILE = "overrides.toml"
+"""The operator's parameter edits (the console's), in the run directory: the top file layer, above
+the profile and ``MM_CONFIG_FILE``, below the environment. Delete it to go back to the files."""
+
+
 def load_settings(profile: str | None = None, config_dir: Path | None = None, **overrides: Any) -> Settings:
-    """Load and validate the configuration; raises :class:`ConfigError` naming every bad key."""
+    """Load and validate the configuration; raises :class:`ConfigError` naming every bad key.
+
+    The run directory's :data:`OVERRIDES_FILE`, when there is one, is the top file layer."""
     files = config_files(profile, config_dir)
     if profile:
         overrides.setdefault("profile", profile)
+    settings = build_settings(files, overrides)
+    edits = settings.run_path / OVERRIDES_FILE
+    if edits.exists():
+        settings = build_settings((*files, edits), overrides)
+    return settings
+
+
+def build_settings(files: tuple[Path, ...], overrides: dict[str, Any]) -> Settings:
     cls = type("LoadedSettings", (Settings,), {"files": files})
     try:
         return cls(**overrides)
@@ -442,6 +461,15 @@ def load_settings(profile: str | None = None, config_dir: Path | None = None, **
         raise ConfigError(format_validation_error(exc, files)) from None
     except SettingsError as exc:  # an MM_* variable that is not the JSON its field needs
         raise ConfigError(_env_parse_error(exc)) from None
+
+
+def watched_files(settings: Settings) -> list[Path]:
+    """The files a reload reads (the overrides file even before it exists)."""
+    try:
+        files = list(config_files(settings.profile))
+    except ConfigError:
+        files = []
+    return [*files, settings.run_path / OVERRIDES_FILE]
 
 
 def _env_parse_error(exc: SettingsError) -> str:

@@ -12,9 +12,11 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +28,7 @@ from common.bus import CommandHandler, CommandServer
 from common.config import ConfigError, Settings, load_settings
 from common.config_sections import ConsoleConfig
 from common.messages import Reply, Request
+from services.console import auth
 from services.console.service import ConsoleGuard
 from tests.helpers import PROJECT, free_port, run, wait_until
 
@@ -63,7 +66,7 @@ class Console:
             if self.p.poll() is not None:
                 raise AssertionError(f"console exited {self.p.returncode}: {self.out.read_text()}")
             try:
-                return httpx.get(self.url + "/api/state", timeout=1).status_code == 200
+                return httpx.get(self.url + "/api/me", timeout=1).status_code == 200
             except httpx.TransportError:
                 return False
 
@@ -99,23 +102,26 @@ def console_factory(run_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 class StandIns:
-    """Command servers where risk, strategy and gateway listen; each records the commands it gets."""
+    """Command servers where risk, strategy, gateway and marketdata listen; each records the
+    commands it gets."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.received: list[tuple[str, str]] = []
+        self.commands: list[tuple[str, Any]] = []
         self.ctx = zmq.asyncio.Context()
         self.servers: list[CommandServer] = []
 
     def _answer(self, service: str) -> CommandHandler:
         async def answer(req: Request) -> Reply:
             self.received.append((service, type(req.cmd).__name__))
+            self.commands.append((service, req.cmd))
             return Reply(id=req.id, ok=True, service=service)
 
         return answer
 
     async def __aenter__(self) -> StandIns:
-        for s in ("risk", "strategy", "gateway"):
+        for s in ("risk", "strategy", "gateway", "marketdata"):
             server = CommandServer(self.ctx, self.settings.cmd_endpoint(s), s, self._answer(s))
             server.start()
             self.servers.append(server)
@@ -284,3 +290,104 @@ def test_an_allowed_host_that_is_not_a_host_header_value_is_a_config_error(
     monkeypatch.setenv("MM_CONSOLE__ALLOWED_HOSTS", f'["{value}"]')
     with pytest.raises(ConfigError, match=r"console\.allowed_hosts"):
         load_settings()
+
+
+OPERATOR_TOTP = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # base32 of RFC 6238's secret
+
+
+def _users() -> str:
+    return ",".join([
+        auth.user_entry("alice", "operator", "alice-password", OPERATOR_TOTP),
+        auth.user_entry("bob", "viewer", "bob-password", None),
+    ])  # fmt: skip
+
+
+async def _login(
+    http: httpx.AsyncClient, url: str, user: str, password: str, code: str = ""
+) -> httpx.Response:
+    return await http.post(url + "/api/login", json={"user": user, "password": password, "totp": code})
+
+
+def test_with_logins_a_viewer_reads_and_only_an_operator_with_a_code_commands(
+    console_factory: type[Console],
+) -> None:
+    users = _users()
+    console = console_factory(MM_CONSOLE_USERS=users)
+
+    async def go() -> None:
+        async with StandIns(console.settings) as services:
+            async with httpx.AsyncClient(timeout=10) as anon:
+                assert (await anon.get(console.url + "/api/state")).status_code == 401
+                assert (await anon.get(console.url + "/api/series")).status_code == 401
+                assert (await anon.get(console.url + "/")).status_code == 200  # the login page
+                assert (await anon.get(console.url + "/api/me")).json() == {
+                    "logins": True,
+                    "user": None,
+                    "role": None,
+                }
+                r = await anon.post(console.url + "/api/command/pause", json=RESUME, headers=CONSOLE_HEADER)
+                assert r.status_code == 401
+            async with httpx.AsyncClient(timeout=10) as bob:
+                assert (await _login(bob, console.url, "bob", "wrong-password")).status_code == 401
+                r = await _login(bob, console.url, "bob", "bob-password")
+                assert r.status_code == 200 and r.json()["role"] == "viewer"
+                assert (
+                    "httponly" in r.headers["set-cookie"].lower()
+                    and "samesite=strict" in r.headers["set-cookie"].lower()
+                )
+                assert (await bob.get(console.url + "/api/state")).status_code == 200
+                r = await bob.post(console.url + "/api/command/pause", json=RESUME, headers=CONSOLE_HEADER)
+                assert r.status_code == 403 and "operator" in r.json()["error"]
+            assert services.received == []
+            async with httpx.AsyncClient(timeout=10) as alice:
+                assert (
+                    await _login(alice, console.url, "alice", "alice-password", "000000")
+                ).status_code == 401
+                code = auth.totp(auth.b32decode(OPERATOR_TOTP), time.time())
+                r = await _login(alice, console.url, "alice", "alice-password", code)
+                assert r.status_code == 200 and r.json()["role"] == "operator", r.text
+                r = await alice.post(console.url + "/api/command/pause", json=RESUME, headers=CONSOLE_HEADER)
+                assert r.status_code == 200 and r.json()["ok"], r.text
+                assert sorted(services.received) == [("risk", "Pause"), ("strategy", "Pause")]
+                assert all("console alice" in c.reason for _, c in services.commands)
+                await alice.post(console.url + "/api/logout")
+                assert (await alice.get(console.url + "/api/state")).status_code == 401
+
+    run(go())
+    out = console.out.read_text()
+    assert "alice-password" not in out and users not in out and OPERATOR_TOTP not in out
+    assert "console_login" in out
+
+
+def test_an_operator_edit_is_validated_written_and_reloaded_by_every_service(
+    console_factory: type[Console], run_env: Path
+) -> None:
+    console = console_factory()  # no users: the loopback console of `make run`
+    key = "strategy.symbols.ETHUSDC.asmm.base_size"
+    url = console.url + "/api/params"
+
+    async def go() -> None:
+        async with StandIns(console.settings) as services, httpx.AsyncClient(timeout=10) as http:
+            r = await http.post(url, json={"key": key, "value": "-1"}, headers=CONSOLE_HEADER)
+            assert r.status_code == 400 and "base_size" in r.json()["error"], r.text
+            r = await http.post(
+                url, json={"key": "risk.params.daily_max", "value": "1"}, headers=CONSOLE_HEADER
+            )
+            assert r.status_code == 400 and "only strategy.symbols" in r.json()["error"]
+            r = await http.post(url, json={"key": "strategy.symbols.ETHUSDC.asmm.nonsense", "value": "1"},
+                                headers=CONSOLE_HEADER)  # fmt: skip
+            assert r.status_code == 400
+            assert not (run_env / "overrides.toml").exists() and services.received == []
+            r = await http.post(url, json={"key": key, "value": "0.012"})  # no X-MM-Console
+            assert r.status_code == 400
+            r = await http.post(url, json={"key": key, "value": "0.012"}, headers=CONSOLE_HEADER)
+            assert r.status_code == 200, r.text
+            assert (r.json()["before"], r.json()["after"]) == (0.009, 0.012)  # the seed's default, then ours
+            assert sorted(services.received) == [
+                ("gateway", "ReloadConfig"), ("marketdata", "ReloadConfig"),
+                ("risk", "ReloadConfig"), ("strategy", "ReloadConfig"),
+            ]  # fmt: skip
+            assert all(c.reason == f"console operator: {key} 0.009 -> 0.012" for _, c in services.commands)
+
+    run(go())
+    assert load_settings().strategy.symbols["ETHUSDC"].asmm.base_size == 0.012  # what a service reloads

@@ -110,7 +110,10 @@ class ReducePosition(Command, frozen=True, kw_only=True):
 
 
 class ReloadConfig(Command, frozen=True, kw_only=True):
-    """Re-read the config files; a bad value is refused and the old set kept."""
+    """Re-read the config files; a bad value is refused and the old set kept. ``reason`` says
+    why (who edited which parameter), for the audit record."""
+
+    reason: str = ""
 
 
 class Shutdown(Command, frozen=True, kw_only=True):

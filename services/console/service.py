@@ -2,8 +2,20 @@
 
 * ``GET /`` the page; ``GET /api/state`` the view as JSON; ``GET /api/stream`` server-sent events
   with the view whenever it changed (at most 4 a second);
+* ``GET /api/series`` the charts' data; ``GET /api/params`` each symbol's effective strategy
+  parameters (asked of the strategy service);
 * ``POST /api/command/<verb>`` (kill, pause, resume, cancel-all, flatten) sends the command to
-  every service that must act and answers their acknowledgements, like ``mmctl``.
+  every service that must act and answers their acknowledgements, like ``mmctl``;
+* ``POST /api/params`` ``{"key": "strategy.symbols.ETHUSDC.asmm.base_size", "value": "0.012"}``
+  writes the edit to the run directory's ``overrides.toml`` once the whole configuration loads
+  with it (:mod:`common.overrides`), then sends ``ReloadConfig`` (reason: who changed what from
+  what) to every service ``mmctl reload`` reaches, and answers their acknowledgements;
+* ``POST /api/login`` ``{"user", "password", "totp"}``, ``POST /api/logout``, ``GET /api/me``.
+
+Logins (:mod:`services.console.auth`), when ``MM_CONSOLE_USERS`` names users: every ``/api/``
+read needs a session (viewer or operator); commands and edits need an operator's session (whose
+login took a TOTP code) or the bearer token. Without users the console is open to whoever passes
+the checks below (the loopback default of ``make run``).
 
 Who may talk to it (:class:`ConsoleGuard`), checked before any handler runs, so a refused command
 never reaches the bus:
@@ -20,7 +32,8 @@ never reaches the bus:
   cannot set it) and, when ``MM_CONSOLE_TOKEN`` is set, ``Authorization: Bearer <token>``
   (compared in constant time; else 403).
 * **Token.** Bound to an address that is not loopback, the console refuses to start without
-  ``MM_CONSOLE_TOKEN`` (:class:`~common.config.ConfigError`); an empty token is refused too.
+  ``MM_CONSOLE_TOKEN`` or ``MM_CONSOLE_USERS`` (:class:`~common.config.ConfigError`); an empty
+  token is refused too.
 
 Refusals are counted in ``mm_console_refused_requests_total{reason}`` and logged once per reason
 (never the token). The rules are fixed at start: a config reload does not change them.
@@ -32,6 +45,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import time
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any, NamedTuple
@@ -41,13 +55,15 @@ from aiohttp.typedefs import Handler
 from prometheus_client import Counter
 from pydantic import SecretStr
 
-from common import topics
+from common import overrides, topics
+from common.bus import RequestRefused, RequestTimeout
 from common.config import ConfigError, Settings
 from common.config_sections import ConsoleConfig
 from common.logging import log
-from common.messages import Kill
+from common.messages import GetSnapshot, Kill, ReloadConfig
 from common.operator import KILL_EXIT, KILL_NOT_CONFIRMED, TARGETS, broadcast, build, kill
 from common.runtime import Service
+from services.console.auth import Login, parse_users
 from services.console.view import ConsoleView
 
 VERBS = ("kill", "pause", "resume", "cancel-all", "flatten")
@@ -58,7 +74,10 @@ REFUSED = Counter(
     "Console requests refused before a handler ran: bad Host, bad Origin, no console header, bad token",
     ["reason"],
 )
+LOGINS = Counter("mm_console_logins_total", "Console login attempts by outcome", ["outcome"])
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+COOKIE = "mm_session"
+STATIC = {"chart.js": "application/javascript"}
 
 
 class Refusal(NamedTuple):
@@ -95,15 +114,15 @@ class ConsoleGuard:
     Raises :class:`ConfigError` when the console would listen beyond this machine without a token.
     """
 
-    def __init__(self, cfg: ConsoleConfig, token: SecretStr | None) -> None:
+    def __init__(self, cfg: ConsoleConfig, token: SecretStr | None, logins: bool = False) -> None:
         secret = token.get_secret_value() if token is not None else None
         if secret is not None and not secret.strip():
             raise ConfigError("MM_CONSOLE_TOKEN is set but empty: set a real token or unset it")
-        if secret is None and not is_loopback(cfg.host):
+        if secret is None and not logins and not is_loopback(cfg.host):
             raise ConfigError(
-                f"console.host = {cfg.host!r} is not a loopback address: set MM_CONSOLE_TOKEN in the "
-                "environment (commands then need 'Authorization: Bearer <token>') or bind "
-                "console.host to 127.0.0.1"
+                f"console.host = {cfg.host!r} is not a loopback address: set MM_CONSOLE_USERS (logins, "
+                "`mmctl console-user`) or MM_CONSOLE_TOKEN in the environment (commands then need "
+                "'Authorization: Bearer <token>'), or bind console.host to 127.0.0.1"
             )
         self.hosts = allowed_hosts(cfg)
         self.origins = frozenset(f"{scheme}://{h}" for h in self.hosts for scheme in ("http", "https"))
@@ -119,18 +138,24 @@ class ConsoleGuard:
             return Refusal("origin", 403, "Origin is not this console's page")
         return None
 
-    def check_command(self, headers: Mapping[str, str]) -> Refusal | None:
-        """The console header and, when a token is set, the bearer token."""
+    def check_command(self, headers: Mapping[str, str], operator_session: bool = False) -> Refusal | None:
+        """The console header and, when a token is set, the bearer token (an operator's login
+        session stands for it)."""
         if headers.get("X-MM-Console") != "1":
             return Refusal("console_header", 400, "missing X-MM-Console header")
-        if self._token is not None:
-            scheme, _, given = headers.get("Authorization", "").partition(" ")
-            # Bytes, not str: compare_digest raises on non-ASCII str, and aiohttp decodes header
-            # bytes that are not UTF-8 as surrogates; the client picks them.
-            matches = hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), self._token)
-            if scheme.lower() != "bearer" or not matches:
-                return Refusal("token", 403, "bad or missing token")
+        if self._token is not None and not operator_session and not self.bearer_ok(headers):
+            return Refusal("token", 403, "bad or missing token")
         return None
+
+    def bearer_ok(self, headers: Mapping[str, str]) -> bool:
+        """Whether the request carries the configured bearer token."""
+        if self._token is None:
+            return False
+        scheme, _, given = headers.get("Authorization", "").partition(" ")
+        # Bytes, not str: compare_digest raises on non-ASCII str, and aiohttp decodes header
+        # bytes that are not UTF-8 as surrogates; the client picks them.
+        matches = hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), self._token)
+        return scheme.lower() == "bearer" and matches
 
 
 class ConsoleService(Service):
@@ -139,7 +164,9 @@ class ConsoleService(Service):
     name = "console"
 
     def __init__(self, settings: Settings) -> None:
-        self.guard = ConsoleGuard(settings.console, settings.console_token)  # before any socket
+        users = settings.console_users.get_secret_value() if settings.console_users else ""
+        self.login = Login(parse_users(users))  # before any socket: a bad entry stops the start
+        self.guard = ConsoleGuard(settings.console, settings.console_token, self.login.enabled)
         super().__init__(settings)
         self.view = ConsoleView()
         self.runner: web.AppRunner | None = None
@@ -149,8 +176,15 @@ class ConsoleService(Service):
         self.subscribe([topics.ALL], lambda t, m, e: self.view.on_message(t, m), services=None)
         app = web.Application(middlewares=[self._check_request])
         app.router.add_get("/", self._index)
+        app.router.add_get("/static/{name}", self._static)
+        app.router.add_get("/api/me", self._me)
+        app.router.add_post("/api/login", self._login)
+        app.router.add_post("/api/logout", self._logout)
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/api/stream", self._stream)
+        app.router.add_get("/api/series", self._series)
+        app.router.add_get("/api/params", self._params)
+        app.router.add_post("/api/params", self._edit)
         app.router.add_post("/api/command/{verb}", self._command)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
@@ -163,7 +197,34 @@ class ConsoleService(Service):
         refusal = self.guard.check_request(request.headers)
         if refusal is not None:
             return self._refused(request, refusal)
+        open_paths = ("/", "/api/me", "/api/login", "/api/logout")
+        public = request.path in open_paths or request.path.startswith("/static/")
+        if not public and self._role(request) is None:
+            return web.json_response({"ok": False, "error": "log in first"}, status=401)
         return await handler(request)
+
+    def _role(self, req: web.Request) -> str | None:
+        """``operator``, ``viewer`` or None (not logged in). Without users, everyone who passed
+        the guard is an operator (the token rule still applies to commands)."""
+        if not self.login.enabled or self.guard.bearer_ok(req.headers):
+            return "operator"
+        s = self.login.session(req.cookies.get(COOKIE), time.time())
+        return s.role if s is not None else None
+
+    def _user(self, req: web.Request) -> str:
+        s = self.login.session(req.cookies.get(COOKIE), time.time())
+        return s.user if s is not None else "token" if self.guard.bearer_ok(req.headers) else "operator"
+
+    def _may_command(self, req: web.Request) -> Refusal | None:
+        """Commands and edits: the console header; an operator (session or token) when there are
+        users; else the token rule."""
+        if self.login.enabled:
+            if req.headers.get("X-MM-Console") != "1":
+                return Refusal("console_header", 400, "missing X-MM-Console header")
+            if self._role(req) != "operator":
+                return Refusal("role", 403, "an operator's login is needed")
+            return None
+        return self.guard.check_command(req.headers)
 
     def _refused(self, req: web.Request, refusal: Refusal) -> web.Response:
         REFUSED.labels(refusal.reason).inc()
@@ -181,6 +242,76 @@ class ConsoleService(Service):
     async def _index(self, req: web.Request) -> web.Response:
         page = resources.files("services.console").joinpath("static/index.html").read_text()
         return web.Response(text=page, content_type="text/html")
+
+    async def _static(self, req: web.Request) -> web.Response:
+        name = req.match_info["name"]
+        if name not in STATIC:
+            return web.json_response({"ok": False, "error": "not found"}, status=404)
+        text = resources.files("services.console").joinpath(f"static/{name}").read_text()
+        return web.Response(text=text, content_type=STATIC[name])
+
+    async def _me(self, req: web.Request) -> web.Response:
+        role = self._role(req)
+        user = self._user(req) if role is not None and self.login.enabled else None
+        return web.json_response({"logins": self.login.enabled, "user": user, "role": role})
+
+    async def _login(self, req: web.Request) -> web.Response:
+        try:
+            body = await req.json()
+            name, password, code = str(body["user"]), str(body["password"]), str(body.get("totp", ""))
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"ok": False, "error": "want JSON with user and password"}, status=400)
+        token, outcome = self.login.login(name[:64], password[:256], code[:12], time.time())
+        LOGINS.labels(outcome).inc()
+        log.warning("console_login", user=name[:64], outcome=outcome)
+        if token is None:
+            status = 429 if outcome == "locked" else 401
+            text = (
+                "too many failed logins: wait a minute"
+                if outcome == "locked"
+                else "bad name, password or code"
+            )
+            return web.json_response({"ok": False, "error": text}, status=status)
+        s = self.login.session(token, time.time())
+        resp = web.json_response({"ok": True, "user": name, "role": s.role if s else None})
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/", max_age=12 * 3600)
+        return resp
+
+    async def _logout(self, req: web.Request) -> web.Response:
+        self.login.logout(req.cookies.get(COOKIE))
+        resp = web.json_response({"ok": True})
+        resp.del_cookie(COOKIE, path="/")
+        return resp
+
+    async def _series(self, req: web.Request) -> web.Response:
+        return web.json_response(self.view.series())
+
+    async def _params(self, req: web.Request) -> web.Response:
+        try:
+            params = await self.client("strategy").call(GetSnapshot(what="params"), timeout_s=2.0)
+        except (RequestTimeout, RequestRefused) as exc:
+            return web.json_response({"ok": False, "error": f"strategy: {exc}"[:300]}, status=502)
+        return web.json_response({"ok": True, "symbols": params})
+
+    async def _edit(self, req: web.Request) -> web.Response:
+        refusal = self._may_command(req)
+        if refusal is not None:
+            return self._refused(req, refusal)
+        try:
+            body = await req.json()
+            key, text = str(body["key"]), str(body["value"])
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"ok": False, "error": "want JSON with key and value"}, status=400)
+        try:
+            _, before, value = overrides.edit(self.settings, key, text)
+        except ConfigError as exc:
+            return web.json_response({"ok": False, "error": str(exc)[:500]}, status=400)
+        reason = f"console {self._user(req)}: {key} {before} -> {value}"
+        log.warning("console_param_edit", key=key, before=str(before), after=str(value), user=self._user(req))
+        rows = await broadcast(self.client, ReloadConfig(reason=reason), TARGETS["reload"])
+        ok = all(r["ok"] for r in rows)
+        return web.json_response({"ok": ok, "key": key, "before": before, "after": value, "acks": rows},
+                                 status=200 if ok else 502)  # fmt: skip
 
     async def _state(self, req: web.Request) -> web.Response:
         return web.json_response(self.view.snapshot())
@@ -203,17 +334,18 @@ class ConsoleService(Service):
         verb = req.match_info["verb"]
         if verb not in VERBS:
             return web.json_response({"ok": False, "error": f"unknown command {verb!r}"}, status=400)
-        refusal = self.guard.check_command(req.headers)
+        refusal = self._may_command(req)
         if refusal is not None:
             return self._refused(req, refusal)
         try:
             body: dict[str, Any] = await req.json() if req.can_read_body else {}
         except ValueError:
             return web.json_response({"ok": False, "error": "body must be JSON"}, status=400)
+        who = f"console {self._user(req)}" if self.login.enabled else "console"
         cmd = build(
             verb,
             str(body.get("symbol", "")),
-            f"console: {body.get('reason', 'operator')}",
+            f"{who}: {body.get('reason', 'operator')}",
             bool(body.get("flatten", False)),
         )
         if isinstance(cmd, Kill):

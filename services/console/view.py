@@ -1,6 +1,13 @@
 """What the console shows, kept from the bus: the latest of each kind, and short histories.
 
-Pure: messages in, a JSON-ready dict out. No I/O.
+* :meth:`ConsoleView.snapshot`: services, risk, account, each symbol's row and top-of-book ladder,
+  recent fills, risk events, commands and the alerts that hold now;
+* :meth:`ConsoleView.series`: the charts' data, one point a second per symbol (mid, our best
+  approved bid and ask, position) and for the account (the day's PnL), the last ``SERIES_S``
+  seconds, with our fills as markers.
+
+Pure: messages in, a JSON-ready dict out. No I/O; the clock comes with the message (``ts_event``)
+or the call.
 """
 
 from __future__ import annotations
@@ -27,6 +34,18 @@ from common.messages import (
 )
 
 OPEN = ("PendingNew", "New", "PartiallyFilled", "PendingCancel", "PendingModify")
+SERIES_S = 900  # the charts' window: 15 minutes at one point a second
+LADDER = 10  # levels a side in the top-of-book ladder
+READS = frozenset({"GetStatus", "GetSnapshot", "Query"})  # audited, but not what an operator reviews
+STALE_HEARTBEAT_S = 5.0
+
+
+class Point(msgspec.Struct, array_like=True):
+    t_ms: int
+    mid: float | None
+    bid: float | None
+    ask: float | None
+    position: float
 
 
 class ConsoleView:
@@ -45,6 +64,9 @@ class ConsoleView:
         self.fills: deque[Fill] = deque(maxlen=history)
         self.risk_events: deque[RiskEvent] = deque(maxlen=history)
         self.commands: deque[CommandAudit] = deque(maxlen=history)
+        self.points: dict[str, deque[Point]] = {}
+        self.pnl: deque[tuple[int, float]] = deque(maxlen=SERIES_S)
+        self.fill_marks: deque[tuple[int, str, str, float]] = deque(maxlen=500)  # t_ms, symbol, side, price
         self.version = 0
 
     def on_message(self, topic: str, msg: Any) -> None:
@@ -53,13 +75,17 @@ class ConsoleView:
             case Heartbeat(service=s):
                 self.heartbeats[s] = msg
             case BookLevels(symbol=s):
+                tick, step = msg.price_tick, msg.qty_step
                 self.books[s] = {
                     "bid": str(msg.best_bid()),
                     "ask": str(msg.best_ask()),
                     "id": msg.last_update_id,
+                    "bids": [[str(p * tick), str(q * step)] for p, q in msg.bids[:LADDER]],
+                    "asks": [[str(p * tick), str(q * step)] for p, q in msg.asks[:LADDER]],
                 }
             case Features(symbol=s):
                 self.features[s] = msg
+                self._sample(s, msg.ts_event)
             case FeedStatus(symbol=s):
                 self.feeds[s] = msg
             case TargetQuotes(symbol=s, origin=origin):
@@ -70,6 +96,10 @@ class ConsoleView:
                 self.account = msg
             case RiskState():
                 self.risk = msg
+                pnl = msg.figures.get("account.pnl_day")
+                t_ms = msg.ts_event // 1_000_000
+                if pnl is not None and (not self.pnl or t_ms - self.pnl[-1][0] >= 1000):
+                    self.pnl.append((t_ms, pnl))
             case OrderUpdate(symbol=s, client_order_id=cid):
                 book = self.open_orders.setdefault(s, {})
                 if msg.state in OPEN:
@@ -78,10 +108,83 @@ class ConsoleView:
                     book.pop(cid, None)
             case Fill():
                 self.fills.append(msg)
+                self.fill_marks.append((msg.ts_event // 1_000_000, msg.symbol, msg.side, float(msg.price)))
             case RiskEvent():
                 self.risk_events.append(msg)
-            case CommandAudit():
+            case CommandAudit(command=c) if c not in READS:
                 self.commands.append(msg)
+
+    def _sample(self, s: str, ts_ns: int) -> None:
+        """One chart point a second per symbol, taken when its features arrive."""
+        pts = self.points.setdefault(s, deque(maxlen=SERIES_S))
+        t_ms = ts_ns // 1_000_000
+        if pts and t_ms - pts[-1].t_ms < 1000:
+            return
+        f = self.features[s]
+        quotes = self.targets.get(s, {}).get("risk")
+        bids = [q.price for q in quotes.quotes if q.side == "BUY"] if quotes else []
+        asks = [q.price for q in quotes.quotes if q.side == "SELL"] if quotes else []
+        pos = self.positions.get(s)
+        pts.append(
+            Point(
+                t_ms=t_ms,
+                mid=f.mid or None,
+                bid=float(max(bids)) if bids else None,
+                ask=float(min(asks)) if asks else None,
+                position=float(pos.qty) if pos else 0.0,
+            )
+        )
+
+    def series(self) -> dict[str, Any]:
+        """The charts' data: per symbol columns of time, mid, bid, ask and position, fills as
+        markers; the account's PnL."""
+        out: dict[str, Any] = {}
+        for s, pts in sorted(self.points.items()):
+            t0 = pts[0].t_ms if pts else 0
+            out[s] = {
+                "t": [p.t_ms for p in pts],
+                "mid": [p.mid for p in pts],
+                "bid": [p.bid for p in pts],
+                "ask": [p.ask for p in pts],
+                "position": [p.position for p in pts],
+                "fills": [
+                    [t, side, price] for t, sym, side, price in self.fill_marks if sym == s and t >= t0
+                ],
+            }
+        return {"symbols": out, "pnl": {"t": [t for t, _ in self.pnl], "v": [v for _, v in self.pnl]}}
+
+    def alerts(self, now_ns: int) -> list[dict[str, str]]:
+        """What holds now that an operator must see, by severity (P0 first), as deploy/alerts.yml
+        names them: a kill, a risk mode, a stale feed, a silent or degraded service."""
+        out: list[dict[str, str]] = []
+        r = self.risk
+        if r is not None and r.mode == "killed":
+            out.append({"severity": "P0", "alert": "KillEngaged", "text": r.reason or "killed"})
+        elif r is not None and r.mode != "normal":
+            out.append({"severity": "P1", "alert": "RiskNotNormal", "text": f"{r.mode}: {r.reason}"})
+        for sym, sr in sorted((r.symbols if r else {}).items()):
+            if sr.mode != "normal" and (r is None or r.mode == "normal"):
+                out.append(
+                    {"severity": "P1", "alert": "RiskNotNormal", "text": f"{sym} {sr.mode}: {sr.reason}"}
+                )
+        for sym, f in sorted(self.feeds.items()):
+            if f.state != "live":
+                out.append(
+                    {"severity": "P1", "alert": "MarketDataStale", "text": f"{sym} {f.state}: {f.reason}"}
+                )
+        for name, h in sorted(self.heartbeats.items()):
+            age = (now_ns - h.ts_event) / 1e9
+            if age > STALE_HEARTBEAT_S:
+                out.append(
+                    {
+                        "severity": "P0",
+                        "alert": "ServiceDown",
+                        "text": f"{name}: no heartbeat for {age:.0f} s",
+                    }
+                )
+            elif h.state not in ("running", "starting"):
+                out.append({"severity": "P1", "alert": "ServiceDegraded", "text": f"{name}: {h.state}"})
+        return sorted(out, key=lambda a: a["severity"])
 
     def snapshot(self) -> dict[str, Any]:
         now = time.time_ns()
@@ -105,6 +208,7 @@ class ConsoleView:
             "fills": [b(f) for f in reversed(self.fills)],
             "risk_events": [b(e) for e in reversed(self.risk_events)],
             "commands": [b(c) for c in reversed(self.commands)],
+            "alerts": self.alerts(now),
         }
 
     def _symbol(self, s: str) -> dict[str, Any]:

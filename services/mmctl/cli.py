@@ -14,6 +14,7 @@ from services.mmctl.commands import (
     alertmanager,
     backtest,
     backup,
+    console_user,
     control,
     events,
     fills,
@@ -42,6 +43,7 @@ OFFLINE: dict[str, ModuleType] = {
     "backup": backup,
     "restore": backup,
     "alertmanager-config": alertmanager,
+    "console-user": console_user,
 }
 """Commands that run without config or bus (``run_offline(args)``)."""
 

@@ -9,6 +9,7 @@ the gateway); it resumes the models' state from the recorder's last snapshot aft
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any
@@ -18,7 +19,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from common import topics
 from common.bus import RequestRefused, RequestTimeout
-from common.config import ConfigError, Settings, config_files, load_settings
+from common.config import ConfigError, Settings, load_settings, watched_files
 from common.logging import log
 from common.messages import (
     AnyCommand,
@@ -302,10 +303,11 @@ class StrategyService(Service):
         log.info("strategy_params_reloaded", version=self.core.version)
 
     def _config_mtimes(self) -> dict[str, float]:
-        try:
-            return {str(p): p.stat().st_mtime for p in config_files(self.settings.profile)}
-        except (OSError, ConfigError):
-            return {}
+        out: dict[str, float] = {}
+        for p in watched_files(self.settings):
+            with contextlib.suppress(OSError):  # absent (the overrides file until an edit)
+                out[str(p)] = p.stat().st_mtime
+        return out
 
     async def _watch(self) -> None:
         """Reload when a config file changes; a bad file is refused and the old set kept."""
@@ -329,6 +331,11 @@ class StrategyService(Service):
                 return latency_summary(self.latency_ns)
             case GetSnapshot(what="targets"):
                 return {s: msgspec.to_builtins(v.last_target) for s, v in self.core.views.items()}
+            case GetSnapshot(what="params"):
+                version = self.core.version
+                return {
+                    s: {"version": version, **p.model_dump(mode="json")} for s, p in self.core.params.items()
+                }
             case GetSnapshot(what="band"):
                 return {
                     s: {**v.kpi.ratios(), **msgspec.to_builtins(v.kpi)}
