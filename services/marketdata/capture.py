@@ -1,4 +1,4 @@
-"""Raw capture of the feed in the format of ``shared/data/binance``, one gzip file per symbol.
+"""Raw capture of the feed in the format of the recorded files in ``data/binance``, one gzip file per symbol.
 
 Each line is ``<local receive time, ns> <raw JSON as received>``: combined-stream frames and REST
 depth snapshots, so the venue's replay model and the backtester read captures as they read the
