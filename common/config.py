@@ -38,6 +38,7 @@ from common.config_sections import (
     SimVenueConfig,
     StrategyConfig,
     VenueEndpoints,
+    catalogue_symbol,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -153,6 +154,11 @@ class Settings(BaseSettings):
         for sym in self.symbols:
             if not sym.isalnum() or not sym.isupper():
                 raise ValueError(f"symbols: {sym!r} is not an upper-case symbol like ETHUSDC")
+        listed = {v.symbol for v in self.simvenue.symbols}
+        for sym in self.symbols:  # the simulated venue lists every traded symbol its catalogue knows
+            extra = catalogue_symbol(sym) if sym not in listed else None
+            if extra is not None:
+                self.simvenue.symbols.append(extra)
         if not self.paper:
             missing = [
                 n for n, v in (("MM_API_KEY", self.api_key), ("MM_API_SECRET", self.api_secret)) if v is None

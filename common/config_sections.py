@@ -162,6 +162,44 @@ def _default_symbols() -> list[VenueSymbolConfig]:
     ]
 
 
+# Symbols the venue can list beyond its configured ones: (price tick, quantity step, minimum
+# notional, a start price), typical of Binance's USDⓈ-M filters in 2024. Quoted in USDC or USDT.
+CATALOGUE: dict[str, tuple[str, str, int, str]] = {
+    "SOL": ("0.01", "1", 5, "150"), "BNB": ("0.01", "0.01", 5, "560"),
+    "XRP": ("0.0001", "0.1", 5, "0.55"), "DOGE": ("0.00001", "1", 5, "0.11"),
+    "ADA": ("0.0001", "1", 5, "0.35"), "LTC": ("0.01", "0.001", 20, "65"),
+    "LINK": ("0.001", "0.01", 20, "11"), "AVAX": ("0.001", "1", 5, "22"),
+    "DOT": ("0.001", "0.1", 5, "4.5"), "BCH": ("0.01", "0.001", 20, "330"),
+    "ETC": ("0.001", "0.01", 20, "19"), "TRX": ("0.00001", "1", 5, "0.15"),
+    "SUI": ("0.0001", "0.1", 5, "0.9"), "FIL": ("0.001", "0.1", 5, "3.6"),
+    "NEAR": ("0.001", "1", 5, "4.2"),
+}  # fmt: skip
+
+
+def catalogue_symbol(symbol: str) -> VenueSymbolConfig | None:
+    """A venue symbol for ``symbol`` (``SOLUSDC``, ``DOGEUSDT``, ...) from :data:`CATALOGUE`, its
+    market shaped like ETH's fitted one in relative terms (sizes by notional, volatility and impact
+    relative to the price); None for a symbol the catalogue does not know."""
+    quote = next((q for q in ("USDC", "USDT") if symbol.endswith(q)), None)
+    base = symbol[: -len(quote)] if quote else ""
+    if quote is None or base not in CATALOGUE:
+        return None
+    tick_s, step_s, notional, price_s = CATALOGUE[base]
+    tick, step, price = Decimal(tick_s), Decimal(step_s), Decimal(price_s)
+    eth_price, eth_tick = Decimal(2680), Decimal("0.01")
+
+    def qty(eth_qty: str) -> Decimal:  # an ETH size at the same notional, on this step
+        return max(step, (Decimal(eth_qty) * eth_price / price / step).quantize(Decimal(1)) * step)
+
+    rel_tick = float(tick / price) / float(eth_tick / eth_price)  # this tick in ETH ticks
+    return VenueSymbolConfig(
+        symbol=symbol, base_asset=base, quote_asset=quote, price_tick=tick, qty_step=step, min_qty=step,
+        min_price=tick, max_qty=qty("10000"), market_max_qty=qty("2000"), min_notional=Decimal(notional),
+        start_price=price, level_qty=qty("2.0"), intensity_k=0.058 * rel_tick,
+        taker_qty_median=qty("0.207"), flow_level_qty=qty("46.93"), impact_ticks=0.691 / rel_tick,
+    )  # fmt: skip
+
+
 class SimVenueConfig(ServiceSection):
     """The simulated Binance venue: its symbols, accounts, market model, limits and timers."""
 

@@ -44,6 +44,29 @@ LOOP_LAG = Histogram(
     ["service"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
 )
+GC_PAUSE = Histogram(
+    "mm_gc_pause_seconds",
+    "Pauses of Python's cyclic garbage collector, by generation",
+    ["service", "generation"],
+    buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+)
+
+
+def watch_gc(service: str) -> None:
+    """Time every collection of the cyclic collector into :data:`GC_PAUSE`."""
+    import gc
+    import time
+
+    started = [0.0]
+    hists = [GC_PAUSE.labels(service, str(g)) for g in range(3)]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            hists[min(info.get("generation", 0), 2)].observe(time.perf_counter() - started[0])
+
+    gc.callbacks.append(callback)
 
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> None:

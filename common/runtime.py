@@ -224,6 +224,7 @@ class Service:
             signal.SIGUSR1, lambda: self.spawn(self._signal_kill(), "signal-kill", critical=False)
         )
         metrics.SERVICE_START_TIME.labels(self.name).set(self.started_ns / 1e9)
+        metrics.watch_gc(self.name)
         self.pub = Publisher(
             self.sync_ctx, self.settings.pub_endpoint(self.name), self.name, self.settings.bus.send_hwm
         )
@@ -239,7 +240,8 @@ class Service:
         # ZeroMQ subscribers reconnect to a restarted publisher within ~100 ms and PUB drops
         # until they have: wait for them before anything that must not be missed is published.
         await asyncio.sleep(self.settings.bus.settle_ms / 1000)
-        hb = self.spawn(self._heartbeat(), "heartbeat")  # says "starting" until on_start is done
+        hb = self.spawn(self._heartbeat(), "heartbeat")
+        self.spawn(self._loop_probe(), "loop-lag", critical=False)  # says "starting" until on_start is done
         try:
             started = await self._start()
         except Exception as exc:  # noqa: BLE001 - report the start failure and exit for a clean restart
@@ -307,15 +309,21 @@ class Service:
             self._security.close()  # its authenticator thread holds a socket of this context
         self.ctx.destroy(linger=0)
 
+    async def _loop_probe(self, interval: float = 0.1) -> None:
+        """``mm_event_loop_lag_seconds``: how late a 100 ms sleep wakes (time the loop was busy)."""
+        lag = metrics.LOOP_LAG.labels(self.name)
+        while True:
+            t0 = time.monotonic()
+            await asyncio.sleep(interval)
+            lag.observe(max(0.0, time.monotonic() - t0 - interval))
+
     async def _heartbeat(self) -> None:
         interval = self.settings.heartbeat_interval_s
         topic = topics.sys_heartbeat(self.name)
-        lag = metrics.LOOP_LAG.labels(self.name)
         pid = os.getpid()
         next_at = time.monotonic()
         while True:
             now = time.monotonic()
-            lag.observe(max(0.0, now - next_at))
             self.publish(
                 topic,
                 Heartbeat(

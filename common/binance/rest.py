@@ -40,6 +40,7 @@ from common.binance.errors import (
 from common.binance.shared_limits import SharedLimits
 from common.binance.signing import encode_params, hmac_hex
 from common.logging import log
+from common.trace import stamp_wire
 
 REST_REQUESTS = Counter("mm_rest_requests_total", "REST requests sent", ["endpoint", "status"])
 REST_ERRORS = Counter("mm_rest_errors_total", "REST requests answered with an error", ["endpoint", "code"])
@@ -239,6 +240,7 @@ class RestClient:
         w = self.limits
         w.weight.inflight += weight
         t0 = time.perf_counter()
+        stamp_wire()
         try:
             resp = await self._http.request(method, url)
         except httpx.HTTPError as exc:

@@ -24,6 +24,7 @@ from common.binance.errors import BinanceError, MalformedResponse, RateLimited, 
 from common.binance.rest import RestClient
 from common.binance.signing import hmac_hex, ws_api_payload
 from common.logging import log
+from common.trace import stamp_wire
 
 ORDER_METHODS = {"order.place": 1, "order.modify": 1}
 WS_REQUESTS = Counter("mm_ws_api_requests_total", "WS-API requests sent", ["method", "status"])
@@ -117,6 +118,7 @@ class WsApiClient:
         self._pending[rid] = fut
         try:
             await ws.send(json.dumps({"id": rid, "method": method, "params": p}))
+            stamp_wire()
             answer = await asyncio.wait_for(fut, self.timeout_s)
         except TimeoutError as exc:
             self._pending.pop(rid, None)

@@ -109,6 +109,10 @@ class Features(Message, frozen=True, kw_only=True):
     intensity_k_bid: float = 0.0
     intensity_a_ask: float = 0.0
     intensity_k_ask: float = 0.0
+    trace_id: int = 0
+    """The last depth update (``u``) the features reflect: the market event that caused them."""
+    trace_ns: int = 0
+    """When that update's frame reached marketdata (ns): the start of the tick-to-wire trace."""
     price_tick: float = 0.0
     last_update_id: int = 0
 

@@ -63,6 +63,11 @@ class TargetQuotes(Message, frozen=True, kw_only=True):
     mode: str = "normal"
     decision: DecisionRecord | None = None
     clipped: list[str] = msgspec.field(default_factory=list)
+    trace_id: int = 0
+    """The market event (depth update id) whose features caused this target; 0 when none did (a
+    timer, a command, a re-approval). Risk copies its source target's."""
+    trace_ns: int = 0
+    """When that market event's frame reached marketdata (ns)."""
 
 
 class OrderUpdate(Message, frozen=True, kw_only=True):

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from prometheus_client import Counter, Histogram
 
 from common.binance.errors import BinanceError, OutcomeUnknown, UnknownOrder
 from common.logging import log
+from common.trace import WIRE, TraceRing
 from services.gateway.guard import Admission, Guard, Purpose
 from services.gateway.oms import Effects, Oms
 from services.gateway.orders import Amend, NewOrder, OrderRecord, RequestKind
@@ -46,6 +47,7 @@ LATENCY = Histogram(
     buckets=(1e-4, 2.5e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0, 10.0),
 )
 LOG_EVERY_NS = 60 * 1_000_000_000
+T = TypeVar("T")
 
 Emit = Callable[[Effects], None]
 
@@ -106,6 +108,7 @@ class Executor:
             s: deque(maxlen=100_000) for s in ("target_to_sent", "sent_to_ack")
         }
         self._logged: dict[tuple[str, str], int] = {}
+        self.trace = TraceRing()
 
     async def run(self, action: Action, target_ns: int = 0) -> None:
         match action:
@@ -115,6 +118,17 @@ class Executor:
                 await self._place(action, target_ns)
             case ModifyOrders():
                 await self._modify(action)
+
+    async def _on_wire(self, symbol: str, kind: str, call: Awaitable[T]) -> T:
+        """``call`` with the moment its bytes leave recorded against the cause (:mod:`common.trace`)."""
+        box: list[int] = []
+        token = WIRE.set(box)
+        try:
+            return await call
+        finally:
+            WIRE.reset(token)
+            if box:
+                self.trace.record(symbol, kind, box[0])
 
     def refused(self, symbol: str, why: str, what: str = "") -> None:
         """Count a refusal; log it at most once a minute per (symbol, reason)."""
@@ -157,7 +171,7 @@ class Executor:
         PLACED.labels(rec.symbol, rec.side).inc()
         self.on_send(self.clock())
         try:
-            answer = await self.venue.place(order_params(rec, self.stp))
+            answer = await self._on_wire(rec.symbol, "place", self.venue.place(order_params(rec, self.stp)))
         except BinanceError as exc:
             self._failed(rec.client_id, rec.symbol, "place", exc)
             return
@@ -169,7 +183,8 @@ class Executor:
             PLACED.labels(r.symbol, r.side).inc()
         self.on_send(self.clock())
         try:
-            answers = await self.venue.place_batch([order_params(r, self.stp) for r in recs])
+            batch = self.venue.place_batch([order_params(r, self.stp) for r in recs])
+            answers = await self._on_wire(recs[0].symbol, "batch", batch)
         except BinanceError as exc:
             for r in recs:
                 self._failed(r.client_id, r.symbol, "place", exc)
@@ -203,7 +218,7 @@ class Executor:
             "price": _num(a.price),
         }
         try:
-            answer = await self.venue.modify(params)
+            answer = await self._on_wire(a.symbol, "modify", self.venue.modify(params))
         except BinanceError as exc:
             self._failed(a.client_id, a.symbol, "modify", exc)
             return

@@ -63,6 +63,7 @@ from common.messages import (
 )
 from common.metrics import latency_summary
 from common.runtime import CommandError, Service, wait_set
+from common.trace import CAUSE
 from services.gateway.activity import Activity
 from services.gateway.core import GatewayCore
 from services.gateway.kill import KillFile, KillReport, KillState
@@ -439,7 +440,10 @@ class GatewayService(Service):
             self.held[sym] = reason
         if reason == "killed" and self.kill_state.engaged:
             return  # the sweeper owns every cancel while the kill switch is engaged
-        adm = await self.core.reconcile(sym, self.targets.get(sym), reason, self.target_ns.get(sym, 0))
+        target, target_ns = self.targets.get(sym), self.target_ns.get(sym, 0)
+        if target is not None:
+            CAUSE.set((target.trace_id, target.trace_ns, target_ns))
+        adm = await self.core.reconcile(sym, target, reason, target_ns)
         for k, n in adm.deferred_by.items():
             DEFERRED.labels(k).inc(n)
         if adm.deferred:
@@ -618,6 +622,8 @@ class GatewayService(Service):
                 return msgspec.to_builtins(self._kill_report())
             case GetSnapshot(what="oms" | ""):
                 return self._snapshot()
+            case GetSnapshot(what="trace"):
+                return self.executor.trace.since(0)
             case GetSnapshot(what="latency"):
                 return self._latency()
             case CancelAll(symbol=sym):

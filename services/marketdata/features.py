@@ -141,8 +141,11 @@ class MarketFeatures:
         """The arrival-intensity estimator (A, k and its sample count)."""
         return self._intensity
 
-    def to_message(self, ts_ns: int, ts_init: int | None = None) -> Features:
-        """The features as of ``ts_ns`` (windows end there); ``ts_init`` defaults to ``ts_ns``."""
+    def to_message(
+        self, ts_ns: int, ts_init: int | None = None, trace_id: int = 0, trace_ns: int = 0
+    ) -> Features:
+        """The features as of ``ts_ns`` (windows end there); ``ts_init`` defaults to ``ts_ns``;
+        ``trace_id`` and ``trace_ns`` name the market event behind them (:class:`Features`)."""
         top, mark = self.top, self.mark
         twap, vwap = self._twap.value(ts_ns), self._vwap.value(ts_ns)
         return Features(
@@ -178,6 +181,8 @@ class MarketFeatures:
             last_update_id=top.last_update_id,
             ts_event=ts_ns,
             ts_init=ts_ns if ts_init is None else ts_init,
+            trace_id=trace_id,
+            trace_ns=trace_ns,
         )
 
     def _on_return(self, r: float, dt_ns: int) -> None:

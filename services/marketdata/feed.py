@@ -134,7 +134,12 @@ class SymbolFeed:
         if not self.sync.book_valid:
             return None
         self.features_dirty = False
-        return self.features.to_message(self.last_event_ms * 1_000_000 or now_ns, ts_init=now_ns)
+        return self.features.to_message(
+            self.last_event_ms * 1_000_000 or now_ns,
+            ts_init=now_ns,
+            trace_id=self.sync.last_update_id,
+            trace_ns=self.last_recv_ns,
+        )
 
     def evaluate(self, now_ns: int) -> FeedStatus | None:
         """The status now; returned only when it changed."""

@@ -220,7 +220,8 @@ class RiskEngine:
         ch = self._evaluate(now_ns)
         s = self._st.symbol(target.symbol)
         s.target = target
-        verdict = publish(self._st, target.symbol, self._approve(target, ch), target.target_id, now_ns)
+        trace = (target.trace_id, target.trace_ns)
+        verdict = publish(self._st, target.symbol, self._approve(target, ch), target.target_id, now_ns, trace)
         others = self._refresh(ch, skip=target.symbol) if ch.changed else []
         return self._outcome(ch, [verdict, *others])
 

@@ -10,7 +10,9 @@ from services.risk.modes import Changes
 from services.risk.state import ZERO, EngineState
 
 
-def publish(st: EngineState, name: str, result: Approved, source_id: int, now_ns: int) -> TargetQuotes:
+def publish(
+    st: EngineState, name: str, result: Approved, source_id: int, now_ns: int, trace: tuple[int, int] = (0, 0)
+) -> TargetQuotes:
     """The approved TargetQuotes of ``name``; remembered as what rests, its churn counted.
 
     Risk's target ids grow with time (µs) and never repeat, so they keep growing across a restart.
@@ -21,7 +23,7 @@ def publish(st: EngineState, name: str, result: Approved, source_id: int, now_ns
     t = TargetQuotes(
         symbol=name, target_id=st.last_target_id, quotes=result.quotes, origin="risk",
         source_target_id=source_id, mode=result.mode, clipped=[c.text for c in result.clips],
-        ts_event=now_ns, ts_init=now_ns,
+        ts_event=now_ns, ts_init=now_ns, trace_id=trace[0], trace_ns=trace[1],
     )  # fmt: skip
     s.approved = t
     s.bid_total, s.ask_total = worst_case(ZERO, result.quotes)

@@ -282,7 +282,7 @@ class StrategyCore:
             pending_since_ns=pending,
         )  # fmt: skip
         if d.publish or v.last_target is None or now_ns - v.last_publish_ns > self.republish_ns:
-            out.target = self._publish(sym, d.quotes, d.record, inputs.risk_mode, now_ns)
+            out.target = self._publish(sym, d.quotes, d.record, inputs.risk_mode, now_ns, inputs.features)
             out.outcome = "published"
         if params.model == "passive_band" and inputs.features is not None:
             took = self._band_kpis(sym, inputs.features, now_ns)
@@ -290,7 +290,13 @@ class StrategyCore:
         return out
 
     def _publish(
-        self, sym: str, quotes: list[Quote], record: DecisionRecord | None, mode: str, now_ns: int
+        self,
+        sym: str,
+        quotes: list[Quote],
+        record: DecisionRecord | None,
+        mode: str,
+        now_ns: int,
+        cause: Features | None = None,
     ) -> TargetQuotes:
         v = self.views[sym]
         params = self.params[sym]
@@ -304,6 +310,8 @@ class StrategyCore:
             origin="strategy",
             mode=mode,
             decision=record,
+            trace_id=cause.trace_id if cause is not None else 0,
+            trace_ns=cause.trace_ns if cause is not None else 0,
         )
         v.last_target, v.last_publish_ns = target, now_ns
         return target
