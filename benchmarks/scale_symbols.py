@@ -53,20 +53,19 @@ def qty(symbol: str, eth_qty: str) -> str:
     return str(max(step, (Decimal(eth_qty) * 2680 / price / step).quantize(Decimal(1)) * step))
 
 
-def overlay(symbols: list[str]) -> str:
-    """Each catalogue symbol gets ETHUSDC's defaults at the same notional."""
-    out = ""
+def overlay(symbols: list[str]) -> tuple[str, dict[str, str]]:
+    """Each catalogue symbol gets ETHUSDC's defaults at the same notional: the overlay, and the
+    lines of each symbol's strategy table."""
+    out, strategy = "", {}
     for s in symbols:
         if s not in ("ETHUSDC", "BTCUSDC"):
-            out += (
-                f"[strategy.symbols.{s}]\nnetMax = {qty(s, '0.21')}\nquote_interval_ms = 0\n"
-                f"[strategy.symbols.{s}.asmm]\nbaseSize = {qty(s, '0.009')}\n"
-                f"[risk.params.symbols.{s}]\nnetMax = {qty(s, '0.21')}\nsingleMax = {qty(s, '0.06')}\n"
-            )
+            strategy[s] = f"netMax = {qty(s, '0.21')}\n"
+            out += f"[strategy.symbols.{s}.asmm]\nbaseSize = {qty(s, '0.009')}\n"
+            out += f"[risk.params.symbols.{s}]\nnetMax = {qty(s, '0.21')}\nsingleMax = {qty(s, '0.06')}\n"
     caps = ", ".join(f"{s} = {qty(s, '0.5')}" for s in symbols)
-    buckets = ", ".join(f"{s} = {qty(s, '50')}" for s in symbols)
+    buckets = "".join(f"{s} = {qty(s, '50')}\n" for s in symbols)
     out += f"[gateway.params.caps]\nmax_position = {{ {caps} }}\n"
-    return out + f"[marketdata]\nvpin_bucket_qty = {{ {buckets} }}\n"
+    return out + f"[marketdata.vpin_bucket_qty]\n{buckets}", strategy
 
 
 def cpu_ticks(pid: int) -> int:
@@ -90,7 +89,8 @@ def size_mb(path: Path) -> float:
 def measure(n: int, seconds: float, step_ms: int) -> dict[str, object]:
     symbols = ORDER[:n]
     with tempfile.TemporaryDirectory() as d:
-        c: Cluster = start(Path(d), symbols, step_ms, overlay(symbols), recorder=True, listen=FAMILIES)
+        extra, strategy = overlay(symbols)
+        c: Cluster = start(Path(d), symbols, step_ms, extra, strategy, recorder=True, listen=FAMILIES)
         try:
             pids = {s: c.procs[s].pid for s in SERVICES}
             store, lake = c.run_dir / "recorder.sqlite", c.run_dir / "lake"

@@ -49,10 +49,11 @@ STAGES = ("md", "strategy", "risk", "bus", "gateway", "total")
 STOP = struct.pack(">q", -1)
 
 
-def overlay(symbols: list[str], step_ms: int) -> str:
+def overlay(symbols: list[str], step_ms: int, strategy: dict[str, str] | None = None) -> str:
+    """Latency-sensitive settings; ``strategy`` adds lines to a symbol's strategy table."""
     out = f"[marketdata]\nfeatures_interval_ms = 0\n[simvenue]\nstep_ms = {step_ms}\n"
     for s in symbols:
-        out += f"[strategy.symbols.{s}]\nquote_interval_ms = 0\n"
+        out += f"[strategy.symbols.{s}]\nquote_interval_ms = 0\n{(strategy or {}).get(s, '')}"
     return out
 
 
@@ -61,6 +62,7 @@ def start(
     symbols: list[str],
     step_ms: int,
     extra: str = "",
+    strategy: dict[str, str] | None = None,
     recorder: bool = False,
     listen: tuple[str, ...] = ("md.features.", "strategy.target.", "risk.target."),
 ) -> Cluster:
@@ -69,7 +71,7 @@ def start(
     env = {"MM_SYMBOLS": msgspec.json.encode(symbols).decode()}
     if not recorder:
         env |= {"MM_GATEWAY__RECORDER_WAIT_S": "0", "MM_RISK__RECORDER_WAIT_S": "0"}
-    c = Cluster(tmp, overlay(symbols, step_ms) + extra, env)
+    c = Cluster(tmp, overlay(symbols, step_ms, strategy) + extra, env)
     try:
         c.listen(*listen)
         c.start("venue", *(["recorder"] if recorder else []), "marketdata", "gateway", "risk", "strategy")

@@ -28,8 +28,8 @@ def test_a_value_that_is_not_one_scalar_is_refused(text: str) -> None:
 
 
 def test_the_written_file_reads_back_as_the_same_tables() -> None:
-    data = {"strategy": {"symbols": {"ETHUSDC": {"net_max": 0.3, "asmm": {"base_size": 0.012, "spread_floor": 'a "q"'}},
-                                     "BTCUSDC": {"quote": False, "asmm": {"max_layers": 5}}}}}  # fmt: skip
+    eth = {"net_max": 0.3, "asmm": {"base_size": 0.012, "spread_floor": 'a "q"'}}
+    data = {"strategy": {"symbols": {"ETHUSDC": eth, "BTCUSDC": {"quote": False, "asmm": {"max_layers": 5}}}}}
     assert tomllib.loads(overrides.dump_toml(data)) == data
 
 

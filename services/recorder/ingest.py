@@ -49,6 +49,12 @@ class Sampling:
     account_s: float = 5.0
     market_s: float = 1.0
     lake_datasets: frozenset[str] = frozenset({"book", "trade", "features", "mark"})
+    events_market_data: bool = False
+    """Keep a raw event row of every market-data message too (else only the lake keeps them)."""
+
+
+MARKET_DATA = ("md.book.", "md.features.", "md.trade.", "md.mark.")
+"""The market-data topics the lake keeps; md.status and md.instrument stay in the events table."""
 
 
 @dataclass
@@ -85,11 +91,20 @@ class Ingestor:
         self.deduplicated = 0
 
     def ingest(self, msgs: Iterable[RawMsg]) -> Ingested:
-        """Rows for every message of the batch (the raw event row always, typed rows where due)."""
+        """Rows for every message of the batch: the raw event row (market data only with
+        ``events_market_data``; the lake keeps it), typed rows where due."""
         out = Ingested()
         events = out.rows.setdefault("events", [])
+        all_md = self.s.events_market_data
         for ts_recv, topic, source, epoch, seq, body in msgs:
             out.messages += 1
+            if not all_md and topic.startswith(MARKET_DATA):
+                try:
+                    self._typed(out, self._codec.decode_body(body), ts_recv, topic, body)
+                except DecodeError:
+                    out.undecodable += 1
+                    events.append((ts_recv, topic, source, epoch, seq, 0, message_kind(body), body))
+                continue
             try:
                 msg: Any = self._codec.decode_body(body)
             except DecodeError:

@@ -133,6 +133,7 @@ class RecorderService(Service):
             account_s=cfg.account_sample_s,
             market_s=cfg.market_sample_s,
             lake_datasets=frozenset(cfg.lake_datasets if cfg.lake else ()),
+            events_market_data=cfg.events_market_data or not cfg.lake,
         )
 
         def lake() -> Lake:
