@@ -392,10 +392,11 @@ class RecorderConfig(ServiceSection):
     events_retention_h: float = Field(
         default=48.0, ge=0, description="raw events older than this are deleted; 0 keeps all"
     )
-    events_market_data: bool = Field(
+    events_everything: bool = Field(
         default=False,
-        description="also keep every book, features, trade and mark message in the events table "
-        "(by default they go to the lake only: at 2 symbols they were ~95 % of the store's growth)",
+        description="also keep every book, features, trade, mark and target message in the events "
+        "table (by default market data goes to the lake only and targets to the targets table, "
+        "stored when they change: together they were ~97 % of the store's growth)",
     )
     target_sample_s: float = Field(default=5.0, ge=0, description="an unchanged target is stored this often")
     position_sample_s: float = Field(default=1.0, ge=0)

@@ -126,7 +126,7 @@ def test_sqlite_and_postgres_give_identical_answers_to_every_query(
     for backend in ("sqlite", "postgres"):
         st = _open(backend, tmp_path, request)
         try:
-            _ingest(st, raws, Ingestor(Sampling(events_market_data=True)))  # every query has rows
+            _ingest(st, raws, Ingestor(Sampling(events_everything=True)))  # every query has rows
             q = Queries(st)
             answers.append([q.run(kind, f, limit) for kind, f, limit in QUERIES])
         finally:
@@ -439,15 +439,16 @@ def test_a_batch_whose_write_failed_is_written_before_the_next(tmp_path: Path) -
     p.close()
 
 
-def test_market_data_goes_to_the_lake_and_the_events_table_keeps_the_rest() -> None:
-    """By default a book, features, trade or mark message makes no events row (the lake keeps it);
-    every other message, market-data status included, does."""
+def test_market_data_and_targets_are_kept_elsewhere_and_the_events_table_keeps_the_rest() -> None:
+    """By default a book, features, trade or mark message makes no events row (the lake keeps it),
+    nor does a target (the targets table keeps its changes); every other message does."""
     raws = Wire().many(MessageMix(t0_ns=T0).take(3_000))
-    lake_topics = ("md.book.", "md.features.", "md.trade.", "md.mark.")
+    elsewhere = ("md.book.", "md.features.", "md.trade.", "md.mark.", "strategy.target.", "risk.target.")
     out = Ingestor().ingest(raws)
     kept = [r[1] for r in out.rows["events"]]
     sent = [r[1] for r in raws]
-    assert kept == [t for t in sent if not t.startswith(lake_topics)]
-    assert any(t.startswith(lake_topics) for t in sent) and len(out.lake) > 0
-    everything = Ingestor(Sampling(events_market_data=True)).ingest(raws)
+    assert kept == [t for t in sent if not t.startswith(elsewhere)]
+    assert any(t.startswith(elsewhere[:4]) for t in sent) and len(out.lake) > 0
+    assert any(t.startswith(elsewhere[4:]) for t in sent) and out.rows["targets"]
+    everything = Ingestor(Sampling(events_everything=True)).ingest(raws)
     assert [r[1] for r in everything.rows["events"]] == sent

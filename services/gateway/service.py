@@ -124,6 +124,7 @@ class GatewayService(Service):
         KILLED.set(1 if self.kill_state.engaged else 0)
         self.targets: dict[str, TargetQuotes] = {}
         self.target_ns: dict[str, int] = {}
+        self.causes: dict[str, tuple[int, int, int]] = {}  # the current target's trace (common.trace)
         self.feeds: dict[str, tuple[str, int]] = {}  # symbol -> (state, monotonic ns when heard)
         self.marks: dict[str, Decimal] = {}
         self.positions: dict[str, Decimal] = {}
@@ -338,8 +339,14 @@ class GatewayService(Service):
     def _on_message(self, topic: str, msg: Any, env: Envelope) -> None:
         match msg:
             case TargetQuotes(symbol=sym, origin="risk") if sym in self.instruments:
+                prev = self.targets.get(sym)
+                if prev is None or prev.quotes != msg.quotes or prev.mode != msg.mode:
+                    # a new desired state: its arrival and its market event start the order path's
+                    # clock (a re-approval or republication of the same set does not restart it)
+                    now = time.time_ns()
+                    self.target_ns[sym] = now
+                    self.causes[sym] = (msg.trace_id, msg.trace_ns, now)
                 self.targets[sym] = msg
-                self.target_ns[sym] = time.time_ns()
                 self._schedule(sym)
             case RiskState():
                 self.risk_seen_ns = time.time_ns()
@@ -440,10 +447,8 @@ class GatewayService(Service):
             self.held[sym] = reason
         if reason == "killed" and self.kill_state.engaged:
             return  # the sweeper owns every cancel while the kill switch is engaged
-        target, target_ns = self.targets.get(sym), self.target_ns.get(sym, 0)
-        if target is not None:
-            CAUSE.set((target.trace_id, target.trace_ns, target_ns))
-        adm = await self.core.reconcile(sym, target, reason, target_ns)
+        CAUSE.set(self.causes.get(sym, (0, 0, 0)))
+        adm = await self.core.reconcile(sym, self.targets.get(sym), reason, self.target_ns.get(sym, 0))
         for k, n in adm.deferred_by.items():
             DEFERRED.labels(k).inc(n)
         if adm.deferred:

@@ -49,12 +49,14 @@ class Sampling:
     account_s: float = 5.0
     market_s: float = 1.0
     lake_datasets: frozenset[str] = frozenset({"book", "trade", "features", "mark"})
-    events_market_data: bool = False
-    """Keep a raw event row of every market-data message too (else only the lake keeps them)."""
+    events_everything: bool = False
+    """Keep a raw event row of every message (else :data:`KEPT_ELSEWHERE` make none)."""
 
 
-MARKET_DATA = ("md.book.", "md.features.", "md.trade.", "md.mark.")
-"""The market-data topics the lake keeps; md.status and md.instrument stay in the events table."""
+KEPT_ELSEWHERE = ("md.book.", "md.features.", "md.trade.", "md.mark.", "strategy.target.", "risk.target.")
+"""Topics with no events row by default: market data is in the lake, targets in the ``targets``
+table (every change, and an unchanged one every ``target_sample_s``). md.status and md.instrument,
+orders, fills, risk, commands and everything else stay in the events table."""
 
 
 @dataclass
@@ -91,14 +93,14 @@ class Ingestor:
         self.deduplicated = 0
 
     def ingest(self, msgs: Iterable[RawMsg]) -> Ingested:
-        """Rows for every message of the batch: the raw event row (market data only with
-        ``events_market_data``; the lake keeps it), typed rows where due."""
+        """Rows for every message of the batch: the raw event row (of :data:`KEPT_ELSEWHERE` only
+        with ``events_everything``), typed rows and lake records where due."""
         out = Ingested()
         events = out.rows.setdefault("events", [])
-        all_md = self.s.events_market_data
+        everything = self.s.events_everything
         for ts_recv, topic, source, epoch, seq, body in msgs:
             out.messages += 1
-            if not all_md and topic.startswith(MARKET_DATA):
+            if not everything and topic.startswith(KEPT_ELSEWHERE):
                 try:
                     self._typed(out, self._codec.decode_body(body), ts_recv, topic, body)
                 except DecodeError:

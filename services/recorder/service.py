@@ -133,7 +133,7 @@ class RecorderService(Service):
             account_s=cfg.account_sample_s,
             market_s=cfg.market_sample_s,
             lake_datasets=frozenset(cfg.lake_datasets if cfg.lake else ()),
-            events_market_data=cfg.events_market_data or not cfg.lake,
+            events_everything=cfg.events_everything or not cfg.lake,
         )
 
         def lake() -> Lake:
