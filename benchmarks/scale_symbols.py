@@ -9,7 +9,8 @@ symbol has approved quotes a window of ``--seconds`` is measured:
   * messages a second per topic family (md, strategy, risk, oms) heard on the bus;
   * the store's and the lake's growth, MB per symbol-hour.
 
-Each symbol gets the ETHUSDC defaults scaled by notional (sizes, caps, VPIN buckets). Settings as
+Each symbol gets the ETHUSDC defaults scaled by notional (sizes, caps, VPIN buckets). The product's
+default cadence (features every 100 ms, a decision at most every 500 ms); ``--eager`` takes
 tick_to_wire's (a decision on every features message).
 
     .venv/bin/python benchmarks/scale_symbols.py [--counts 1,4,8,15] [--seconds 20] [--step-ms 50]
@@ -86,11 +87,11 @@ def size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20 if path.exists() else 0.0
 
 
-def measure(n: int, seconds: float, step_ms: int) -> dict[str, object]:
+def measure(n: int, seconds: float, step_ms: int, eager: bool) -> dict[str, object]:
     symbols = ORDER[:n]
     with tempfile.TemporaryDirectory() as d:
         extra, strategy = overlay(symbols)
-        c: Cluster = start(Path(d), symbols, step_ms, extra, strategy, recorder=True, listen=FAMILIES)
+        c: Cluster = start(Path(d), symbols, step_ms, extra, strategy, True, eager, FAMILIES)
         try:
             pids = {s: c.procs[s].pid for s in SERVICES}
             store, lake = c.run_dir / "recorder.sqlite", c.run_dir / "lake"
@@ -121,9 +122,17 @@ def main() -> None:
     ap.add_argument("--counts", default="1,4,8,15")
     ap.add_argument("--seconds", type=float, default=20.0, help="measuring window per count")
     ap.add_argument("--step-ms", type=int, default=50, help="the synthetic market's step")
+    ap.add_argument(
+        "--eager", action="store_true", help="tick_to_wire's settings: decide on every features message"
+    )
     args = ap.parse_args()
-    rows = [measure(int(n), args.seconds, args.step_ms) for n in args.counts.split(",")]
-    print(f"scale: synthetic market at {args.step_ms} ms a step, {args.seconds:.0f} s windows")
+    rows = [measure(int(n), args.seconds, args.step_ms, args.eager) for n in args.counts.split(",")]
+    how = (
+        "a decision on every features message"
+        if args.eager
+        else "the product's defaults (a decision at most every 500 ms)"
+    )
+    print(f"scale: synthetic market at {args.step_ms} ms a step, {args.seconds:.0f} s windows, {how}")
     for what, key, unit in (("CPU % of one core", "cpu", "cpu%"), ("RSS at the window's end", "rss", "MB")):
         print(f"{'symbols':>7} " + " ".join(f"{s[:5] + ' ' + unit:>11}" for s in SERVICES) + f"   ({what})")
         for r in rows:

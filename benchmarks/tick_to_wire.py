@@ -49,11 +49,15 @@ STAGES = ("md", "strategy", "risk", "bus", "gateway", "total")
 STOP = struct.pack(">q", -1)
 
 
-def overlay(symbols: list[str], step_ms: int, strategy: dict[str, str] | None = None) -> str:
-    """Latency-sensitive settings; ``strategy`` adds lines to a symbol's strategy table."""
-    out = f"[marketdata]\nfeatures_interval_ms = 0\n[simvenue]\nstep_ms = {step_ms}\n"
+def overlay(
+    symbols: list[str], step_ms: int, strategy: dict[str, str] | None = None, eager: bool = True
+) -> str:
+    """Latency-sensitive settings (``eager``: features with every book, a decision on every
+    features message); ``strategy`` adds lines to a symbol's strategy table."""
+    out = f"[marketdata]\nfeatures_interval_ms = {0 if eager else 100}\n[simvenue]\nstep_ms = {step_ms}\n"
     for s in symbols:
-        out += f"[strategy.symbols.{s}]\nquote_interval_ms = 0\n{(strategy or {}).get(s, '')}"
+        out += f"[strategy.symbols.{s}]\n" + ("quote_interval_ms = 0\n" if eager else "")
+        out += (strategy or {}).get(s, "")
     return out
 
 
@@ -64,6 +68,7 @@ def start(
     extra: str = "",
     strategy: dict[str, str] | None = None,
     recorder: bool = False,
+    eager: bool = True,
     listen: tuple[str, ...] = ("md.features.", "strategy.target.", "risk.target."),
 ) -> Cluster:
     """The trading services (and the recorder, first) on the synthetic market, the bus heard on
@@ -71,7 +76,7 @@ def start(
     env = {"MM_SYMBOLS": msgspec.json.encode(symbols).decode()}
     if not recorder:
         env |= {"MM_GATEWAY__RECORDER_WAIT_S": "0", "MM_RISK__RECORDER_WAIT_S": "0"}
-    c = Cluster(tmp, overlay(symbols, step_ms, strategy) + extra, env)
+    c = Cluster(tmp, overlay(symbols, step_ms, strategy, eager) + extra, env)
     try:
         c.listen(*listen)
         c.start("venue", *(["recorder"] if recorder else []), "marketdata", "gateway", "risk", "strategy")

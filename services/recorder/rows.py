@@ -20,6 +20,7 @@ from common.messages import (
     MarkPrice,
     OrderUpdate,
     Position,
+    Quote,
     RiskEvent,
     ServiceStatus,
     StateSnapshot,
@@ -202,7 +203,7 @@ def target_row(t: TargetQuotes, ts_recv: int, skipped: int) -> tuple[Any, ...]:
         n_quotes=len(t.quotes),
         best_bid=dec_text(max(bids)) if bids else "",
         best_ask=dec_text(min(asks)) if asks else "",
-        quotes=jtext(t.quotes),
+        quotes=jtext([_quote(q) for q in t.quotes]),
         clipped=jtext(t.clipped),
         model=d.model if d else "",
         params_version=d.params_version if d else "",
@@ -210,6 +211,13 @@ def target_row(t: TargetQuotes, ts_recv: int, skipped: int) -> tuple[Any, ...]:
         flags=jtext(d.flags) if d else "[]",
         skipped=skipped,
     )
+
+
+def _quote(q: Quote) -> list[Any]:
+    """A quote as ``[side, price, qty, layer, flags]`` (``B``/``S``; flags ``P`` post-only, ``R``
+    reduce-only): a third of its object form, and targets are most of the store."""
+    flags = ("P" if q.post_only else "") + ("R" if q.reduce_only else "")
+    return ["B" if q.side == "BUY" else "S", dec_text(q.price), dec_text(q.qty), q.layer, flags]
 
 
 def risk_row(e: RiskEvent, ts_recv: int) -> tuple[Any, ...]:
