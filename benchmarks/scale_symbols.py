@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -82,9 +83,21 @@ def rss_mb(pid: int) -> float:
 
 
 def size_mb(path: Path) -> float:
-    """A directory's files, or a file with its SQLite write-ahead log beside it, in MB."""
-    files = path.rglob("*") if path.is_dir() else path.parent.glob(path.name + "*")
-    return sum(p.stat().st_size for p in files if p.is_file()) / 2**20
+    """A directory's files in MB, or an SQLite database's pages in use (what its write-ahead log
+    holds included, which the file's size is not until a checkpoint)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+    if not path.exists():
+        return 0.0
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        pages = (
+            con.execute("pragma page_count").fetchone()[0]
+            - con.execute("pragma freelist_count").fetchone()[0]
+        )
+        return float(pages * con.execute("pragma page_size").fetchone()[0]) / 2**20
+    finally:
+        con.close()
 
 
 def measure(n: int, seconds: float, step_ms: int, eager: bool) -> dict[str, object]:
