@@ -67,6 +67,7 @@ def overlay(symbols: list[str]) -> tuple[str, dict[str, str]]:
     caps = ", ".join(f"{s} = {qty(s, '0.5')}" for s in symbols)
     buckets = "".join(f"{s} = {qty(s, '50')}\n" for s in symbols)
     out += f"[gateway.params.caps]\nmax_position = {{ {caps} }}\n"
+    out += "[recorder]\nlake_rotate_s = 5.0\n"  # parts written within the window, so the lake's growth shows
     return out + f"[marketdata.vpin_bucket_qty]\n{buckets}", strategy
 
 
