@@ -547,3 +547,65 @@ def test_stream_faults_drop_stall_and_gap(venue: VenueProc) -> None:
     assert dropped
     assert silence >= 0.9
     assert gap
+
+
+def test_the_endpoints_clients_call_at_start_or_for_history_answer_the_official_connector(
+    venue: VenueProc,
+) -> None:
+    """leverageBracket, income, positionSide/dual, multiAssetsMargin, marginType, allOrders, the
+    24 h and price tickers, fundingRate, klines, trades and aggTrades, through the unmodified
+    official connector, each checked against what the venue reports elsewhere."""
+    from binance.error import ClientError
+    from binance.um_futures import UMFutures
+
+    c = UMFutures(key=KEY, secret=SECRET, base_url=venue.url)
+    try:
+        brackets = {b["symbol"]: b for b in c.leverage_brackets()}
+        assert brackets[SYM]["brackets"][0]["initialLeverage"] == 125  # the venue's first bracket
+        assert c.leverage_brackets(symbol=SYM)["symbol"] == SYM
+        assert c.get_position_mode() == {"dualSidePosition": False}
+        assert c.get_multi_asset_mode() == {"multiAssetsMargin": False}
+        same_mode = lambda: c.change_position_mode(dualSidePosition="false")  # noqa: E731
+        same_margin = lambda: c.change_margin_type(symbol=SYM, marginType="CROSSED")  # noqa: E731
+        for call, code in ((same_mode, -4059), (same_margin, -4046)):
+            with pytest.raises(ClientError) as err:
+                call()
+            assert err.value.error_code == code
+
+        t0 = int(time.time() * 1000)
+        c.new_order(symbol=SYM, side="BUY", type="MARKET", quantity="0.030", newClientOrderId="hist-1")
+        c.new_order(symbol=SYM, side="SELL", type="MARKET", quantity="0.030", newClientOrderId="hist-2")
+        ours = [t for t in c.get_account_trades(symbol=SYM, startTime=t0) if t["time"] >= t0]
+        assert {"hist-1", "hist-2"} <= {o["clientOrderId"] for o in c.get_all_orders(symbol=SYM)}
+        # income: one REALIZED_PNL and one COMMISSION record per trade, as the trades report them
+        inc = c.get_income_history(symbol=SYM, startTime=t0, limit=1000)
+        by_trade = {(r["tradeId"], r["incomeType"]): Decimal(r["income"]) for r in inc}
+        for t in ours:
+            assert by_trade[(str(t["id"]), "COMMISSION")] == -Decimal(t["commission"])
+            if Decimal(t["realizedPnl"]):
+                assert by_trade[(str(t["id"]), "REALIZED_PNL")] == Decimal(t["realizedPnl"])
+        # public trades: ours among them, aggregated by taker order, and the candles add them up
+        public = {p["id"]: p for p in c.trades(symbol=SYM, limit=1000)}
+        for t in ours:
+            assert public[t["id"]]["price"] == t["price"] and public[t["id"]]["qty"] == t["qty"]
+        aggs = c.agg_trades(symbol=SYM, limit=1000)
+        covered = {i for a in aggs for i in range(a["f"], a["l"] + 1)}
+        assert {t["id"] for t in ours} <= covered
+        last = c.trades(symbol=SYM, limit=1)[0]
+        assert c.ticker_price(symbol=SYM)["price"] == last["price"]
+        day = c.ticker_24hr_price_change(symbol=SYM)
+        assert day["lastPrice"] == last["price"] and day["lastId"] == last["id"]
+        start = t0 // 60_000 * 60_000
+        candles = c.klines(symbol=SYM, interval="1m", startTime=start)
+        window = [p for p in c.trades(symbol=SYM, limit=1000) if p["time"] >= start]
+        if window and window[0]["id"] > min(public):  # the 1000 trades reach back to the minute's start
+            assert sum(Decimal(k[5]) for k in candles) == sum(Decimal(p["qty"]) for p in window)
+        assert candles[-1][4] == last["price"] or candles[-1][0] > last["time"]
+        # funding: settlements every 2 s at the configured rate, and the fee in the income
+        wait_until(lambda: len(c.funding_rate(symbol=SYM, startTime=t0)) >= 1, 10, what="a settlement")
+        assert {r["fundingRate"] for r in c.funding_rate(symbol=SYM, startTime=t0)} == {"0.0001"}
+        with pytest.raises(ClientError) as err:
+            c.klines(symbol=SYM, interval="7m")
+        assert err.value.error_code == -1120
+    finally:
+        c.session.close()

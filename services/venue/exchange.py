@@ -9,6 +9,7 @@ would refuse. The backtester drives the same class in process.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,6 +45,10 @@ FEE_PLACES = Decimal("0.00000001")
 class UserEvent:
     account: str
     payload: dict[str, Any]
+
+
+PUBLIC_HISTORY = 10_000
+"""Public trades kept per symbol for the market-data endpoints."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -110,6 +115,16 @@ class Exchange:
         self.max_history = 200_000
         self.by_client: dict[tuple[str, str, str], VenueOrder] = {}
         self.trades: dict[str, list[dict[str, Any]]] = {a: [] for a in self.accounts}
+        self.public_trades: dict[str, deque[PublicTrade]] = {
+            s: deque(maxlen=PUBLIC_HISTORY) for s in self.symbols
+        }
+        """Each symbol's recent public trades (``trades``, ``aggTrades``, ``klines``, the 24 h ticker)."""
+        self.funding_history: dict[str, list[tuple[int, Decimal, Decimal]]] = {s: [] for s in self.symbols}
+        """Each symbol's settlements: (time ms, rate, mark) (``/fapi/v1/fundingRate``)."""
+        self.income: dict[str, deque[dict[str, Any]]] = {a: deque(maxlen=100_000) for a in self.accounts}
+        """Each account's income records (``/fapi/v1/income``): realized PnL, commission, funding fee."""
+        self._tran_ids = itertools.count(9_000_000_001)
+        self.margin_types: dict[tuple[str, str], str] = {}
         self.countdowns: dict[tuple[str, str], int] = {}
         self.outbox: list[Event] = []
         self.depth_events = True
@@ -315,9 +330,20 @@ class Exchange:
             self._fill(st, taker, ex.price, ex.qty, trade_id, is_maker=False)
         taker_side = taker.side if taker is not None else -(maker.side if maker else BUY)
         st.last_trade_ms = now
-        self.outbox.append(
-            PublicTrade(st.sym.name, trade_id, ex.price, ex.qty, taker_side < 0, now, taker_key)
-        )
+        self._public(PublicTrade(st.sym.name, trade_id, ex.price, ex.qty, taker_side < 0, now, taker_key))
+
+    def _public(self, t: PublicTrade) -> None:
+        self.outbox.append(t)
+        self.public_trades[t.symbol].append(t)
+
+    def _income(self, acct: Account, symbol: str, kind: str, amount: Decimal, asset: str, now: int,
+                trade_id: int | str = "") -> None:  # fmt: skip
+        if amount:
+            self.income[acct.name].append({
+                "symbol": symbol, "incomeType": kind, "income": payloads.num(amount), "asset": asset,
+                "info": kind,
+                "time": now, "tranId": next(self._tran_ids), "tradeId": str(trade_id),
+            })  # fmt: skip
 
     def _fill(
         self, st: SymbolState, o: VenueOrder, price: int, qty: int, trade_id: int, is_maker: bool
@@ -352,6 +378,8 @@ class Exchange:
         }
         o.fills.append(trade_id)
         self.trades[acct.name].append(payloads.user_trade(sym, o, fill, now))
+        self._income(acct, sym.name, "REALIZED_PNL", rp, sym.margin_asset, now, trade_id)
+        self._income(acct, sym.name, "COMMISSION", -fee, sym.margin_asset, now, trade_id)
         self._user(acct, payloads.trade_lite(o, sym, now, fill))
         self._user(acct, payloads.order_trade_update(o, sym, "TRADE", now, self._notional(acct, st), fill))
         self._user(
@@ -468,7 +496,7 @@ class Exchange:
         if qty > filled:
             trade_id = next(st.trade_ids)
             now = self.clock()
-            self.outbox.append(PublicTrade(symbol, trade_id, price, qty - filled, aggressor < 0, now, key))
+            self._public(PublicTrade(symbol, trade_id, price, qty - filled, aggressor < 0, now, key))
         self._flush_depth(st)
 
     def set_mark(self, symbol: str, mark: Decimal, index: Decimal) -> None:
@@ -495,12 +523,15 @@ class Exchange:
             self._expire(o, self.symbols[o.symbol], reason=6)
 
     def _settle_funding(self, now: int) -> None:
+        for name, st in self.symbols.items():
+            self.funding_history[name].append((now, st.funding_rate, st.mark))
         for acct in self.accounts.values():
             for pos in acct.positions.values():
                 if pos.qty == 0:
                     continue
                 st = self.symbols[pos.symbol]
                 amount = acct.book_funding(pos, st.mark, st.funding_rate)
+                self._income(acct, pos.symbol, "FUNDING_FEE", amount, pos.margin_asset, now)
                 self._user(
                     acct,
                     payloads.account_update(

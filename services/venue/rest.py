@@ -13,6 +13,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -329,6 +330,262 @@ def listen_key_delete(v: VenueState, a: Account | None, p: Params) -> Any:
     return {}
 
 
+# ---- what widely used clients call at start-up or to read history ------------------------------
+
+KLINE_MS = {
+    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
+    "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
+    "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
+}  # fmt: skip
+DAY_MS = 86_400_000
+
+
+def _limit(p: Params, default: int, most: int) -> int:
+    try:
+        n = int(p.get("limit") or default)
+    except ValueError:
+        raise VenueError(-1130, "Data sent for parameter 'limit' is not valid.") from None
+    if not 1 <= n <= most:
+        raise VenueError(-1130, "Data sent for parameter 'limit' is not valid.")
+    return n
+
+
+def _window(rows: list[Any], p: Params, time_of: Callable[[Any], int]) -> list[Any]:
+    """``startTime`` / ``endTime`` (ms, inclusive) applied to ``rows``."""
+    lo, hi = int(p.get("startTime") or 0), int(p.get("endTime") or 0)
+    return [r for r in rows if time_of(r) >= lo and (not hi or time_of(r) <= hi)]
+
+
+def _kline_weight(p: Params) -> int:
+    n = int(p.get("limit") or 500) if (p.get("limit") or "500").isdigit() else 500
+    return 1 if n < 100 else 2 if n < 500 else 5 if n <= 1000 else 10
+
+
+def leverage_bracket(v: VenueState, a: Account | None, p: Params) -> Any:
+    """One bracket per symbol (the venue's margin model: one maintenance rate, the first bracket's
+    leverage): a list, or the symbol's object when one is named (as Binance answers)."""
+    mmr = float(v.exchange.cfg.maintenance_margin_rate)
+
+    def one(st: Any) -> dict[str, Any]:
+        bracket = {"bracket": 1, "initialLeverage": st.sym.cfg.max_leverage, "notionalCap": 9_000_000_000,
+                   "notionalFloor": 0, "maintMarginRatio": mmr, "cum": 0.0}  # fmt: skip
+        return {"symbol": st.sym.name, "notionalCoef": 1.0, "brackets": [bracket]}
+
+    if p.get("symbol"):
+        return one(v.exchange.symbol(p["symbol"]))
+    return [one(st) for st in v.exchange.symbols.values()]
+
+
+def income(v: VenueState, a: Account | None, p: Params) -> Any:
+    rows = list(v.exchange.income[_acct(a).name])
+    if p.get("symbol"):
+        rows = [r for r in rows if r["symbol"] == p["symbol"]]
+    if p.get("incomeType"):
+        rows = [r for r in rows if r["incomeType"] == p["incomeType"]]
+    if not p.get("startTime") and not p.get("endTime"):  # Binance: the last 7 days by default
+        rows = [r for r in rows if r["time"] >= v.now_ms() - 7 * DAY_MS]
+    rows = _window(rows, p, lambda r: r["time"])
+    return rows[: _limit(p, 100, 1000)]
+
+
+def position_side_get(v: VenueState, a: Account | None, p: Params) -> Any:
+    _acct(a)
+    return {"dualSidePosition": False}
+
+
+def position_side_post(v: VenueState, a: Account | None, p: Params) -> Any:
+    _acct(a)
+    want = (p.get("dualSidePosition") or "").lower()
+    if want not in ("true", "false"):
+        raise missing("dualSidePosition")
+    if want == "false":
+        raise VenueError(-4059, "No need to change position side.")
+    raise VenueError(
+        -4061, "Order's position side does not match user's setting: this venue is one-way only."
+    )
+
+
+def multi_assets_get(v: VenueState, a: Account | None, p: Params) -> Any:
+    _acct(a)
+    return {"multiAssetsMargin": False}
+
+
+def margin_type(v: VenueState, a: Account | None, p: Params) -> Any:
+    acct, st = _acct(a), v.exchange.symbol(p.get("symbol"))
+    want = (p.get("marginType") or "").upper()
+    if want not in ("ISOLATED", "CROSSED"):
+        raise VenueError(-1130, "Data sent for parameter 'marginType' is not valid.")
+    key = (acct.name, st.sym.name)
+    if v.exchange.margin_types.get(key, "CROSSED") == want:
+        raise VenueError(-4046, "No need to change margin type.")
+    if want == "ISOLATED":
+        raise VenueError(-4048, "Margin type cannot be changed: this venue keeps cross margin only.")
+    v.exchange.margin_types[key] = want
+    return {"code": 200, "msg": "success"}
+
+
+def all_orders(v: VenueState, a: Account | None, p: Params) -> Any:
+    acct, st = _acct(a), v.exchange.symbol(p.get("symbol"))
+    rows = [o for o in v.exchange.orders.values() if o.account == acct.name and o.symbol == st.sym.name]
+    if p.get("orderId"):
+        rows = [o for o in rows if o.order_id >= int(p["orderId"])]
+    rows = _window(sorted(rows, key=lambda o: o.order_id), p, lambda o: o.time_ms)
+    limit = _limit(p, 500, 1000)
+    rows = rows[:limit] if p.get("orderId") else rows[-limit:]
+    return [order_json(o, st.sym) for o in rows]
+
+
+def ticker_24hr(v: VenueState, a: Account | None, p: Params) -> Any:
+    now = v.now_ms()
+
+    def one(name: str) -> dict[str, Any]:
+        st = v.exchange.symbols[name]
+        sym = st.sym
+        ts = [t for t in v.exchange.public_trades[name] if t.time_ms > now - DAY_MS]
+        if not ts:
+            m = str(st.mark)
+            prices = {k: m for k in ("weightedAvgPrice", "lastPrice", "openPrice", "highPrice", "lowPrice")}
+            return {"symbol": name, "priceChange": "0", "priceChangePercent": "0.000", **prices,
+                    "lastQty": "0",
+                    "volume": "0", "quoteVolume": "0", "openTime": now - DAY_MS, "closeTime": now,
+                    "firstId": -1, "lastId": -1, "count": 0}  # fmt: skip
+        vol = sum(t.qty for t in ts)
+        quote = sum((sym.price_dec(t.price) * sym.qty_dec(t.qty) for t in ts), Decimal(0))
+        first, last = sym.price_dec(ts[0].price), sym.price_dec(ts[-1].price)
+        high, low = max(t.price for t in ts), min(t.price for t in ts)
+        return {
+            "symbol": name, "priceChange": num(last - first),
+            "priceChangePercent": f"{(last / first - 1) * 100:.3f}",
+            "weightedAvgPrice": num(quote / sym.qty_dec(vol), 8), "lastPrice": num(last),
+            "lastQty": sym.qty_str(ts[-1].qty), "openPrice": num(first),
+            "highPrice": sym.price_str(high), "lowPrice": sym.price_str(low),
+            "volume": sym.qty_str(vol), "quoteVolume": num(quote), "openTime": ts[0].time_ms,
+            "closeTime": now,
+            "firstId": ts[0].trade_id, "lastId": ts[-1].trade_id, "count": len(ts),
+        }  # fmt: skip
+
+    if p.get("symbol"):
+        return one(v.exchange.symbol(p["symbol"]).sym.name)
+    return [one(n) for n in v.exchange.symbols]
+
+
+def ticker_price(v: VenueState, a: Account | None, p: Params) -> Any:
+    def one(name: str) -> dict[str, Any]:
+        st = v.exchange.symbols[name]
+        ts = v.exchange.public_trades[name]
+        price = st.sym.price_str(ts[-1].price) if ts else str(st.mark)
+        return {"symbol": name, "price": price, "time": ts[-1].time_ms if ts else v.now_ms()}
+
+    if p.get("symbol"):
+        return one(v.exchange.symbol(p["symbol"]).sym.name)
+    return [one(n) for n in v.exchange.symbols]
+
+
+def funding_rate(v: VenueState, a: Account | None, p: Params) -> Any:
+    names = [v.exchange.symbol(p["symbol"]).sym.name] if p.get("symbol") else list(v.exchange.symbols)
+    rows = [
+        {"symbol": n, "fundingRate": num(rate, 8), "fundingTime": t, "markPrice": num(mark, 8)}
+        for n in names
+        for t, rate, mark in v.exchange.funding_history[n]
+    ]
+    rows = _window(sorted(rows, key=lambda r: r["fundingTime"]), p, lambda r: r["fundingTime"])
+    limit = _limit(p, 100, 1000)
+    return rows[:limit] if p.get("startTime") else rows[-limit:]
+
+
+def public_trades(v: VenueState, a: Account | None, p: Params) -> Any:
+    st = v.exchange.symbol(p.get("symbol"))
+    sym = st.sym
+    rows = list(v.exchange.public_trades[sym.name])[-_limit(p, 500, 1000) :]
+    return [
+        {
+            "id": t.trade_id,
+            "price": sym.price_str(t.price),
+            "qty": sym.qty_str(t.qty),
+            "quoteQty": num(sym.price_dec(t.price) * sym.qty_dec(t.qty)),
+            "time": t.time_ms,
+            "isBuyerMaker": t.buyer_is_maker,
+        }
+        for t in rows
+    ]
+
+
+def agg_trades(v: VenueState, a: Account | None, p: Params) -> Any:
+    """Consecutive trades of one taker order at one price, aggregated; ``a`` is the run's first
+    trade id (unique and increasing per symbol)."""
+    st = v.exchange.symbol(p.get("symbol"))
+    sym = st.sym
+    runs: list[list[Any]] = []
+    for t in v.exchange.public_trades[sym.name]:
+        if runs and runs[-1][0].taker_key == t.taker_key and runs[-1][0].price == t.price:
+            runs[-1].append(t)
+        else:
+            runs.append([t])
+    rows = [
+        {
+            "a": r[0].trade_id,
+            "p": sym.price_str(r[0].price),
+            "q": sym.qty_str(sum(t.qty for t in r)),
+            "f": r[0].trade_id,
+            "l": r[-1].trade_id,
+            "T": r[-1].time_ms,
+            "m": r[0].buyer_is_maker,
+        }
+        for r in runs
+    ]
+    if p.get("fromId"):
+        rows = [r for r in rows if r["a"] >= int(p["fromId"])]
+    rows = _window(rows, p, lambda r: r["T"])
+    limit = _limit(p, 500, 1000)
+    return rows[:limit] if p.get("fromId") or p.get("startTime") else rows[-limit:]
+
+
+def _agg_json(sym: Any, r: list[Any]) -> dict[str, Any]:
+    return {
+        "a": r[0].trade_id, "p": sym.price_str(r[0].price), "q": sym.qty_str(sum(t.qty for t in r)),
+        "f": r[0].trade_id, "l": r[-1].trade_id, "T": r[-1].time_ms, "m": r[0].buyer_is_maker,
+    }  # fmt: skip
+
+
+def klines(v: VenueState, a: Account | None, p: Params) -> Any:
+    """Candles from the venue's recent public trades; an interval without a trade repeats the last
+    close with no volume (as Binance's do)."""
+    st = v.exchange.symbol(p.get("symbol"))
+    sym = st.sym
+    step = KLINE_MS.get(p.get("interval") or "")
+    if step is None:
+        raise VenueError(-1120, "Invalid interval.")
+    limit = _limit(p, 500, 1500)
+    ts = list(v.exchange.public_trades[sym.name])
+    if not ts:
+        return []
+    now = v.now_ms()
+    start = max(ts[0].time_ms // step * step, int(p.get("startTime") or 0) // step * step)
+    end = min(now, int(p.get("endTime") or now))
+    out: list[list[Any]] = []
+    i, close = 0, ts[0].price
+    for t0 in range(start, end + 1, step):
+        while i < len(ts) and ts[i].time_ms < t0:
+            close = ts[i].price
+            i += 1
+        j = i
+        while j < len(ts) and ts[j].time_ms < t0 + step:
+            j += 1
+        bucket = ts[i:j]
+        o, h, lo, c = (bucket[0].price, max(x.price for x in bucket), min(x.price for x in bucket),
+                       bucket[-1].price) if bucket else (close, close, close, close)  # fmt: skip
+        vol = sum(x.qty for x in bucket)
+        quote = sum((sym.price_dec(x.price) * sym.qty_dec(x.qty) for x in bucket), Decimal(0))
+        buy = [x for x in bucket if not x.buyer_is_maker]
+        out.append([
+            t0, sym.price_str(o), sym.price_str(h), sym.price_str(lo), sym.price_str(c), sym.qty_str(vol),
+            t0 + step - 1, num(quote), len(bucket), sym.qty_str(sum(x.qty for x in buy)),
+            num(sum((sym.price_dec(x.price) * sym.qty_dec(x.qty) for x in buy), Decimal(0))), "0",
+        ])  # fmt: skip
+        close, i = c, j
+    return out[-limit:] if not p.get("startTime") else out[:limit]
+
+
 ROUTES: dict[tuple[str, str], Endpoint] = {
     ("GET", "/fapi/v1/ping"): Endpoint(ping, NONE),
     ("GET", "/fapi/v1/time"): Endpoint(server_time, NONE),
@@ -360,6 +617,20 @@ ROUTES: dict[tuple[str, str], Endpoint] = {
     ("POST", "/fapi/v1/listenKey"): Endpoint(listen_key_post, USER_STREAM),
     ("PUT", "/fapi/v1/listenKey"): Endpoint(listen_key_put, USER_STREAM),
     ("DELETE", "/fapi/v1/listenKey"): Endpoint(listen_key_delete, USER_STREAM),
+    ("GET", "/fapi/v1/leverageBracket"): Endpoint(leverage_bracket, USER_DATA),
+    ("GET", "/fapi/v1/income"): Endpoint(income, USER_DATA, 30),
+    ("GET", "/fapi/v1/positionSide/dual"): Endpoint(position_side_get, USER_DATA, 30),
+    ("POST", "/fapi/v1/positionSide/dual"): Endpoint(position_side_post, TRADE),
+    ("GET", "/fapi/v1/multiAssetsMargin"): Endpoint(multi_assets_get, USER_DATA, 30),
+    ("POST", "/fapi/v1/marginType"): Endpoint(margin_type, TRADE),
+    ("GET", "/fapi/v1/allOrders"): Endpoint(all_orders, USER_DATA, 5),
+    ("GET", "/fapi/v1/ticker/24hr"): Endpoint(ticker_24hr, NONE, _per_symbol(1, 40)),
+    ("GET", "/fapi/v1/ticker/price"): Endpoint(ticker_price, NONE, _per_symbol(1, 2)),
+    ("GET", "/fapi/v2/ticker/price"): Endpoint(ticker_price, NONE, _per_symbol(1, 2)),
+    ("GET", "/fapi/v1/fundingRate"): Endpoint(funding_rate, NONE),
+    ("GET", "/fapi/v1/klines"): Endpoint(klines, NONE, _kline_weight),
+    ("GET", "/fapi/v1/trades"): Endpoint(public_trades, NONE, 5),
+    ("GET", "/fapi/v1/aggTrades"): Endpoint(agg_trades, NONE, 20),
 }
 
 
