@@ -185,6 +185,7 @@ def lag_run(args: argparse.Namespace, backend: str, pg_dsn: str | None) -> None:
         overlay = Path(d) / "bench.toml"
         overlay.write_text(
             f'[recorder]\nmetrics_port = 0\nbackend = "{backend}"\ncatchup = false\n'
+            + "events_everything = true\n"  # every message gets an events row whose commit is watched
             + (f'postgres_dsn = "{pg_dsn}"\n' if pg_dsn else "")
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("MM_")}
