@@ -556,12 +556,12 @@ def klines(v: VenueState, a: Account | None, p: Params) -> Any:
     if step is None:
         raise VenueError(-1120, "Invalid interval.")
     limit = _limit(p, 500, 1500)
-    ts = list(v.exchange.public_trades[sym.name])
+    ts = sorted(v.exchange.public_trades[sym.name], key=lambda t: (t.time_ms, t.trade_id))
     if not ts:
         return []
-    now = v.now_ms()
+    last = max(v.now_ms(), ts[-1].time_ms)  # a clock moved back must not hide the latest trades
     start = max(ts[0].time_ms // step * step, int(p.get("startTime") or 0) // step * step)
-    end = min(now, int(p.get("endTime") or now))
+    end = min(last, int(p.get("endTime") or last))
     out: list[list[Any]] = []
     i, close = 0, ts[0].price
     for t0 in range(start, end + 1, step):
