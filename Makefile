@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export MM_RUN_DIR ?= $(CURDIR)/run
 RUN := $(MM_RUN_DIR)
 PROFILE ?= paper
-SUPERVISORCTL := $(BIN)/supervisorctl -c supervisord.conf
+SUPERVISORCTL = $(BIN)/supervisorctl -c supervisord.conf -s unix://$(RUN)/supervisor.sock
 export MM_PROFILE ?= $(PROFILE)
 export MM_VENUE_AUTOSTART ?= $(if $(filter paper paper-live,$(MM_PROFILE)),true,false)
 

@@ -58,7 +58,14 @@ class Stack:
 
     def ctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(BIN / "supervisorctl"), "-c", str(PROJECT / "supervisord.conf"), *args],
+            [
+                str(BIN / "supervisorctl"),
+                "-c",
+                str(PROJECT / "supervisord.conf"),
+                "-s",
+                f"unix://{self.run_dir}/supervisor.sock",
+                *args,
+            ],
             cwd=PROJECT,
             env=self.env,
             capture_output=True,

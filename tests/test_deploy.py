@@ -5,7 +5,11 @@ an environment its configuration accepts; the systemd unit's paths agree with ea
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,3 +98,15 @@ def test_the_systemd_unit_paths_agree() -> None:
             assert line.startswith(workdir.group(1)), line
     assert re.search(r"^PIDFile=" + re.escape(workdir.group(1)) + r"/run/supervisord.pid$", unit, re.M)
     assert "pidfile=%(ENV_MM_RUN_DIR)s/supervisord.pid" in (PROJECT / "supervisord.conf").read_text()
+
+
+def test_a_plain_supervisorctl_reads_the_config_without_mm_run_dir() -> None:
+    """``supervisorctl -c supervisord.conf status`` in a shell without ``MM_RUN_DIR`` reaches the
+    default run directory's socket (running or not) instead of failing on an unexpanded name."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MM_")}
+    ctl = Path(sys.executable).parent / "supervisorctl"
+    r = subprocess.run([str(ctl), "-c", "supervisord.conf", "status"], cwd=PROJECT, env=env,
+                       capture_output=True, text=True, timeout=30)  # fmt: skip
+    out = r.stdout + r.stderr
+    assert "cannot be expanded" not in out, out
+    assert r.returncode == 0 or f"{PROJECT}/run/supervisor.sock" in out, out
