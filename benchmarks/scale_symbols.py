@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.tick_to_wire import floor, header, join, line, samples, start
-from common.config_sections import CATALOGUE
+from common.config_sections import CATALOGUE, same_notional
 from common.metrics import percentile
 from tests.cluster import Cluster
 
@@ -41,18 +41,13 @@ CLK = os.sysconf("SC_CLK_TCK")
 
 
 def qty(symbol: str, eth_qty: str) -> str:
-    """ETHUSDC's size ``eth_qty`` at the same notional on ``symbol``'s step (ETH 2680, BTC 61000)."""
+    """ETHUSDC's size ``eth_qty`` at the same notional on ``symbol``'s step."""
     if symbol == "ETHUSDC":
         return eth_qty
-    step, price = (
-        (Decimal("0.001"), Decimal(61000))
-        if symbol == "BTCUSDC"
-        else (
-            Decimal(CATALOGUE[symbol.removesuffix("USDC")][1]),
-            Decimal(CATALOGUE[symbol.removesuffix("USDC")][3]),
-        )
-    )
-    return str(max(step, (Decimal(eth_qty) * 2680 / price / step).quantize(Decimal(1)) * step))
+    if symbol == "BTCUSDC":
+        return str(same_notional(eth_qty, Decimal(61000), Decimal("0.001")))
+    _, step, _, price = CATALOGUE[symbol.removesuffix("USDC")]
+    return str(same_notional(eth_qty, Decimal(price), Decimal(step)))
 
 
 def overlay(symbols: list[str]) -> tuple[str, dict[str, str]]:

@@ -176,6 +176,15 @@ CATALOGUE: dict[str, tuple[str, str, int, str]] = {
 }  # fmt: skip
 
 
+ETH_PRICE = Decimal(2680)
+"""The price ETHUSDC's default sizes are meant at (the recorded file's level)."""
+
+
+def same_notional(eth_qty: str | Decimal, price: Decimal, step: Decimal) -> Decimal:
+    """An ETH size at the same notional on a symbol priced ``price``, on its ``step`` (at least one)."""
+    return max(step, (Decimal(eth_qty) * ETH_PRICE / price / step).quantize(Decimal(1)) * step)
+
+
 def catalogue_symbol(symbol: str) -> VenueSymbolConfig | None:
     """A venue symbol for ``symbol`` (``SOLUSDC``, ``DOGEUSDT``, ...) from :data:`CATALOGUE`, its
     market shaped like ETH's fitted one in relative terms (sizes by notional, volatility and impact
@@ -186,12 +195,11 @@ def catalogue_symbol(symbol: str) -> VenueSymbolConfig | None:
         return None
     tick_s, step_s, notional, price_s = CATALOGUE[base]
     tick, step, price = Decimal(tick_s), Decimal(step_s), Decimal(price_s)
-    eth_price, eth_tick = Decimal(2680), Decimal("0.01")
 
-    def qty(eth_qty: str) -> Decimal:  # an ETH size at the same notional, on this step
-        return max(step, (Decimal(eth_qty) * eth_price / price / step).quantize(Decimal(1)) * step)
+    def qty(eth_qty: str) -> Decimal:
+        return same_notional(eth_qty, price, step)
 
-    rel_tick = float(tick / price) / float(eth_tick / eth_price)  # this tick in ETH ticks
+    rel_tick = float(tick / price) / float(Decimal("0.01") / ETH_PRICE)  # this tick in ETH ticks
     return VenueSymbolConfig(
         symbol=symbol, base_asset=base, quote_asset=quote, price_tick=tick, qty_step=step, min_qty=step,
         min_price=tick, max_qty=qty("10000"), market_max_qty=qty("2000"), min_notional=Decimal(notional),

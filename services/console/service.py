@@ -71,7 +71,8 @@ KILL_WAIT_S = 20.0  # how long a console kill waits for the venue to confirm zer
 
 REFUSED = Counter(
     "mm_console_refused_requests_total",
-    "Console requests refused before a handler ran: bad Host, bad Origin, no console header, bad token",
+    "Console requests refused: bad Host or Origin, no console header, bad token or role (before any "
+    "handler), a body that is not the JSON asked for, a parameter edit the configuration refuses",
     ["reason"],
 )
 LOGINS = Counter("mm_console_logins_total", "Console login attempts by outcome", ["outcome"])
@@ -260,7 +261,7 @@ class ConsoleService(Service):
             body = await req.json()
             name, password, code = str(body["user"]), str(body["password"]), str(body.get("totp", ""))
         except (ValueError, KeyError, TypeError):
-            return web.json_response({"ok": False, "error": "want JSON with user and password"}, status=400)
+            return self._refused(req, Refusal("bad_body", 400, "want JSON with user and password"))
         token, outcome = self.login.login(name[:64], password[:256], code[:12], time.time())
         LOGINS.labels(outcome).inc()
         log.warning("console_login", user=name[:64], outcome=outcome)
@@ -301,11 +302,12 @@ class ConsoleService(Service):
             body = await req.json()
             key, text = str(body["key"]), str(body["value"])
         except (ValueError, KeyError, TypeError):
-            return web.json_response({"ok": False, "error": "want JSON with key and value"}, status=400)
+            return self._refused(req, Refusal("bad_body", 400, "want JSON with key and value"))
         try:
             _, before, value = overrides.edit(self.settings, key, text)
         except ConfigError as exc:
-            return web.json_response({"ok": False, "error": str(exc)[:500]}, status=400)
+            log.warning("console_param_edit_refused", key=key[:100], error=str(exc)[:300])
+            return self._refused(req, Refusal("bad_edit", 400, str(exc)[:500]))
         reason = f"console {self._user(req)}: {key} {before} -> {value}"
         log.warning("console_param_edit", key=key, before=str(before), after=str(value), user=self._user(req))
         rows = await broadcast(self.client, ReloadConfig(reason=reason), TARGETS["reload"])
@@ -340,7 +342,7 @@ class ConsoleService(Service):
         try:
             body: dict[str, Any] = await req.json() if req.can_read_body else {}
         except ValueError:
-            return web.json_response({"ok": False, "error": "body must be JSON"}, status=400)
+            return self._refused(req, Refusal("bad_body", 400, "body must be JSON"))
         who = f"console {self._user(req)}" if self.login.enabled else "console"
         cmd = build(
             verb,

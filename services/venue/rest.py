@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from prometheus_client import Counter
 
 from common.binance.signing import verify_hmac
 from common.logging import log
@@ -41,6 +42,8 @@ ORDER_REQUESTS = frozenset(
     {NEW_ORDER, ("PUT", "/fapi/v1/order"), ("DELETE", "/fapi/v1/order")}
     | {(m, "/fapi/v1/batchOrders") for m in ("POST", "PUT", "DELETE")}
 )
+
+ERRORS = Counter("mm_venue_errors_total", "REST requests the venue refused, by Binance error code", ["code"])
 
 
 @dataclass(frozen=True)
@@ -350,9 +353,17 @@ def _limit(p: Params, default: int, most: int) -> int:
     return n
 
 
+def _int_param(p: Params, name: str) -> int:
+    """A whole-number parameter (0 when absent); -1130 naming it when it is not one."""
+    try:
+        return int(p.get(name) or 0)
+    except ValueError:
+        raise VenueError(-1130, f"Data sent for parameter '{name}' is not valid.") from None
+
+
 def _window(rows: list[Any], p: Params, time_of: Callable[[Any], int]) -> list[Any]:
     """``startTime`` / ``endTime`` (ms, inclusive) applied to ``rows``."""
-    lo, hi = int(p.get("startTime") or 0), int(p.get("endTime") or 0)
+    lo, hi = _int_param(p, "startTime"), _int_param(p, "endTime")
     return [r for r in rows if time_of(r) >= lo and (not hi or time_of(r) <= hi)]
 
 
@@ -428,7 +439,7 @@ def all_orders(v: VenueState, a: Account | None, p: Params) -> Any:
     acct, st = _acct(a), v.exchange.symbol(p.get("symbol"))
     rows = [o for o in v.exchange.orders.values() if o.account == acct.name and o.symbol == st.sym.name]
     if p.get("orderId"):
-        rows = [o for o in rows if o.order_id >= int(p["orderId"])]
+        rows = [o for o in rows if o.order_id >= _int_param(p, "orderId")]
     rows = _window(sorted(rows, key=lambda o: o.order_id), p, lambda o: o.time_ms)
     limit = _limit(p, 500, 1000)
     rows = rows[:limit] if p.get("orderId") else rows[-limit:]
@@ -534,7 +545,7 @@ def agg_trades(v: VenueState, a: Account | None, p: Params) -> Any:
         for r in runs
     ]
     if p.get("fromId"):
-        rows = [r for r in rows if r["a"] >= int(p["fromId"])]
+        rows = [r for r in rows if r["a"] >= _int_param(p, "fromId")]
     rows = _window(rows, p, lambda r: r["T"])
     limit = _limit(p, 500, 1000)
     return rows[:limit] if p.get("fromId") or p.get("startTime") else rows[-limit:]
@@ -560,8 +571,8 @@ def klines(v: VenueState, a: Account | None, p: Params) -> Any:
     if not ts:
         return []
     last = max(v.now_ms(), ts[-1].time_ms)  # a clock moved back must not hide the latest trades
-    start = max(ts[0].time_ms // step * step, int(p.get("startTime") or 0) // step * step)
-    end = min(last, int(p.get("endTime") or last))
+    start = max(ts[0].time_ms // step * step, _int_param(p, "startTime") // step * step)
+    end = min(last, _int_param(p, "endTime") or last)
     out: list[list[Any]] = []
     i, close = 0, ts[0].price
     for t0 in range(start, end + 1, step):
@@ -750,6 +761,7 @@ async def _answer(v: VenueState, req: web.Request) -> web.Response:
         result = ep.handler(v, acct, p)
         status, text = 200, dumps(result)
     except VenueError as e:
+        ERRORS.labels(str(e.code)).inc()
         status, text = e.status, dumps(e.payload())
         headers = {**e.headers, **v.limiter.headers(ip, acct.name if acct else None, v.now_ms())}
         v.dispatch()
