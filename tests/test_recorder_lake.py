@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import msgspec
 
-from common.messages import BookLevels
+from common.messages import BookLevels, Features
 from services.recorder.ingest import Ingestor, Sampling
 from services.recorder.lake import Lake
 from tests.fixtures.recorder_mix import MessageMix, Wire
@@ -144,3 +144,15 @@ def test_polars_and_pandas_read_the_lake_as_the_readme_shows(tmp_path: Path) -> 
     eth = book[book["symbol"] == "ETHUSDC"]
     assert abs(float((eth["ask_price"] - eth["bid_price"]).min()) - 0.02) < 1e-9
     assert sorted(map(str, book["date"].unique())) == ["2024-10-04", "2024-10-05"]
+
+
+def test_features_carrying_a_tick_to_wire_trace_are_written(tmp_path: Path) -> None:
+    """A Features message with its trace (a depth update id and an arrival time in ns, beyond what
+    a double holds exactly) still lands in the features dataset, every market figure with it."""
+    root = tmp_path / "lake"
+    lake = Lake(root)
+    feats = next(m for _, _, m in MessageMix(t0_ns=T0).take(50) if isinstance(m, Features))
+    traced = msgspec.structs.replace(feats, trace_id=1_001_107, trace_ns=T0 + 123_456_789)
+    lake.put(Ingestor().ingest([Wire().raw("md.features.ETHUSDC", "marketdata", traced, ts_recv=T0)]).lake)
+    lake.close()
+    assert _sql(root, "features", "count(*), min(mid)") == [(1, feats.mid)]

@@ -173,6 +173,7 @@ FEATURE_FIELDS: tuple[str, ...] = tuple(
     n
     for n in Features.__struct_fields__
     if n not in ("ts_event", "ts_init", "symbol", "vol", "next_funding_time_ms", "last_update_id")
+    and n not in ("trace_id", "trace_ns")  # the tick-to-wire trace: ids and ns, not market figures
 )
 
 
