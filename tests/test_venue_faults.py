@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from common.binance.signing import hmac_hex, ws_api_payload
@@ -368,6 +368,51 @@ def test_drop_ws_api_closes_ws_api_connections(venue: VenueProc) -> None:
             ws.recv(timeout=10)
 
 
+def _stream(v: VenueProc, route: str) -> ClientConnection:
+    stream = "ethusdc@depth@100ms" if route == "public" else "ethusdc@aggTrade"
+    return connect(f"{v.ws}/{route}/ws/{stream}", proxy=None, open_timeout=5)
+
+
+def _refused(v: VenueProc, route: str) -> bool:
+    try:
+        with _stream(v, route):
+            pass
+    except InvalidStatus as exc:
+        assert exc.response.status_code == 503
+        return True
+    return False
+
+
+def test_ws_outage_closes_a_routes_streams_and_refuses_them_until_it_ends(venue: VenueProc) -> None:
+    with _stream(venue, "public") as ws, _stream(venue, "market") as other:
+        ws.recv(timeout=10)
+        r = _fault(venue, {"ws_outage": {"seconds": 1.5, "routes": ["public"]}})
+        assert r.json()["done"] == ["ws_outage public 1.5s", "dropped 1 connections"]
+        with pytest.raises(ConnectionClosed):
+            while True:  # what was already on its way, then the close
+                ws.recv(timeout=10)
+        assert _refused(venue, "public")
+        other.recv(timeout=10)  # the market route is not cut
+        assert not _refused(venue, "market")
+        t0 = time.monotonic()
+        wait_until(lambda: not _refused(venue, "public"), 10, interval=0.1, what="public served again")
+        assert time.monotonic() - t0 < 3.0
+    with _stream(venue, "public") as ws:
+        assert json.loads(ws.recv(timeout=10))["e"] == "depthUpdate"
+
+
+def test_ws_outage_defaults_to_the_market_data_routes_and_seconds_zero_ends_it(venue: VenueProc) -> None:
+    r = _fault(venue, {"ws_outage": {"seconds": 600}})
+    assert r.json()["done"][0] == "ws_outage public,market 600s"
+    assert _refused(venue, "public") and _refused(venue, "market")
+    with _ws_api(venue) as ws:  # the WS-API and REST stay up
+        _ws_call(ws, "ping", "p")
+        assert _ws_answer(ws)["status"] == 200
+    _fault(venue, {"ws_outage": {"seconds": 0, "routes": ["public"]}})
+    assert not _refused(venue, "public") and _refused(venue, "market")
+    # the fixture's clear ends the rest
+
+
 # ---- admin --------------------------------------------------------------------------------------
 
 
@@ -395,6 +440,10 @@ def test_admin_refuses_a_text_plain_post_and_changes_nothing(venue: VenueProc) -
         ({"malformed_user": {"value": 1}}, "malformed_user.value"),
         ({"ws_api_429": {"count": "2"}}, "ws_api_429.count"),
         ({"shock": {"symbol": SYM}}, "shock"),
+        ({"ws_outage": {"routes": ["public"]}}, "ws_outage"),
+        ({"ws_outage": {"seconds": 5, "routes": ["public", "all"]}}, "ws_outage.routes[1]"),
+        ({"ws_outage": {"seconds": 5, "routes": []}}, "ws_outage.routes"),
+        ({"ws_outage": {"seconds": -1}}, "ws_outage.seconds"),
         ({"delay_ms": True}, "delay_ms"),
         ([1, 2], "body"),
     ],

@@ -3,10 +3,10 @@
 * ``POST /_admin/fault`` with a JSON object (``Content-Type: application/json``, else 415) switches
   faults on: ``delay_ms``, ``storm_429_s``, ``clock_skew_ms``, ``unknown_503``, ``reject_1008``,
   ``malformed``, ``stall_s`` / ``gap`` (with ``symbol``), ``html_5xx``, ``non_json_200``,
-  ``late_new``, ``ws_api_429``, ``ban_418``, ``drop_user_event``, ``malformed_user`` (their shapes:
-  :mod:`services.venue.faults`), and does ``drop_ws`` (``all``, ``public``, ``market``,
-  ``private``, ``api``), ``expire_listen_key`` (an account), ``shock`` (``{"symbol": ...,
-  "pct": -0.12}``) and ``clear`` (every fault off and fault bans lifted; applied first).
+  ``late_new``, ``ws_api_429``, ``ban_418``, ``drop_user_event``, ``malformed_user``,
+  ``ws_outage`` (their shapes: :mod:`services.venue.faults`), and does ``drop_ws`` (``all``,
+  ``public``, ``market``, ``private``, ``api``), ``expire_listen_key`` (an account), ``shock``
+  (``{"symbol": ..., "pct": -0.12}``) and ``clear`` (every fault off and fault bans lifted; applied first).
   The whole request is checked before anything is applied: an unknown name or a value of the wrong
   shape is answered 400 ``{"ok": false, "error": "<field>: expected ..., got ..."}``.
 * ``GET /_admin/book?symbol=&limit=``: the venue's internal book, for tests that check a client's
@@ -127,6 +127,9 @@ async def _apply(v: VenueState, spec: FaultSpec, caller: str, shock: Shock) -> l
         done.append(f"ban_418 {ip} until {until}")
     if spec.drop_ws:
         n = await v.hub.close_all("" if spec.drop_ws == "all" else spec.drop_ws)
+        done.append(f"dropped {n} connections")
+    if spec.ws_outage is not None and spec.ws_outage.seconds > 0:
+        n = sum([await v.hub.close_all(route) for route in spec.ws_outage.routes])
         done.append(f"dropped {n} connections")
     if spec.expire_listen_key:
         v.listen_keys.force_expire(spec.expire_listen_key)

@@ -13,6 +13,11 @@ Market data and connections:
 * ``stall_s`` with ``symbol``: the symbol's depth and bookTicker go silent, then resume gap-free.
 * ``gap`` with ``symbol``: each depth stream of the symbol loses that many events.
 * ``malformed``: the next N market-stream messages are preceded by a broken payload.
+* ``ws_outage`` ``{"seconds" (required), "routes" [["public", "market"]]}``: the routes' WebSocket
+  service is down for that long: their connections are closed at once and every new one is
+  refused (HTTP 503 at the handshake) until the end, when they are served again (REST is
+  unaffected). The default routes are the market-data streams (seed 002 §5.2's 15-minute WSS
+  cut); ``private`` and ``api`` cut the user stream and the WS-API. ``seconds`` 0 ends it.
 * ``drop_ws``, ``expire_listen_key``, ``shock``, ``clear``: one-off actions of the admin handler.
 
 The order path:
@@ -57,6 +62,7 @@ from services.venue.faultspec import (
     MalformedUser,
     NonJson200,
     WsApi429,
+    WsOutage,
 )
 
 NUMERIC_ORDER_FIELDS = frozenset(("q", "p", "ap", "l", "z", "L", "n", "rp", "sp"))
@@ -82,6 +88,7 @@ class Faults:
     drop_user_event: DropUserEvent | None = None
     malformed_user: MalformedUser | None = None
     banned_ips: set[str] = field(default_factory=set)  # by ban_418: the admin lifts them on clear
+    ws_down_until_ms: dict[str, int] = field(default_factory=dict)  # route -> refused until
 
     def apply(self, spec: FaultSpec, now_ms: int) -> list[str]:
         """Switch on what a validated request names; returns what was set, for the answer."""
@@ -108,12 +115,23 @@ class Faults:
             for stream in ("depth@0ms", "depth@100ms", "depth", "depth@500ms"):
                 self.gap[(spec.symbol, stream)] = spec.gap
             done.append(f"gap {spec.symbol}")
+        if spec.ws_outage is not None:
+            done.append(self._outage(spec.ws_outage, now_ms))
         for name in COUNTED:
             f = getattr(spec, name)
             if f is not None:
                 setattr(self, name, f if f.count > 0 else None)
                 done.append(f"{name}={f.count}")
         return done
+
+    def _outage(self, o: WsOutage, now_ms: int) -> str:
+        for route in o.routes:
+            self.ws_down_until_ms[route] = now_ms + int(o.seconds * 1000)
+        return f"ws_outage {','.join(o.routes)} {o.seconds:g}s"
+
+    def ws_down(self, route: str, now_ms: int) -> bool:
+        """Is ``route``'s WebSocket service down (the ``ws_outage`` fault)?"""
+        return self.ws_down_until_ms.get(route, 0) > now_ms
 
     def _take(self, name: str) -> Any:
         """Fire the count fault ``name`` once; None when it is not armed."""

@@ -16,6 +16,8 @@ from typing import Any
 USER_EVENTS = ("ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE", "TRADE_LITE")
 EXECUTIONS = ("NEW", "CANCELED", "CALCULATED", "EXPIRED", "TRADE", "AMENDMENT")
 WS_ROUTES = ("all", "public", "market", "private", "api", "public:one", "market:one")
+OUTAGE_ROUTES = ("public", "market", "private", "api")
+MARKET_DATA_ROUTES = ("public", "market")
 
 
 class FaultSpecError(ValueError):
@@ -69,6 +71,12 @@ class WsApi429:
 
 
 @dataclass(slots=True)
+class WsOutage:
+    seconds: float  # 0 ends an outage of these routes
+    routes: tuple[str, ...]
+
+
+@dataclass(slots=True)
 class Shock:
     symbol: str
     pct: float
@@ -98,6 +106,7 @@ class FaultSpec:
     malformed_user: MalformedUser | None = None
     ban_418: Ban418 | None = None
     ws_api_429: WsApi429 | None = None
+    ws_outage: WsOutage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +250,16 @@ def _ws_api_429(path: str, x: Any, k: _Known) -> WsApi429:
     )
 
 
+def _ws_outage(path: str, x: Any, k: _Known) -> WsOutage:
+    o = _object(path, x, ("seconds",), ("routes",))
+    routes = o.get("routes", list(MARKET_DATA_ROUTES))
+    if not isinstance(routes, list) or not routes:
+        raise _fail(f"{path}.routes", "a non-empty array of routes", _kind(routes) if routes else "[]")
+    for i, r in enumerate(routes):
+        _choice(f"{path}.routes[{i}]", r, OUTAGE_ROUTES)
+    return WsOutage(_seconds(f"{path}.seconds", o["seconds"]), tuple(dict.fromkeys(routes)))
+
+
 def _shock(path: str, x: Any, k: _Known) -> Shock:
     o = _object(path, x, ("symbol", "pct"), ())
     pct = o["pct"]
@@ -272,6 +291,7 @@ _PARSERS: dict[str, Callable[[str, Any, _Known], Any]] = {
     "malformed_user": _malformed_user,
     "ban_418": _ban_418,
     "ws_api_429": _ws_api_429,
+    "ws_outage": _ws_outage,
 }
 FAULT_NAMES = tuple(_PARSERS)
 

@@ -10,6 +10,8 @@
   A read-only key gets status 401 -2015 for the order methods; a banned IP gets status 418 with
   ``error.data.retryAfter``; the ``ws_api_429`` and ``late_new`` faults act here too.
 
+While a ``ws_outage`` fault holds a route, its handshakes are answered 503 (no upgrade).
+
 Servers ping every ``ws_ping_interval_s``; a client sending more than ``ws_max_incoming_per_s``
 messages in a second is disconnected; every connection is closed after ``ws_max_lifetime_s``.
 """
@@ -79,6 +81,13 @@ async def _open(v: VenueState, req: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+def _down(v: VenueState, route: str) -> web.Response | None:
+    """The answer to a handshake on a route the ``ws_outage`` fault has down, else None."""
+    if not v.faults.ws_down(route, v.now_ms()):
+        return None
+    return web.Response(status=503, text=f"/{route} streams unavailable (ws_outage)")
+
+
 async def _lifetime(v: VenueState, ws: web.WebSocketResponse) -> None:
     await asyncio.sleep(v.cfg.ws_max_lifetime_s)
     await ws.close(code=1000, message=b"connection lifetime reached")
@@ -87,6 +96,8 @@ async def _lifetime(v: VenueState, ws: web.WebSocketResponse) -> None:
 async def market_stream(v: VenueState, req: web.Request) -> web.StreamResponse:
     """``/<route>/ws/<streams>`` and ``/<route>/stream?streams=...``."""
     route = req.match_info.get("route", "public") or "public"
+    if (down := _down(v, route)) is not None:
+        return down
     combined = req.path.rstrip("/").endswith("/stream")
     names = req.query.get("streams", "") if combined else req.match_info.get("streams", "")
     streams = [s for s in names.split("/") if s]
@@ -148,6 +159,8 @@ def _control(v: VenueState, conn: Conn, text: str) -> dict[str, Any]:
 
 async def user_stream(v: VenueState, req: web.Request) -> web.StreamResponse:
     """``/private/ws/<listenKey>``, ``/private/ws?listenKey=``, or ``/private/ws`` then SUBSCRIBE a key."""
+    if (down := _down(v, "private")) is not None:
+        return down
     key = req.match_info.get("key") or req.query.get("listenKey", "")
     account = v.listen_keys.account_of(key, v.now_ms()) if key else None
     if key and account is None:
@@ -202,6 +215,8 @@ WS_METHODS = {
 
 
 async def ws_api(v: VenueState, req: web.Request) -> web.StreamResponse:
+    if (down := _down(v, "api")) is not None:
+        return down
     ip = rest.client_ip(req)
     try:
         v.limiter.admit(ip, 5, v.now_ms())  # the handshake costs 5 weight
