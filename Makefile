@@ -37,6 +37,8 @@ $(RUN)/paper.env:
 
 run: venv $(RUN)/paper.env
 	@mkdir -p $(RUN)/logs
+	@$(BIN)/python -m services.mmctl accounts --supervisor $(RUN)/supervisor.d/accounts.conf \
+	  $(if $(filter paper paper-live,$(MM_PROFILE)),--paper-env $(RUN)/paper.env)
 	@set -a; case "$(MM_PROFILE)" in paper|paper-live) . $(RUN)/paper.env;; esac; set +a; \
 	if [ -S $(RUN)/supervisor.sock ] && $(SUPERVISORCTL) pid >/dev/null 2>&1; then \
 	  echo "supervisord already running: updating"; $(SUPERVISORCTL) update; $(SUPERVISORCTL) start all >/dev/null || true; \

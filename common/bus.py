@@ -40,7 +40,7 @@ from common.commands import (
 )
 from common.logging import log
 from common.messages import Envelope, Message
-from common.topics import owner, topic_family
+from common.topics import owned_by, owner, topic_family
 
 __all__ = [
     "CommandClient",
@@ -263,7 +263,7 @@ class Subscriber:
         if info is None:
             info = self._topic_info[topic] = self._describe(topic)
         fam, trusted = info
-        if env.source != trusted:
+        if env.source != trusted and not (self.publisher is None and trusted and owned_by(topic, env.source)):
             self._untrusted(env.source, fam, topic)
             return
         self.received += 1
@@ -281,8 +281,11 @@ class Subscriber:
         """A topic's family and the only source trusted on it: its owner, when this socket may
         hear the owner at all (None, matching no source, when it may not)."""
         who = owner(topic)
-        trusted = who if who and self.publisher in (None, who) else None
-        return topic_family(topic), trusted
+        if not who or self.publisher is None:
+            return topic_family(topic), who or None
+        # a socket connected to one publisher trusts it on its own topics (an extra account's
+        # gateway instance, ``gateway-b``, owns ``oms.*`` as ``gateway`` does)
+        return topic_family(topic), self.publisher if owned_by(topic, self.publisher) else None
 
     def _untrusted(self, source: str, fam: str, topic: str) -> None:
         self.untrusted += 1

@@ -26,6 +26,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from common import calendar, curve
 from common.config_sections import (
+    AccountConfig,
     AlertsConfig,
     CalendarRule,
     ConsoleConfig,
@@ -37,9 +38,11 @@ from common.config_sections import (
     Section,
     SimVenueConfig,
     StrategyConfig,
+    VenueAccountConfig,
     VenueEndpoints,
     catalogue_symbol,
 )
+from common.topics import role
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,8 +67,22 @@ def clock_utc() -> dt.datetime:
 
 
 SERVICES = ("venue", "marketdata", "strategy", "risk", "gateway", "recorder", "console")
+"""The services (roles). A configured extra account adds a gateway instance ``gateway-<account>``:
+:attr:`Settings.services` lists every instance of a deployment."""
 CURVE_IDENTITIES = (*SERVICES, "mmctl")
-"""Everything that holds a CURVE key pair on the bus: every service, and the operator CLI."""
+"""Everything that holds a CURVE key pair on the bus: every service, and the operator CLI (each
+extra gateway instance too: :attr:`Settings.curve_identities`)."""
+PRIMARY_ACCOUNT = "main"
+"""The account of ``MM_API_KEY``, traded by the gateway instance named ``gateway``."""
+ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+
+
+def gateway_name(account: str) -> str:
+    """The gateway instance trading ``account``: ``gateway`` for the primary one, else
+    ``gateway-<account>``."""
+    return "gateway" if account == PRIMARY_ACCOUNT else f"gateway-{account}"
+
+
 SECRET_KEYS = (
     "api_key",
     "api_secret",
@@ -128,6 +145,9 @@ class Settings(BaseSettings):
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    accounts: dict[str, AccountConfig] = Field(
+        default_factory=dict, description="accounts beyond the primary one (MM_API_KEY), by name"
+    )
 
     # Secrets: environment only (MM_API_KEY, MM_API_SECRET, MM_BUS_SECRET).
     api_key: SecretStr | None = None
@@ -159,20 +179,133 @@ class Settings(BaseSettings):
             extra = catalogue_symbol(sym) if sym not in listed else None
             if extra is not None:
                 self.simvenue.symbols.append(extra)
+        venue_accounts = {a.name for a in self.simvenue.accounts}
+        for name in self.accounts:  # and keeps an account for every extra trading account
+            if name not in venue_accounts:
+                key_var, secret_var = self.account_key_vars(name)
+                self.simvenue.accounts.append(
+                    VenueAccountConfig(name=name, api_key_env=key_var, api_secret_env=secret_var)
+                )
+        for problem in self._account_problems():
+            raise ValueError(problem)
         if not self.paper:
             missing = [
                 n for n, v in (("MM_API_KEY", self.api_key), ("MM_API_SECRET", self.api_secret)) if v is None
             ]
+            for name in self.accounts:
+                missing += [v for v in self.account_key_vars(name) if not os.environ.get(v)]
             if missing:
                 raise ValueError(f"profile {self.profile} needs {', '.join(missing)} in the environment")
         if self.bus_over_tcp and self.bus_secret is None:
             raise ValueError("bus.transport = 'tcp' needs MM_BUS_SECRET: commands over tcp are authenticated")
-        bad = curve.problems(self._curve_values(), CURVE_IDENTITIES)
+        bad = curve.problems(self._curve_values(), self.curve_identities)
         if bad:
             raise ValueError("bad CURVE keys in the environment: " + "; ".join(bad))
         for problem in self._budget_chain():
             raise ValueError(problem)
         return self
+
+    def _account_problems(self) -> list[str]:
+        out: list[str] = []
+        owner: dict[str, str] = {}
+        ports: dict[int, str] = {}
+        for name, acct in self.accounts.items():
+            if name == PRIMARY_ACCOUNT or not ACCOUNT_NAME.match(name):
+                out.append(
+                    f"accounts.{name}: an account name is 1-16 lower-case letters and digits, starting "
+                    f"with a letter, and not {PRIMARY_ACCOUNT!r} (the primary account of MM_API_KEY)"
+                )
+            for sym in acct.symbols:
+                if sym not in self.symbols:
+                    out.append(f"accounts.{name}.symbols: {sym} is not one of symbols {self.symbols}")
+                elif sym in owner:
+                    out.append(f"accounts.{name}.symbols: {sym} is already traded by account {owner[sym]}")
+                owner[sym] = name
+            if acct.metrics_port and acct.metrics_port in ports:
+                out.append(
+                    f"accounts.{name}.metrics_port {acct.metrics_port} is also {ports[acct.metrics_port]}'s"
+                )
+            ports[acct.metrics_port] = name
+        if self.accounts and not self.account_symbols(PRIMARY_ACCOUNT):
+            out.append(
+                "accounts: every symbol is given to another account; the primary account (MM_API_KEY, "
+                "gateway) needs at least one"
+            )
+        known = {PRIMARY_ACCOUNT, *self.accounts}
+        for name in self.risk.params.accounts:
+            if name not in known:
+                out.append(
+                    f"risk.params.accounts.{name}: no such account (known: {', '.join(sorted(known))})"
+                )
+        return out
+
+    # ---- accounts ----------------------------------------------------------------------------
+
+    @property
+    def account_names(self) -> list[str]:
+        """Every account: the primary one first, then the configured ones."""
+        return [PRIMARY_ACCOUNT, *self.accounts]
+
+    def account_symbols(self, account: str) -> list[str]:
+        """The symbols ``account`` trades, in ``symbols`` order."""
+        if account == PRIMARY_ACCOUNT:
+            others = {s for a in self.accounts.values() for s in a.symbols}
+            return [s for s in self.symbols if s not in others]
+        return [s for s in self.symbols if s in self.accounts[account].symbols]
+
+    def account_of(self, symbol: str) -> str:
+        """The account trading ``symbol`` (the primary one for a symbol no account names)."""
+        for name, acct in self.accounts.items():
+            if symbol in acct.symbols:
+                return name
+        return PRIMARY_ACCOUNT
+
+    def gateway_of(self, symbol: str) -> str:
+        """The gateway instance trading ``symbol``."""
+        return gateway_name(self.account_of(symbol))
+
+    @property
+    def gateways(self) -> list[str]:
+        """Every gateway instance: ``gateway`` first."""
+        return [gateway_name(a) for a in self.account_names]
+
+    def account_of_gateway(self, service: str) -> str:
+        """The account a gateway instance trades."""
+        return PRIMARY_ACCOUNT if service == "gateway" else service.removeprefix("gateway-")
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Every service instance of this deployment: :data:`SERVICES` and each extra gateway."""
+        return (*SERVICES, *self.gateways[1:])
+
+    @property
+    def curve_identities(self) -> tuple[str, ...]:
+        return (*CURVE_IDENTITIES, *self.gateways[1:])
+
+    def expand(self, services: tuple[str, ...] | list[str]) -> list[str]:
+        """``services`` with ``gateway`` standing for every gateway instance."""
+        out: list[str] = []
+        for s in services:
+            out += self.gateways if s == "gateway" else [s]
+        return out
+
+    def account_key_vars(self, account: str) -> tuple[str, str]:
+        """The names of the environment variables holding ``account``'s key and secret."""
+        if account == PRIMARY_ACCOUNT:
+            return "MM_API_KEY", "MM_API_SECRET"
+        a = self.accounts[account]
+        up = account.upper()
+        return a.api_key_env or f"MM_{up}_API_KEY", a.api_secret_env or f"MM_{up}_API_SECRET"
+
+    def account_credentials(self, account: str) -> tuple[str, str]:
+        """``account``'s (key, secret) from the environment; empty strings when unset."""
+        if account == PRIMARY_ACCOUNT:
+            return (
+                self.api_key.get_secret_value() if self.api_key else "",
+                self.api_secret.get_secret_value() if self.api_secret else "",
+            )
+        k, s = self.account_key_vars(account)
+        return os.environ.get(k, ""), os.environ.get(s, "")
 
     def _budget_chain(self) -> list[str]:
         """One rate budget from the venue down: risk's per-symbol churn budget fits in the gateway's
@@ -253,14 +386,15 @@ class Settings(BaseSettings):
         return self._endpoint(service, "cmd", 1)
 
     def _endpoint(self, service: str, kind: str, offset: int) -> str:
-        if service not in SERVICES:
-            raise ConfigError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+        known = self.services
+        if service not in known:
+            raise ConfigError(f"unknown service {service!r}; known: {', '.join(known)}")
         override = self.bus.endpoints.get(f"{service}.{kind}")
         if override:
             return override
         if self.bus.transport == "ipc":
             return f"ipc://{self.run_path / f'{service}.{kind}'}"
-        return f"tcp://{self.bus.host}:{self.bus.base_port + 2 * SERVICES.index(service) + offset}"
+        return f"tcp://{self.bus.host}:{self.bus.base_port + 2 * known.index(service) + offset}"
 
     @property
     def bus_over_tcp(self) -> bool:
@@ -276,7 +410,7 @@ class Settings(BaseSettings):
         if not self.bus_over_tcp:
             return None
         try:
-            return curve.keys_for(identity, self._curve_values(), CURVE_IDENTITIES)
+            return curve.keys_for(identity, self._curve_values(), self.curve_identities)
         except curve.CurveKeyError as exc:
             raise ConfigError(f"{identity}: {exc}") from None
 
@@ -284,7 +418,11 @@ class Settings(BaseSettings):
         return {k: v.get_secret_value() for k, v in self.bus_curve.items()}
 
     def service_section(self, service: str) -> Any:
-        """The config section of one service (``venue`` reads ``simvenue``)."""
+        """The config section of one service (``venue`` reads ``simvenue``); an extra gateway
+        instance reads ``gateway`` with the account's metrics port."""
+        if service != role(service):
+            acct = self.accounts[self.account_of_gateway(service)]
+            return self.gateway.model_copy(update={"metrics_port": acct.metrics_port})
         return getattr(self, "simvenue" if service == "venue" else service)
 
     def secret_values(self) -> list[str]:
@@ -303,6 +441,8 @@ class Settings(BaseSettings):
             if s
         ]
         vals += [v for k, v in self._curve_values().items() if k.endswith("_SECRET")]
+        for name in self.accounts:
+            vals += list(self.account_credentials(name))
         return [v for v in vals if v]
 
 

@@ -379,6 +379,23 @@ class GatewayConfig(ServiceSection):
         return self
 
 
+class AccountConfig(Section):
+    """One more trading account (seed 003 §7, seed 004): its own gateway instance
+    (``gateway-<name>``), key pair, symbols and metrics port. The primary account (``main``) is the
+    one of ``MM_API_KEY``: it trades every symbol no other account names. The account's limits are
+    ``risk.params.accounts.<name>``; risk enforces them beside the global ones."""
+
+    symbols: list[str] = Field(min_length=1, description="symbols this account trades (none in two accounts)")
+    api_key_env: str = Field(default="", description="env var of its API key; empty = MM_<NAME>_API_KEY")
+    api_secret_env: str = Field(default="", description="env var of its secret; empty = MM_<NAME>_API_SECRET")
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="its gateway's; 0 disables")
+
+    @field_validator("symbols")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        return [s.upper() for s in v]
+
+
 class RecorderConfig(ServiceSection):
     """The recorder (persistence): typed store, raw event record, Parquet lake, catch-up, reports.
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import zmq
 from zmq.utils import z85
 
-VARIABLE = re.compile(r"^MM_BUS_CURVE_([A-Z0-9]+)_(PUBLIC|SECRET)$")
+VARIABLE = re.compile(r"^MM_BUS_CURVE_([A-Z0-9_]+)_(PUBLIC|SECRET)$")
 """The form of every CURVE key variable; the group is the identity in upper case."""
 
 KEY_LENGTH = 40  # Z85 text of a 32-byte Curve25519 key
@@ -30,14 +30,19 @@ class CurveKeyError(ValueError):
     """Keys that cannot be used; the text names the variables, never their values."""
 
 
+def _token(identity: str) -> str:
+    """An identity as it appears in a variable name: ``gateway-b`` is ``GATEWAY_B``."""
+    return identity.upper().replace("-", "_")
+
+
 def public_var(identity: str) -> str:
     """``MM_BUS_CURVE_<IDENTITY>_PUBLIC``, the variable holding ``identity``'s public key."""
-    return f"MM_BUS_CURVE_{identity.upper()}_PUBLIC"
+    return f"MM_BUS_CURVE_{_token(identity)}_PUBLIC"
 
 
 def secret_var(identity: str) -> str:
     """``MM_BUS_CURVE_<IDENTITY>_SECRET``, the variable holding ``identity``'s secret key."""
-    return f"MM_BUS_CURVE_{identity.upper()}_SECRET"
+    return f"MM_BUS_CURVE_{_token(identity)}_SECRET"
 
 
 def curve_variables(environ: Mapping[str, str]) -> dict[str, str]:
@@ -58,7 +63,7 @@ def is_key(text: str) -> bool:
 def problems(values: Mapping[str, str], identities: Iterable[str]) -> list[str]:
     """What is wrong with the key variables that are set: unknown identities, malformed keys,
     secrets that do not belong to their public key. One line per variable, no values."""
-    known = {i.upper() for i in identities}
+    known = {_token(i) for i in identities}
     out = []
     for var, text in sorted(values.items()):
         m = VARIABLE.match(var)

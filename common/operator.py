@@ -18,7 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.bus import CommandClient, RequestRefused, RequestTimeout
-from common.messages import AnyCommand, CancelAll, Flatten, GetSnapshot, Kill, Pause, ReloadConfig, Resume
+from common.config import Settings
+from common.messages import (
+    AnyCommand,
+    CancelAll,
+    Flatten,
+    GetSnapshot,
+    Kill,
+    Pause,
+    ReloadConfig,
+    Reply,
+    Resume,
+)
+from common.topics import role
 
 # Who must act on each command.
 TARGETS: dict[str, tuple[str, ...]] = {
@@ -29,6 +41,18 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "flatten": ("gateway",),
     "reload": ("strategy", "risk", "marketdata", "gateway"),
 }
+
+
+def route(settings: Settings, targets: tuple[str, ...] | list[str], symbol: str = "") -> tuple[str, ...]:
+    """``targets`` with ``gateway`` standing for every account's gateway instance, or for the one
+    trading ``symbol`` when a command is about one symbol."""
+    out: list[str] = []
+    for t in targets:
+        if t == "gateway":
+            out += [settings.gateway_of(symbol)] if symbol else settings.gateways
+        else:
+            out.append(t)
+    return tuple(out)
 
 
 def build(name: str, symbol: str = "", reason: str = "operator", flatten: bool = False) -> AnyCommand:
@@ -62,6 +86,8 @@ async def broadcast(
             reply = await client(service).request(cmd, timeout_s)
         except RequestTimeout as exc:
             return {"service": service, "ok": False, "error": f"no acknowledgement: {exc}"}
+        except RequestRefused as exc:  # a reply that could not be trusted: the outcome is unknown
+            return {"service": service, "ok": False, "error": f"untrusted reply: {exc}"}
         return {"service": service, "ok": reply.ok, "error": reply.error, "result": reply.result}
 
     return list(await asyncio.gather(*(one(s) for s in targets)))
@@ -103,22 +129,73 @@ async def kill(
     on_report: Callable[[dict[str, Any]], None] | None = None,
     targets: tuple[str, ...] = TARGETS["kill"],
 ) -> KillOutcome:
-    """Engage the kill at ``targets`` (the gateway among them), then wait up to ``wait_s`` for the
-    gateway's confirmation."""
+    """Engage the kill at ``targets`` (every account's gateway among them: :func:`route`), then wait
+    up to ``wait_s`` for each gateway's confirmation."""
     deadline = time.monotonic() + wait_s
     acks = await broadcast(client, cmd, targets, ack_timeout_s)
-    gw = next((a for a in acks if a["service"] == "gateway"), None)
-    if gw is None or not gw["ok"] or not isinstance(gw.get("result"), dict):
+    gws = [a for a in acks if role(a["service"]) == "gateway"]
+    if not gws or not all(a["ok"] and isinstance(a.get("result"), dict) for a in gws):
         return KillOutcome(acks)
-    report: dict[str, Any] = gw["result"]
-    while not report.get("done") and time.monotonic() < deadline:
+    reports: dict[str, dict[str, Any]] = {a["service"]: a["result"] for a in gws}
+    while not all(r.get("done") for r in reports.values()) and time.monotonic() < deadline:
         if on_report is not None:
-            on_report(report)
+            on_report(merge_reports(reports))
         await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-        try:
-            report = await client("gateway").call(GetSnapshot(what="kill"), ack_timeout_s)
-        except (RequestTimeout, RequestRefused) as exc:
-            report = {**report, "why": f"gateway did not answer the kill report: {exc}"}
+        for name, rep in list(reports.items()):
+            if rep.get("done"):
+                continue
+            try:
+                reports[name] = await client(name).call(GetSnapshot(what="kill"), ack_timeout_s)
+            except (RequestTimeout, RequestRefused) as exc:
+                reports[name] = {**rep, "why": f"{name} did not answer the kill report: {exc}"}
+    report = merge_reports(reports)
     if not report.get("done"):
         return KillOutcome(acks, report, KILL_NOT_CONFIRMED)
     return KillOutcome(acks, report, KILL_DONE if all(a["ok"] for a in acks) else KILL_PARTIAL_ACK)
+
+
+def merge_reports(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One kill report from each gateway instance's: done when every one is, what is open anywhere
+    (symbols are never in two accounts), each one's report under ``gateways``."""
+    if len(reports) == 1:
+        return next(iter(reports.values()))
+    rows = list(reports.values())
+    whys = [f"{name}: {r['why']}" for name, r in reports.items() if r.get("why")]
+    return {
+        "done": all(r.get("done") for r in rows),
+        "flatten": any(r.get("flatten") for r in rows),
+        "attempts": max((r.get("attempts") or 0) for r in rows),
+        "open": {s: ids for r in rows for s, ids in (r.get("open") or {}).items()},
+        "positions": {s: q for r in rows for s, q in (r.get("positions") or {}).items()},
+        "why": "; ".join(whys),
+        "gateways": reports,
+    }
+
+
+async def gateway_snapshot(
+    client: Callable[[str], CommandClient], gateways: list[str], timeout_s: float
+) -> dict[str, Any]:
+    """Every account's OMS snapshot (``GetSnapshot(what="oms")``) as one: orders, positions and
+    fills of every gateway instance, each one's account balances under ``accounts``, killed if any
+    is. Raises :class:`RequestTimeout` / :class:`RequestRefused` when one does not answer (a rebuild
+    from some accounts only would take the others' positions for flat)."""
+    snaps = await asyncio.gather(*(client(g).call(GetSnapshot(what="oms"), timeout_s) for g in gateways))
+    if len(snaps) == 1 and isinstance(snaps[0], dict):
+        one = snaps[0]
+        return {**one, "accounts": [one["account"]] if one.get("account") else []}
+    out: dict[str, Any] = {"orders": [], "positions": [], "fills": [], "held": {}, "accounts": []}
+    reasons = []
+    for name, snap in zip(gateways, snaps, strict=True):
+        if not isinstance(snap, dict):
+            why = f"{name} answered its OMS snapshot with {type(snap).__name__}, not an object"
+            raise RequestRefused(Reply(id="", ok=False, service=name, error=why))
+        for key in ("orders", "positions", "fills"):
+            out[key] += snap.get(key) or []
+        out["held"].update(snap.get("held") or {})
+        if snap.get("account"):
+            out["accounts"].append(snap["account"])
+        if snap.get("killed"):
+            reasons.append(f"{name}: {snap.get('kill_reason', '')}")
+    out["killed"] = bool(reasons)
+    out["kill_reason"] = "; ".join(reasons)
+    return out

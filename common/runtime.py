@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, ClassVar
+from typing import Any
 
 import msgspec
 import zmq
@@ -26,7 +26,7 @@ import zmq.asyncio
 
 from common import __version__, metrics, topics, transport
 from common.bus import CommandClient, CommandServer, Handler, Publisher, Subscriber
-from common.config import SERVICES, ConfigError, Settings, load_settings
+from common.config import PRIMARY_ACCOUNT, ConfigError, Settings, gateway_name, load_settings
 from common.lock import AlreadyRunning, SingleInstanceLock
 from common.logging import log, setup_logging
 from common.messages import (
@@ -58,11 +58,15 @@ class CommandError(RuntimeError):
 class Service:
     """Base class of every long-running service."""
 
-    name: ClassVar[str] = ""
+    name: str = ""
+    """The service (a class attribute); an instance of a service with several (an extra account's
+    gateway, ``gateway-b``) sets its own on the instance."""
 
-    def __init__(self, settings: Settings) -> None:
-        if self.name not in SERVICES:
-            raise ValueError(f"service name {self.name!r} is not one of {SERVICES}")
+    def __init__(self, settings: Settings, instance: str = "") -> None:
+        if instance:
+            self.name = instance
+        if self.name not in settings.services:
+            raise ValueError(f"service name {self.name!r} is not one of {settings.services}")
         self.settings = settings
         self.section = settings.service_section(self.name)
         self.state: ServiceStateName = "starting"
@@ -133,9 +137,10 @@ class Service:
         to its owner's socket; one spanning owners (``""``, ``sys.heartbeat.``) to the sockets of
         ``services`` (default: every other service). Each message still reaches ``handler`` once.
         """
-        default = [s for s in (services or SERVICES) if s != self.name or services is not None]
-        plan = topics.by_publisher(topic_list, default)
-        unknown = [pub for pub in plan if pub not in SERVICES]
+        known = self.settings.services
+        default = [s for s in (services or known) if s != self.name or services is not None]
+        plan = topics.by_publisher(topic_list, default, {"gateway": self.settings.gateways})
+        unknown = [pub for pub in plan if pub not in known]
         if unknown:  # e.g. sys.heartbeat.<typo>: a bug, not a subscription that may hear something
             raise ValueError(f"no service publishes {plan[unknown[0]]}: {unknown[0]!r} is not a service")
         return [self._subscriber(pub, pats, handler, on_gap, decode) for pub, pats in plan.items()]
@@ -456,33 +461,43 @@ def main(service_cls: type[Service], argv: list[str] | None = None) -> None:
     """Entry point of a service process: config, logging, lock, pinning, loop, run, exit code."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{service_cls.name}")
     parser.add_argument("--profile", help="config profile (default: $MM_PROFILE or paper)")
+    if service_cls.name == "gateway":
+        parser.add_argument("--account", default="", help="the account to trade (default: the primary one)")
     args = parser.parse_args(argv)
+    name = service_cls.name
     try:
         settings = load_settings(args.profile)
-        settings.curve_keys(service_cls.name)  # over tcp: refuse now, naming any missing key variable
+        account = getattr(args, "account", "")
+        if account and account != PRIMARY_ACCOUNT:
+            if account not in settings.accounts:
+                known = ", ".join(settings.account_names)
+                raise ConfigError(f"--account {account}: no such account in the config (known: {known})")
+            name = gateway_name(account)
+        settings.curve_keys(name)  # over tcp: refuse now, naming any missing key variable
     except ConfigError as exc:
-        print(f"{service_cls.name}: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
-    section = settings.service_section(service_cls.name)
+    section = settings.service_section(name)
     setup_logging(
-        service_cls.name,
+        name,
         level=section.log_level or settings.log_level,
         json=settings.log_json,
         secrets=settings.secret_values(),
     )
-    lock = SingleInstanceLock(settings.run_path / f"{service_cls.name}.lock", service_cls.name)
+    lock = SingleInstanceLock(settings.run_path / f"{name}.lock", name)
     try:
         lock.acquire()
     except AlreadyRunning as exc:
         log.error("second_instance_refused", detail=str(exc))
-        print(f"{service_cls.name}: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         sys.exit(EXIT_LOCKED)
     pinned = pin_cpus(service_cls.name, section.cpus)
     uv = _install_uvloop()
     metrics.serve_metrics(section.metrics_port)
     log.info("service_boot", pid=os.getpid(), cpus=pinned, uvloop=uv, profile=settings.profile)
     try:
-        code = asyncio.run(service_cls(settings).run())
+        service = service_cls(settings, name) if name != service_cls.name else service_cls(settings)
+        code = asyncio.run(service.run())
     finally:
         lock.release()
     sys.exit(code)

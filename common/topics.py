@@ -7,7 +7,7 @@ matches prefixes, and the trailing dot makes the prefix end on a boundary.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 def _leaf(family: str, name: str) -> str:
@@ -106,11 +106,17 @@ ALL = ""
 _FAMILY_OWNERS = {"md": "marketdata", "strategy": "strategy", "risk": "risk", "oms": "gateway"}
 
 
+def role(service: str) -> str:
+    """The service an instance is of: ``gateway-b`` (an extra account's gateway) is a ``gateway``."""
+    return service.split("-", 1)[0]
+
+
 def owner(topic: str) -> str:
     """The one service that may publish ``topic``; ``""`` when no service may (not a bus topic).
 
     ``md.*`` is marketdata's, ``strategy.*`` strategy's, ``risk.*`` risk's, ``oms.*`` the
-    gateway's; ``sys.<kind>.<service>`` and ``state.<service>`` belong to the service they name.
+    gateway's (any gateway instance's: each account has one, see :func:`role`);
+    ``sys.<kind>.<service>`` and ``state.<service>`` belong to the service they name.
     A subscriber acts on a topic only from its owner (see PROTOCOL.md, "Ownership").
     """
     head, _, rest = topic.partition(".")
@@ -125,6 +131,17 @@ def owner(topic: str) -> str:
     return ""
 
 
+def owned_by(topic: str, service: str) -> bool:
+    """Whether ``service`` may publish ``topic``: it is the owner, or an instance of the family's
+    owner (``gateway-b`` on ``oms.*``; not on ``sys.*.gateway``, which names another instance)."""
+    who = owner(topic)
+    if not who:
+        return False
+    if who == service:
+        return True
+    return _FAMILY_OWNERS.get(topic.partition(".")[0]) == role(service) != service
+
+
 def subscription_owner(pattern: str) -> str:
     """The one service owning every topic ``pattern`` selects; ``""`` when its topics have several
     owners (``""``, ``sys.heartbeat.``, ``state.``), so it must be heard from every publisher."""
@@ -133,9 +150,12 @@ def subscription_owner(pattern: str) -> str:
     return _FAMILY_OWNERS.get(pattern.partition(".")[0], "")
 
 
-def by_publisher(patterns: Iterable[str], publishers: Iterable[str]) -> dict[str, list[str]]:
+def by_publisher(
+    patterns: Iterable[str], publishers: Iterable[str], instances: Mapping[str, list[str]] | None = None
+) -> dict[str, list[str]]:
     """The patterns to ask each publisher for: an owned pattern (``risk.target.``) from its owner
-    only, one that spans owners (``""``, ``sys.heartbeat.``) from every one of ``publishers``.
+    only (from each of its ``instances``, e.g. every account's gateway for ``oms.``), one that spans
+    owners (``""``, ``sys.heartbeat.``) from every one of ``publishers``.
 
     Every topic has one owner, so a message matches the patterns of one publisher only: one
     socket per publisher hears each message once.
@@ -144,7 +164,7 @@ def by_publisher(patterns: Iterable[str], publishers: Iterable[str]) -> dict[str
     plan: dict[str, list[str]] = {}
     for p in patterns:
         who = subscription_owner(p)
-        for pub in [who] if who else everyone:
+        for pub in (instances or {}).get(who, [who]) if who else everyone:
             plan.setdefault(pub, []).append(p)
     return plan
 

@@ -32,7 +32,7 @@ import zmq
 from prometheus_client import Counter
 from zmq.auth.thread import ThreadAuthenticator
 
-from common.config import SERVICES, Settings
+from common.config import Settings
 from common.curve import CurveKeys
 from common.logging import log
 
@@ -69,8 +69,8 @@ class BusSecurity:
     @classmethod
     def for_settings(cls, settings: Settings, keys: CurveKeys) -> BusSecurity:
         """Security whose endpoint owners are the configured services' PUB and command endpoints."""
-        binders = {settings.pub_endpoint(s): s for s in SERVICES}
-        binders.update({settings.cmd_endpoint(s): s for s in SERVICES})
+        binders = {settings.pub_endpoint(s): s for s in settings.services}
+        binders.update({settings.cmd_endpoint(s): s for s in settings.services})
         return cls(keys, binders)
 
     def serve(self, sock: zmq.Socket[Any]) -> None:

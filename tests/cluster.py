@@ -117,8 +117,9 @@ class Cluster:
                 run_env.pop(k, None)
         for s in services:
             log = (self.run_dir / "logs" / f"{s}.log").open("ab")
+            module, _, account = s.partition("-")  # gateway-b: the gateway of account b
             self.procs[s] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{s}"],
+                [sys.executable, "-m", f"services.{module}", *(["--account", account] if account else [])],
                 cwd=PROJECT,
                 env=run_env,
                 stdout=log,
@@ -175,7 +176,7 @@ class Cluster:
                 ctx = zmq.Context()
                 sub = Subscriber(
                     ctx,
-                    [settings.pub_endpoint(s) for s in SERVICES],
+                    [settings.pub_endpoint(s) for s in settings.services],
                     list(topic_list),
                     lambda t, m, e: self.heard.add(t, m),
                     "test",

@@ -157,7 +157,9 @@ class Balance(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Account(Message, frozen=True, kw_only=True):
-    """The account's balances (``oms.account``)."""
+    """An account's balances (``oms.account``); ``account`` names it among several (``main`` is the
+    primary account's, the one of ``MM_API_KEY``)."""
 
     balances: list[Balance]
     reason: str = ""
+    account: str = "main"

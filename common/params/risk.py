@@ -159,6 +159,21 @@ def _default_symbols() -> dict[str, SymbolRiskParams]:
     }
 
 
+class AccountRiskParams(Section):
+    """The limits of one account among several (``risk.params.accounts.<name>``), enforced beside
+    the global ones above: its symbols' worst-case notional, its day loss, its margin ratio."""
+
+    total_notional_max: Decimal = Field(
+        default=Decimal(1_000_000), gt=0, description="worst-case notional over the account's symbols"
+    )
+    daily_max: Decimal = Field(
+        default=Decimal("50.0"), gt=0, description="max loss of the UTC day over the account's symbols"
+    )
+    margin_ratio_max: float = Field(
+        default=0.5, gt=0, lt=1, description="the account's maint margin / equity"
+    )
+
+
 class RiskParams(Section):
     """The account-wide limits and every quoted symbol's limits; an unlisted symbol quotes nothing."""
 
@@ -171,6 +186,9 @@ class RiskParams(Section):
     leverage_max: Decimal = Field(default=Decimal(10), gt=0, description="worst-case notional / equity")
     margin_ratio_max: float = Field(default=0.5, gt=0, lt=1, description="maint margin / margin balance")
     symbols: dict[str, SymbolRiskParams] = Field(default_factory=_default_symbols)
+    accounts: dict[str, AccountRiskParams] = Field(
+        default_factory=dict, description="per-account limits, by account name (main = MM_API_KEY's)"
+    )
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -61,7 +61,7 @@ from common.config import ConfigError, Settings
 from common.config_sections import ConsoleConfig
 from common.logging import log
 from common.messages import GetSnapshot, Kill, ReloadConfig
-from common.operator import KILL_EXIT, KILL_NOT_CONFIRMED, TARGETS, broadcast, build, kill
+from common.operator import KILL_EXIT, KILL_NOT_CONFIRMED, TARGETS, broadcast, build, kill, route
 from common.runtime import Service
 from services.console.auth import Login, parse_users
 from services.console.view import ConsoleView
@@ -169,7 +169,12 @@ class ConsoleService(Service):
         self.login = Login(parse_users(users))  # before any socket: a bad entry stops the start
         self.guard = ConsoleGuard(settings.console, settings.console_token, self.login.enabled)
         super().__init__(settings)
-        self.view = ConsoleView()
+        self.view = ConsoleView(
+            accounts={
+                a: (g, settings.account_symbols(a))
+                for a, g in zip(settings.account_names, settings.gateways, strict=True)
+            }
+        )
         self.runner: web.AppRunner | None = None
         self._logged_refusals: set[str] = set()
 
@@ -310,7 +315,9 @@ class ConsoleService(Service):
             return self._refused(req, Refusal("bad_edit", 400, str(exc)[:500]))
         reason = f"console {self._user(req)}: {key} {before} -> {value}"
         log.warning("console_param_edit", key=key, before=str(before), after=str(value), user=self._user(req))
-        rows = await broadcast(self.client, ReloadConfig(reason=reason), TARGETS["reload"])
+        rows = await broadcast(
+            self.client, ReloadConfig(reason=reason), route(self.settings, TARGETS["reload"])
+        )
         ok = all(r["ok"] for r in rows)
         return web.json_response({"ok": ok, "key": key, "before": before, "after": value, "acks": rows},
                                  status=200 if ok else 502)  # fmt: skip
@@ -352,7 +359,9 @@ class ConsoleService(Service):
         )
         if isinstance(cmd, Kill):
             return await self._kill(cmd, body)
-        rows = await broadcast(self.client, cmd, TARGETS[verb])
+        rows = await broadcast(
+            self.client, cmd, route(self.settings, TARGETS[verb], str(body.get("symbol", "")))
+        )
         ok = all(r["ok"] for r in rows)
         log.warning("console_command", verb=verb, ok=ok)
         return web.json_response({"ok": ok, "acks": rows}, status=200 if ok else 502)
@@ -365,7 +374,7 @@ class ConsoleService(Service):
             wait_s = min(max(float(body.get("wait_s", KILL_WAIT_S)), 0.0), 120.0)
         except (TypeError, ValueError):
             return web.json_response({"ok": False, "error": "wait_s must be a number"}, status=400)
-        out = await kill(self.client, cmd, wait_s)
+        out = await kill(self.client, cmd, wait_s, targets=route(self.settings, TARGETS["kill"]))
         log.warning("console_command", verb="kill", done=out.done, code=out.code)
         status = 200 if out.done else 202 if out.code == KILL_NOT_CONFIRMED else 502
         payload = {"ok": out.done, "done": out.done, "code": out.code, "meaning": KILL_EXIT[out.code],

@@ -51,7 +51,10 @@ class Point(msgspec.Struct, array_like=True):
 class ConsoleView:
     """The console's model of the system."""
 
-    def __init__(self, history: int = 50) -> None:
+    def __init__(self, history: int = 50, accounts: dict[str, tuple[str, list[str]]] | None = None) -> None:
+        # account -> (its gateway, its symbols); the primary account alone when there is one
+        self.account_map = accounts or {"main": ("gateway", [])}
+        self.accounts: dict[str, Account] = {}
         self.heartbeats: dict[str, Heartbeat] = {}
         self.books: dict[str, dict[str, Any]] = {}
         self.features: dict[str, Features] = {}
@@ -93,7 +96,9 @@ class ConsoleView:
             case Position(symbol=s):
                 self.positions[s] = msg
             case Account():
-                self.account = msg
+                self.accounts[msg.account] = msg
+                if msg.account == "main":
+                    self.account = msg
             case RiskState():
                 self.risk = msg
                 pnl = msg.figures.get("account.pnl_day")
@@ -204,12 +209,28 @@ class ConsoleView:
             },
             "risk": b(self.risk) if self.risk else None,
             "account": b(self.account) if self.account else None,
+            "accounts": self._accounts(),
             "symbols": {s: self._symbol(s) for s in symbols},
             "fills": [b(f) for f in reversed(self.fills)],
             "risk_events": [b(e) for e in reversed(self.risk_events)],
             "commands": [b(c) for c in reversed(self.commands)],
             "alerts": self.alerts(now),
         }
+
+    def _accounts(self) -> dict[str, Any]:
+        """Each account: its gateway, symbols, balances and risk's figures for it (``account.<name>.*``)."""
+        figs = self.risk.figures if self.risk else {}
+        out = {}
+        for name, (gateway, syms) in self.account_map.items():
+            acct = self.accounts.get(name)
+            prefix = f"account.{name}."
+            out[name] = {
+                "gateway": gateway,
+                "symbols": syms,
+                "balances": msgspec.to_builtins(acct.balances) if acct else [],
+                "figures": {k.removeprefix(prefix): v for k, v in figs.items() if k.startswith(prefix)},
+            }
+        return out
 
     def _symbol(self, s: str) -> dict[str, Any]:
         f = self.features.get(s)

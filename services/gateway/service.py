@@ -114,12 +114,15 @@ class GatewayService(Service):
 
     name = "gateway"
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, instance: str = "") -> None:
+        super().__init__(settings, instance)
         cfg, p = settings.gateway, settings.gateway.params
-        self.symbols = list(settings.symbols)
+        # One gateway instance per account (``gateway`` for the primary one, ``gateway-<account>``
+        # for each other): its key pair, its symbols, its own kill switch and send mark.
+        self.account_name = settings.account_of_gateway(self.name)
+        self.symbols = settings.account_symbols(self.account_name)
         self.instruments: dict[str, Any] = {}
-        self.kill_file = KillFile(settings.run_path / "gateway.kill.json")
+        self.kill_file = KillFile(settings.run_path / f"{self.name}.kill.json")
         self.kill_state = self.kill_file.load()
         KILLED.set(1 if self.kill_state.engaged else 0)
         self.targets: dict[str, TargetQuotes] = {}
@@ -140,8 +143,7 @@ class GatewayService(Service):
         self.fills: deque[Fill] = deque(maxlen=5000)
         self.account: Account | None = None
         self.gap_pending = False
-        key = settings.api_key.get_secret_value() if settings.api_key else ""
-        secret = settings.api_secret.get_secret_value() if settings.api_secret else ""
+        key, secret = settings.account_credentials(self.account_name)
         self.has_keys = bool(key and secret)
         venue_cfg = settings.venue
         shared = SharedLimits(shared_path(settings.run_path, venue_cfg.rest_url))
@@ -154,7 +156,7 @@ class GatewayService(Service):
             else None
         )
         self.venue = Venue(self.rest, ws)
-        self.send_mark = SendMark(settings.run_path / "gateway.lastsend")
+        self.send_mark = SendMark(settings.run_path / f"{self.name}.lastsend")
         self.core = GatewayCore(
             self.venue,
             p,
@@ -183,7 +185,8 @@ class GatewayService(Service):
 
     async def on_start(self) -> None:
         if not self.has_keys:
-            raise CommandError("the gateway needs MM_API_KEY and MM_API_SECRET in the environment")
+            key_var, secret_var = self.settings.account_key_vars(self.account_name)
+            raise CommandError(f"{self.name} needs {key_var} and {secret_var} in the environment")
         info = await until_answered(self.rest.exchange_info)
         await until_answered(self.rest.sync_time)
         self.instruments.update(instruments(info, self.symbols, self.settings.venue.market))
@@ -226,6 +229,8 @@ class GatewayService(Service):
         marks = await self._recorded_marks()
         self.sync.seed(marks)
         for sym, lev in self.settings.gateway.leverage.items():
+            if sym not in self.symbols:
+                continue
             await self._set_leverage(sym, lev)
         await self.sync.full(self.symbols, startup=True)
         await self._refresh_account()
@@ -385,7 +390,9 @@ class GatewayService(Service):
         for b in ev.a.B:
             prev = old.get(b.a)
             old[b.a] = Balance(asset=b.a, wallet=b.wb, available=prev.available if prev else EMPTY)
-        self.account = Account(balances=list(old.values()), reason=ev.a.m, ts_event=ev.E * 1_000_000)
+        self.account = Account(
+            balances=list(old.values()), reason=ev.a.m, ts_event=ev.E * 1_000_000, account=self.account_name
+        )
         self.publish(topics.OMS_ACCOUNT, self.account)
 
     def _on_gap(self) -> None:
@@ -614,12 +621,18 @@ class GatewayService(Service):
                 for a in data.assets
             ],
             reason="rest",
+            account=self.account_name,
         )
         self.publish(topics.OMS_ACCOUNT, self.account)
 
     # ---- commands ----------------------------------------------------------------------------
 
     async def on_command(self, cmd: AnyCommand, req: Request) -> Any:
+        sym = getattr(cmd, "symbol", "")
+        if sym and sym not in self.symbols:
+            owner = self.settings.gateway_of(sym)
+            why = f"{self.name} does not trade {sym} (account {self.account_name}): {owner} does"
+            raise CommandError(why)
         match cmd:
             case Kill():
                 return await self._kill(cmd, req)
@@ -654,7 +667,7 @@ class GatewayService(Service):
                 self._position(sym)
                 filled = await self.reducer.reduce(sym, qty, mode, slip, wait)
                 return {"symbol": sym, "filled": str(filled)}
-        raise CommandError(f"gateway does not handle {type(cmd).__name__}")
+        raise CommandError(f"{self.name} does not handle {type(cmd).__name__}")
 
     def _refuse_while_killed(self) -> None:
         if self.kill_state.engaged:
@@ -716,6 +729,8 @@ class GatewayService(Service):
             s: f"orders={len(self.oms.working(s))} pos={self.oms.exposure(s).position}" for s in self.symbols
         }
         out.update({f"{s}_held": r for s, r in self.held.items() if r})
+        if self.settings.accounts:
+            out["account"] = self.account_name
         if self.kill_state.engaged:
             out["killed"] = self.kill_state.reason or "yes"
         return out

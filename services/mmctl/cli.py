@@ -11,6 +11,7 @@ from types import ModuleType
 from common.config import ConfigError, load_settings
 from common.operator import TARGETS
 from services.mmctl.commands import (
+    accounts,
     alertmanager,
     backtest,
     backup,
@@ -35,6 +36,7 @@ MODULES: dict[str, ModuleType] = {
     "fills": fills,
     "report": report,
     "session": session,
+    "accounts": accounts,
     **{name: control for name in TARGETS},
 }
 OFFLINE: dict[str, ModuleType] = {

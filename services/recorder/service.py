@@ -30,7 +30,7 @@ from common.binance.rest import RestClient
 from common.binance.shared_limits import SharedLimits, shared_path
 from common.bus import RequestRefused, RequestTimeout
 from common.codec import DecodeError, MessageCodec
-from common.config import SERVICES, ConfigError, Settings, clock_utc, load_settings
+from common.config import ConfigError, Settings, clock_utc, load_settings
 from common.logging import log
 from common.messages import (
     AnyCommand,
@@ -93,7 +93,9 @@ class RecorderService(Service):
         self.queries = Queries(store)
         self.session = await self._open_session()
         self._start_notifier()
-        self.subscribe([topics.ALL], self._on_message, decode=False, services=SERVICES, on_gap=self._on_gap)
+        self.subscribe(
+            [topics.ALL], self._on_message, decode=False, services=self.settings.services, on_gap=self._on_gap
+        )
         self._own.append(self.spawn(self._flusher(), "flusher"))
         self._own.append(self.spawn(self._session_beat(), "session", critical=False))
         if cfg.catchup:
@@ -264,7 +266,7 @@ class RecorderService(Service):
 
     async def _fetch_oms(self) -> dict[str, Any] | None:
         try:
-            snap = await self.client("gateway").call(GetSnapshot(what="oms"), timeout_s=3.0)
+            snap = await operator.gateway_snapshot(self.client, self.settings.gateways, 3.0)
         except (RequestTimeout, RequestRefused) as exc:
             if self._gateway_up is not False:  # log the change, not every retry
                 log.info("catchup_gateway_unavailable", reason=str(exc)[:200])
@@ -375,7 +377,12 @@ class RecorderService(Service):
                 continue
             now = calendar.active(fresh.schedule.rules, clock_utc())
             if now != last:
-                acks = await operator.broadcast(self.client, ReloadConfig(), operator.TARGETS["reload"], 10.0)
+                acks = await operator.broadcast(
+                    self.client,
+                    ReloadConfig(),
+                    operator.route(self.settings, operator.TARGETS["reload"]),
+                    10.0,
+                )
                 refused = [f"{a['service']}: {a['error']}" for a in acks if not a["ok"]]
                 log.warning("calendar_change", before=",".join(last) or "-", after=",".join(now) or "-",
                             refused="; ".join(refused) or "-")  # fmt: skip
@@ -426,9 +433,13 @@ class RecorderService(Service):
         log.warning("timed_session_ending", session=ts.session_id, flatten=ts.flatten)
         why = f"timed session {ts.session_id} ended"
         acks = await operator.broadcast(self.client, Pause(reason=why), operator.TARGETS["pause"], 5.0)
-        acks += await operator.broadcast(self.client, CancelAll(reason=why), ("gateway",), 10.0)
+        acks += await operator.broadcast(
+            self.client, CancelAll(reason=why), tuple(self.settings.gateways), 10.0
+        )
         if ts.flatten:
-            acks += await operator.broadcast(self.client, Flatten(reason=why), ("gateway",), 60.0)
+            acks += await operator.broadcast(
+                self.client, Flatten(reason=why), tuple(self.settings.gateways), 60.0
+            )
         left = await self._wait_closed(ts.flatten, 60.0, why)
         folder = (
             run
@@ -461,11 +472,12 @@ class RecorderService(Service):
         retry_at = time.monotonic() + 3.0
         while time.monotonic() < deadline:
             try:
-                reply = await self.client("gateway").request(GetSnapshot(what="oms"), 2.0)
+                snap: dict[str, Any] | None = await operator.gateway_snapshot(
+                    self.client, self.settings.gateways, 2.0
+                )
             except (RequestTimeout, RequestRefused):
-                reply = None
-            if reply is not None and reply.ok:
-                snap = reply.result
+                snap = None
+            if snap is not None:
                 orders = snap["orders"]
                 held = [p for p in snap["positions"] if Decimal(p["qty"]) != 0] if flat else []
                 left = ([f"{len(orders)} open order(s)"] if orders else []) + [
@@ -476,9 +488,13 @@ class RecorderService(Service):
                 if time.monotonic() >= retry_at:
                     retry_at = time.monotonic() + 3.0
                     if orders:
-                        await operator.broadcast(self.client, CancelAll(reason=why), ("gateway",), 10.0)
+                        await operator.broadcast(
+                            self.client, CancelAll(reason=why), tuple(self.settings.gateways), 10.0
+                        )
                     if held:
-                        await operator.broadcast(self.client, Flatten(reason=why), ("gateway",), 30.0)
+                        await operator.broadcast(
+                            self.client, Flatten(reason=why), tuple(self.settings.gateways), 30.0
+                        )
             await asyncio.sleep(0.5)
         return left
 
@@ -487,8 +503,8 @@ class RecorderService(Service):
         saved: list[str] = []
         (folder / "metrics").mkdir(parents=True, exist_ok=True)
         async with httpx.AsyncClient(timeout=3.0) as http:
-            for svc in SERVICES:
-                port = getattr(self.settings, "simvenue" if svc == "venue" else svc).metrics_port
+            for svc in self.settings.services:
+                port = self.settings.service_section(svc).metrics_port
                 if not port:
                     continue
                 try:

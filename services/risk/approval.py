@@ -21,7 +21,7 @@ from typing import NamedTuple
 from common.instrument import round_down
 from common.messages import Instrument, Quote, RiskMode
 from common.params.risk import RiskParams, SymbolRiskParams
-from services.risk import errors
+from services.risk import accounts, errors
 from services.risk.behaviour import budget, cost, diff, fits, merge
 from services.risk.exposure import Caps, Clip, shape
 from services.risk.margin import notional_cap, room
@@ -148,9 +148,13 @@ def _caps(
     step = inst.qty_step
     net, rule = round_down(sp.net_max, step), "netMax"
     cap, cap_rule = notional_cap(p, equity)
-    left = room(st, name, cap, st.symbols[name].book.mark, step)
+    mark = st.symbols[name].book.mark
+    left = room(st, name, cap, mark, step)
     if left < net:
         net, rule = left, cap_rule
+    own = accounts.room(st, p, name, mark, step)
+    if own is not None and own < net:
+        net, rule = own, "account_notional"
     buy, sell = outside(st.symbols[name], now_ns, int(sp.outside_order_grace_seconds * 1e9))
     return Caps(net, rule, round_down(sp.single_max, step), reduce_only, buy, sell)
 

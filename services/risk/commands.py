@@ -23,6 +23,7 @@ import msgspec
 from common.instrument import round_down
 from common.messages import CancelAll, Command, Flatten, Instrument, Kill, Pause, ReducePosition, Resume
 from common.params.risk import RiskParams
+from services.risk import accounts
 from services.risk.modes import ACCOUNT, Changes
 from services.risk.pnl import day_pnl, equity
 from services.risk.state import ZERO, EngineState, Hold, SymbolState
@@ -80,12 +81,16 @@ def _resume(cmd: Resume, st: EngineState, p: RiskParams, ch: Changes) -> None:
         lifted = _lift(ACCOUNT, st.account.holds, cmd.reason, ch)
         if "daily_loss" in lifted:
             st.account.daily_base = sum((day_pnl(s.book) for s in st.symbols.values()), ZERO)
+        accounts.rebase(st)
         if "drawdown" in lifted:
             st.account.peak_equity = equity(st.account, (s.book for s in st.symbols.values())) or ZERO
     for name in names:
         s = st.symbols[name]
-        if "stop_loss" in _lift(name, s.holds, cmd.reason, ch):
+        lifted = _lift(name, s.holds, cmd.reason, ch)
+        if "stop_loss" in lifted:
             s.stop_base = day_pnl(s.book)
+        if cmd.symbol and "account_daily_loss" in lifted:
+            accounts.rebase(st, name)
 
 
 def _lift(scope: str, holds: dict[str, Hold], why: str, ch: Changes) -> list[str]:

@@ -45,7 +45,7 @@ from common.messages import (
     VenueLatency,
 )
 from common.params.risk import RiskParams
-from services.risk import commands, errors
+from services.risk import accounts, commands, errors
 from services.risk.approval import Approved, Limits, approve, effective_mode, gate, reshape
 from services.risk.context import NS
 from services.risk.loss import start_day
@@ -103,24 +103,26 @@ class RiskEngine:
         """One of our executions (``oms.fill``): position, realized PnL and fees (a replay is ignored)."""
         realized = book_fill(self._st.symbol(fill.symbol).book, fill)
         if realized is not None:
-            self._st.account.wallet_adj += realized - fill.fee
+            accounts.book(self._st, fill.symbol, realized - fill.fee)
 
     def on_funding(self, symbol: str, amount: Decimal) -> None:
         """One funding settlement of ``symbol`` (positive when received), as the venue booked it."""
         book_funding(self._st.symbol(symbol).book, amount)
-        self._st.account.wallet_adj += amount
+        accounts.book(self._st, symbol, amount)
 
     def on_position(self, pos: Position) -> None:
         """The gateway's position (``oms.position``): the truth for size and entry."""
         apply_position(self._st.symbol(pos.symbol).book, pos)
 
     def on_account(self, acct: Account) -> None:
-        """Balances (``oms.account``): wallet and maintenance margin, summed over the margin assets."""
-        a = self._st.account
-        a.wallet = sum((b.wallet for b in acct.balances), ZERO)
-        a.maint = sum((b.maint_margin for b in acct.balances), ZERO)
-        a.gw_margin_balance = sum((b.margin_balance for b in acct.balances), ZERO)
-        a.wallet_adj, a.seen = ZERO, True
+        """An account's balances (``oms.account``): wallet and maintenance margin, summed over the
+        margin assets, and over the accounts for the global rules (:mod:`services.risk.accounts`)."""
+        accounts.on_account(self._st, acct)
+
+    def set_accounts(self, account_of: Mapping[str, str]) -> None:
+        """Which account trades each symbol when there are several (symbol -> account name); a
+        symbol left out is the primary account's (``main``)."""
+        self._st.account_of = {s: a for s, a in account_of.items() if a != accounts.PRIMARY}
 
     def on_mark(self, mp: MarkPrice) -> None:
         """The mark price (``md.mark``): unrealized PnL and the mark's shock window; ≤ 0 is ignored."""

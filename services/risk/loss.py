@@ -16,6 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from common.messages import CancelAll, Flatten
+from services.risk import accounts
 from services.risk.context import DAY_NS, AccountView, SymbolView, next_day
 from services.risk.modes import ACCOUNT, Changes
 from services.risk.pnl import day_pnl, equity, roll_day
@@ -47,6 +48,7 @@ def start_day(st: EngineState, now_ns: int) -> bool:
         roll_day(s.book)
         s.stop_base = ZERO
     acct.daily_base = ZERO
+    accounts.start_day(st)
     acct.peak_equity = equity(acct, (s.book for s in st.symbols.values())) or ZERO
     return True
 
@@ -58,6 +60,9 @@ def roll_if_new_day(st: EngineState, now_ns: int, ch: Changes) -> None:
     acct = st.account
     for rule in [r for r, h in acct.holds.items() if h.release == "day"]:
         ch.release(ACCOUNT, acct.holds, rule, "a new UTC day began")
+    for name, s in st.symbols.items():  # an account's day loss holds its symbols
+        for rule in [r for r, h in s.holds.items() if h.release == "day"]:
+            ch.release(name, s.holds, rule, "a new UTC day began")
 
 
 def _pnl_band(v: SymbolView, pnl: Decimal) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from common.messages import RiskMode, RiskState, SymbolRisk
+from services.risk import accounts
 from services.risk.margin import worst_notional
 from services.risk.modes import mode_of, top_hold, worse
 from services.risk.pnl import day_pnl, equity, upnl
@@ -54,6 +55,25 @@ def figures(st: EngineState) -> dict[str, float]:
     for name, s in st.symbols.items():
         out.update({f"{name}.{k}": v for k, v in symbol_figures(s).items()})
     out.update({f"account.{k}": v for k, v in account_figures(st).items()})
+    if st.account_of:  # several accounts: each one's own figures, ``account.<name>.<figure>``
+        for name in accounts.names(st):
+            out.update({f"account.{name}.{k}": v for k, v in one_account_figures(st, name).items()})
+    return out
+
+
+def one_account_figures(st: EngineState, name: str) -> dict[str, float]:
+    """One account's equity, day PnL, notional, worst-case notional and margin ratio among several."""
+    syms = [st.symbols[n] for n in accounts.symbols_of(st, name)]
+    out = {
+        "pnl_day": float(accounts.day(st, name)),
+        "notional": float(sum((abs(s.book.qty) * s.book.mark for s in syms), ZERO)),
+        "worst_notional": float(sum((worst_notional(s) for s in syms), ZERO)),
+    }
+    eq = accounts.equity(st, name)
+    if eq is not None:
+        maint = st.account.parts[name].maint
+        out["equity"] = float(eq)
+        out["margin_ratio"] = float(maint / eq) if eq > 0 else 0.0
     return out
 
 

@@ -12,12 +12,14 @@ At each ``check()`` and ``tick()``, once the engine is ready:
      ``market_trigger`` taker reductions;
    * margin (:mod:`margin`): ``liquidation`` (reduce-only);
 
-3. the account: ``daily_loss`` and ``drawdown`` (halted until the next day), ``margin_ratio``
-   (reduce-only).
+3. the account (all accounts together): ``daily_loss`` and ``drawdown`` (halted until the next
+   day), ``margin_ratio`` (reduce-only);
+4. each account with its own limits (:mod:`accounts`): ``account_daily_loss`` (its symbols halted
+   until the next day), ``account_margin_ratio`` (its symbols reduce-only).
 
 The operator's holds (``kill``, ``pause``) come from :mod:`commands`; the clipping rules
-(``netMax``, ``singleMax``, ``total_notional_max``, ``leverage``, ``latency_widen``, ``churn``,
-``filters``, ``grid``, ``reduce_only``) act on each approval (:mod:`approval`).
+(``netMax``, ``singleMax``, ``total_notional_max``, ``account_notional``, ``leverage``,
+``latency_widen``, ``churn``, ``filters``, ``grid``, ``reduce_only``) act on each approval (:mod:`approval`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from decimal import Decimal
 
 from common.messages import Instrument
 from common.params.risk import RiskParams
+from services.risk import accounts
 from services.risk.bands import band_rules
 from services.risk.context import AccountView, SymbolView
 from services.risk.loss import account_loss_rules, roll_if_new_day, symbol_loss_rules
@@ -53,4 +56,5 @@ def evaluate(
     a = AccountView(p, st, eq, now_ns, ch)
     account_loss_rules(a)
     margin_rule(a)
+    accounts.rules(st, p, ch)
     return ch

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 from prometheus_client import Counter, Gauge, Histogram
 
-from common import topics
+from common import operator, topics
 from common.bus import RequestRefused, RequestTimeout
 from common.config import Settings
 from common.logging import log
@@ -63,6 +63,7 @@ class RiskService(Service):
     async def on_start(self) -> None:
         self.instruments = await self._instruments()
         self.engine = await self._restore()
+        self.engine.set_accounts({sym: self.settings.account_of(sym) for sym in self.settings.symbols})
         self._pending: dict[str, int] = {}
         self._last_state = 0
         self.subscribe(
@@ -111,7 +112,7 @@ class RiskService(Service):
         """Positions and account from the gateway, the day's fills from the recorder; then ready."""
         while True:
             try:
-                oms = await self.client("gateway").call(GetSnapshot(what="oms"), timeout_s=3.0)
+                oms = await operator.gateway_snapshot(self.client, self.settings.gateways, 3.0)
                 break
             except (RequestTimeout, RequestRefused) as exc:
                 log.info("waiting_for_gateway", reason=str(exc)[:120])
@@ -121,8 +122,8 @@ class RiskService(Service):
         self.engine.restore_day([f for f in fills if f.ts_event >= midnight], time.time_ns())
         for p in oms.get("positions", []):
             self.engine.on_position(msgspec.convert(p, Position))
-        if oms.get("account"):
-            self.engine.on_account(msgspec.convert(oms["account"], Account))
+        for acct in oms.get("accounts", []):
+            self.engine.on_account(msgspec.convert(acct, Account))
         self.engine.reset_orders()
         for u in oms.get("orders", []):
             self.engine.on_order(msgspec.convert(u, OrderUpdate))
@@ -216,13 +217,17 @@ class RiskService(Service):
             self._publish_state()
 
     async def _action(self, cmd: Any) -> None:
+        """A gateway action: to the gateway trading its symbol, or to every account's gateway."""
         name = type(cmd).__name__
-        try:
-            await self.client("gateway").call(cmd, timeout_s=30.0)
-            ACTIONS.labels(name, "ok").inc()
-        except (RequestTimeout, RequestRefused) as exc:
-            ACTIONS.labels(name, "failed").inc()
-            log.error("risk_action_failed", action=name, error=str(exc)[:200])
+        targets = operator.route(self.settings, ("gateway",), getattr(cmd, "symbol", ""))
+        for row in await operator.broadcast(self.client, cmd, targets, 30.0):
+            if row["ok"]:
+                ACTIONS.labels(name, "ok").inc()
+            else:
+                ACTIONS.labels(name, "failed").inc()
+                log.error(
+                    "risk_action_failed", action=name, gateway=row["service"], error=str(row["error"])[:200]
+                )
 
     def _publish_state(self) -> None:
         st = self.engine.state(time.time_ns())
@@ -267,6 +272,7 @@ class RiskService(Service):
 
     async def on_reload(self, new: Settings) -> None:
         self.engine.set_params(new.risk.params)
+        self.engine.set_accounts({sym: new.account_of(sym) for sym in new.symbols})
         self.settings = new
         log.info("risk_params_reloaded")
 
@@ -274,6 +280,10 @@ class RiskService(Service):
         st = self.engine.state(time.time_ns())
         out = {"mode": st.mode, "ready": str(st.ready).lower()}
         out.update({s: f"{r.mode}{' (' + r.reason + ')' if r.reason else ''}" for s, r in st.symbols.items()})
+        if self.settings.accounts:  # several accounts: each one's figures (``mmctl status``)
+            for name in self.settings.account_names:
+                figs = {k: st.figures.get(f"account.{name}.{k}") for k in ("equity", "pnl_day", "notional")}
+                out[f"account.{name}"] = " ".join(f"{k}={v:.2f}" for k, v in figs.items() if v is not None)
         return out
 
 

@@ -151,6 +151,18 @@ class SymbolState(msgspec.Struct, kw_only=True):
     orders: dict[str, LiveOrder] = msgspec.field(default_factory=dict)
 
 
+class AccountPart(msgspec.Struct, kw_only=True):
+    """One account among several: its balances from its gateway's ``oms.account``, what risk
+    booked since (fills, funding), and the base of its day loss (re-based by a resume)."""
+
+    seen: bool = False
+    wallet: Decimal = ZERO
+    adj: Decimal = ZERO
+    maint: Decimal = ZERO
+    margin_balance: Decimal = ZERO
+    daily_base: Decimal = ZERO
+
+
 class AccountState(msgspec.Struct, kw_only=True):
     """The account: its holds, wallet (from the gateway plus what risk booked since), the day."""
 
@@ -163,6 +175,8 @@ class AccountState(msgspec.Struct, kw_only=True):
     day_start_ns: int = 0
     peak_equity: Decimal = ZERO
     daily_base: Decimal = ZERO
+    parts: dict[str, AccountPart] = msgspec.field(default_factory=dict)
+    """Each account's share when there are several (``wallet``, ``maint`` ... above are their sums)."""
 
 
 class EngineState(msgspec.Struct, kw_only=True):
@@ -173,6 +187,8 @@ class EngineState(msgspec.Struct, kw_only=True):
     account: AccountState = msgspec.field(default_factory=AccountState)
     symbols: dict[str, SymbolState] = msgspec.field(default_factory=dict)
     last_target_id: int = 0
+    account_of: dict[str, str] = msgspec.field(default_factory=dict)
+    """Symbol -> account, when several accounts trade (empty: one account, ``main``)."""
 
     def symbol(self, name: str) -> SymbolState:
         """The state of ``name``, created on first sight (a fill or mark of an unlisted symbol counts)."""

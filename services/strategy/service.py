@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 from prometheus_client import Counter, Gauge, Histogram
 
-from common import topics
+from common import operator, topics
 from common.bus import RequestRefused, RequestTimeout
 from common.config import ConfigError, Settings, load_settings, watched_files
 from common.logging import log
@@ -169,7 +169,7 @@ class StrategyService(Service):
                 await asyncio.sleep(1.0)
         while any(not v.position_known for v in views.values()):
             try:
-                oms = await self.client("gateway").call(GetSnapshot(what="oms"), timeout_s=2.0)
+                oms = await operator.gateway_snapshot(self.client, self.settings.gateways, 2.0)
                 self._adopt_oms(oms)
             except (RequestTimeout, RequestRefused) as exc:
                 log.info("waiting_for_gateway", reason=str(exc)[:120])

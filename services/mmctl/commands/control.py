@@ -4,8 +4,9 @@ A command goes to every service that must act (``--to`` overrides) and waits for
 acknowledgement; a missing or negative acknowledgement makes the exit code 1.
 
 ``mmctl kill`` is different: it reports ``done`` only once the gateway says the venue confirmed
-zero open orders (and zero positions with ``--flatten``), polling the gateway for up to ``--wait``
-seconds, and says otherwise what is still open and why. Its exit codes:
+zero open orders (and zero positions with ``--flatten``), polling the gateway (every account's
+gateway, when there are several) for up to ``--wait`` seconds, and says otherwise what is still
+open and why. Its exit codes:
 
 * 0 — done: the venue confirmed zero (and flat with ``--flatten``), every service acknowledged;
 * 3 — engaged and saved, not confirmed within ``--wait``: the gateway keeps trying;
@@ -20,9 +21,9 @@ import argparse
 import sys
 from typing import Any
 
-from common.config import SERVICES
 from common.messages import Kill
-from common.operator import KILL_EXIT, TARGETS, broadcast, build, kill
+from common.operator import KILL_EXIT, TARGETS, broadcast, build, kill, route
+from common.topics import role
 from services.mmctl.context import Ctl, print_json
 
 
@@ -55,13 +56,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 async def run(ctl: Ctl, args: argparse.Namespace) -> int:
     name = args.command
-    targets = tuple(t for t in args.to.split(",") if t) if args.to else TARGETS[name]
-    unknown = [t for t in targets if t not in SERVICES]
+    symbol = getattr(args, "symbol", "")
+    asked = tuple(t for t in args.to.split(",") if t) if args.to else TARGETS[name]
+    known = ctl.settings.services
+    unknown = [t for t in asked if t not in known]
     if unknown:
-        print(f"unknown service(s): {', '.join(unknown)}")
+        print(f"unknown service(s): {', '.join(unknown)} (known: {', '.join(known)})")
         return 2
-    cmd = build(name, getattr(args, "symbol", ""), args.reason, getattr(args, "flatten", False))
-    if isinstance(cmd, Kill) and "gateway" in targets:
+    # "gateway" is every account's gateway (or the one trading --symbol); gateway-<acct> just that one
+    targets = route(ctl.settings, asked, symbol)
+    cmd = build(name, symbol, args.reason, getattr(args, "flatten", False))
+    if isinstance(cmd, Kill) and any(role(t) == "gateway" for t in targets):
         return await _kill(ctl, cmd, args, targets)
     rows = await broadcast(ctl.client, cmd, targets)
     for r in rows:
@@ -84,7 +89,7 @@ async def _kill(ctl: Ctl, cmd: Kill, args: argparse.Namespace, targets: tuple[st
         return out.code
     for r in out.acks:
         mark = "ok " if r["ok"] else "FAILED"
-        detail = r.get("error") or ("engaged" if r["service"] == "gateway" else r.get("result") or "")
+        detail = r.get("error") or ("engaged" if role(r["service"]) == "gateway" else r.get("result") or "")
         print(f"{mark:<6} {r['service']:<11} {detail}")
     rep = out.report
     if out.done:

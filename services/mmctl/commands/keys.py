@@ -15,7 +15,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from common.config import CURVE_IDENTITIES
+from common.config import CURVE_IDENTITIES, gateway_name
 from common.curve import generate
 
 _HEADER = (
@@ -28,12 +28,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("keys", help="make CURVE key pairs for every service and mmctl (bus over tcp)")
     p.add_argument("--out", type=Path, help="write to this file (mode 0600) instead of printing")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an extra account's gateway (gateway-NAME) needs keys too; repeat for each",
+    )
 
 
-def render() -> str:
+def render(accounts: list[str] | None = None) -> str:
     """The whole key file: a header, then one ``KEY='VALUE'`` line per variable."""
-    pairs = [*generate(CURVE_IDENTITIES), ("MM_BUS_SECRET", secrets.token_urlsafe(32))]
+    pairs = [*generate(identities(accounts)), ("MM_BUS_SECRET", secrets.token_urlsafe(32))]
     return _HEADER + "".join(f"{k}='{v}'\n" for k, v in pairs)
+
+
+def identities(accounts: list[str] | None) -> list[str]:
+    """Every bus identity, with the gateway instance of each extra account named."""
+    return [*CURVE_IDENTITIES, *(gateway_name(a) for a in accounts or [])]
 
 
 def write_private(path: Path, text: str, force: bool) -> None:
@@ -64,8 +76,8 @@ def print_or_write(prog: str, text: str, out: Path | None, force: bool) -> bool:
 
 def run_offline(args: argparse.Namespace) -> int:
     """Runs before any config is loaded: the keys are what a tcp setup that will not load lacks."""
-    if not print_or_write("keys", render(), args.out, args.force):
+    if not print_or_write("keys", render(args.account), args.out, args.force):
         return 1
     if args.out is not None:
-        print(f"wrote bus keys for {', '.join(CURVE_IDENTITIES)} to {args.out} (mode 0600)")
+        print(f"wrote bus keys for {', '.join(identities(args.account))} to {args.out} (mode 0600)")
     return 0

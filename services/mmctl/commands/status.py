@@ -1,4 +1,5 @@
-"""``mmctl status``: every service's state, pid, heartbeat age, version and uptime."""
+"""``mmctl status``: every service's state, pid, heartbeat age, version and uptime; with several
+accounts, each account's gateway, symbols and risk figures apart."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from typing import Any
 
 from common import topics
 from common.bus import RequestTimeout, Subscriber
-from common.config import SERVICES
 from common.messages import Envelope, GetStatus, Heartbeat
 from services.mmctl.context import Ctl, fmt_age, print_json
 
@@ -35,7 +35,7 @@ async def collect(ctl: Ctl, listen_s: float) -> list[dict[str, Any]]:
 
     sub = Subscriber(
         ctl.sync_ctx,
-        [ctl.settings.pub_endpoint(s) for s in SERVICES],
+        [ctl.settings.pub_endpoint(s) for s in ctl.settings.services],
         [topics.family("sys", "heartbeat")],
         on_beat,
         "mmctl",
@@ -49,12 +49,13 @@ async def collect(ctl: Ctl, listen_s: float) -> list[dict[str, Any]]:
             return None
         return reply.result if reply.ok else None
 
-    answers = await asyncio.gather(*(ask(s) for s in SERVICES))
+    services = ctl.settings.services
+    answers = await asyncio.gather(*(ask(s) for s in services))
     await asyncio.sleep(max(0.0, listen_s - 0.05))
     sub.close()
     now = time.time_ns()
     rows = []
-    for service, ans in zip(SERVICES, answers, strict=True):
+    for service, ans in zip(services, answers, strict=True):
         hb = beats.get(service)
         row: dict[str, Any] = {"service": service, "up": ans is not None or hb is not None}
         if ans:
@@ -93,9 +94,13 @@ async def run(ctl: Ctl, args: argparse.Namespace) -> int:
             f"{r['service']:<11} {r['state']:<10} {r['pid']:>7} {fmt_age(r['heartbeat_age_s']):>9} "
             f"{fmt_age(r['uptime_s']):>8} {r['version']:<8} {detail}"
         )
-    kill = kill_notice(ctl.settings.run_path / KILL_FILE)
-    if kill:
-        print(kill)
+    if ctl.settings.accounts:
+        print()
+        print(accounts_table(ctl, rows))
+    for gw in ctl.settings.gateways:
+        kill = kill_notice(ctl.settings.run_path / f"{gw}.kill.json")
+        if kill:
+            print(kill if gw == "gateway" else f"{gw}: {kill}")
     if code:
         down = ", ".join(r["service"] for r in rows if not r["up"])
         print(f"down: {down} (start the stack with `make run`)", file=sys.stderr)
@@ -103,7 +108,22 @@ async def run(ctl: Ctl, args: argparse.Namespace) -> int:
 
 
 KILL_FILE = "gateway.kill.json"
-"""Where the gateway keeps the kill state across restarts (services/gateway/kill.py)."""
+"""Where the gateway keeps the kill state across restarts (services/gateway/kill.py); an extra
+account's gateway keeps its own, ``gateway-<account>.kill.json``."""
+
+
+def accounts_table(ctl: Ctl, rows: list[dict[str, Any]]) -> str:
+    """Each account: its gateway and that gateway's state, its symbols, and risk's figures for it."""
+    by_service = {r["service"]: r for r in rows}
+    risk = (by_service.get("risk") or {}).get("detail") or {}
+    lines = [f"{'ACCOUNT':<10} {'GATEWAY':<14} {'STATE':<10} {'SYMBOLS':<24} RISK"]
+    for name in ctl.settings.account_names:
+        gw = ctl.settings.gateways[ctl.settings.account_names.index(name)]
+        row = by_service.get(gw) or {}
+        state = row.get("state", "down") if row.get("up") else "down"
+        syms = ",".join(ctl.settings.account_symbols(name))
+        lines.append(f"{name:<10} {gw:<14} {state:<10} {syms:<24} {risk.get(f'account.{name}', '')}")
+    return "\n".join(lines)
 
 
 def kill_notice(path: Path) -> str:

@@ -13,7 +13,6 @@ import msgspec
 
 from common import topics
 from common.bus import Subscriber
-from common.config import SERVICES
 from common.messages import Envelope
 from services.mmctl.context import Ctl, print_json
 
@@ -68,7 +67,8 @@ async def run(ctl: Ctl, args: argparse.Namespace) -> int:
         if args.count and seen >= args.count:
             done.set()
 
-    sub = Subscriber(ctl.sync_ctx, [ctl.settings.pub_endpoint(s) for s in SERVICES], subs, on_msg, "mmctl")
+    endpoints = [ctl.settings.pub_endpoint(s) for s in ctl.settings.services]
+    sub = Subscriber(ctl.sync_ctx, endpoints, subs, on_msg, "mmctl")
     sub.start()
     try:
         if args.seconds:
