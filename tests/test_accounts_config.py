@@ -117,3 +117,28 @@ def test_make_runs_account_step_writes_a_supervisord_program_and_paper_keys_per_
     programs = {g.name: g for g in opts.process_group_configs}
     assert {"gateway", "gateway-b"} <= set(programs)
     assert programs["gateway-b"].process_configs[0].command.endswith("-m services.gateway --account b")
+
+
+def test_the_recorders_history_catch_up_reads_each_symbol_with_its_own_accounts_key() -> None:
+    import asyncio
+
+    from common.binance.errors import BinanceError
+    from services.recorder.catchup import ByAccount
+
+    asked: list[tuple[str, str]] = []
+
+    class Source:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def user_trades(self, symbol: str, *args: object) -> list[object]:
+            asked.append((self.name, symbol))
+            return []
+
+    accounts = {"BTCUSDC": "b", "SOLUSDC": "c"}  # c: an account whose key is not in the environment
+    routed = ByAccount({"main": Source("main"), "b": Source("b")}, lambda s: accounts.get(s, "main"))
+    asyncio.run(routed.user_trades("BTCUSDC"))
+    asyncio.run(routed.user_trades("ETHUSDC"))
+    assert asked == [("b", "BTCUSDC"), ("main", "ETHUSDC")]
+    with pytest.raises(BinanceError, match="no API key of account c"):
+        asyncio.run(routed.user_trades("SOLUSDC"))

@@ -109,6 +109,29 @@ class RestTrades:
             raise BinanceError(f"userTrades: unexpected payload: {exc}") from exc
 
 
+class ByAccount:
+    """:class:`TradeSource` of several accounts: each symbol's history read with the key of the
+    account trading it (an extra account's own trading key; the primary's read-only key if set)."""
+
+    def __init__(self, sources: dict[str, TradeSource], account_of: Callable[[str], str]) -> None:
+        self.sources = sources
+        self.account_of = account_of
+
+    async def user_trades(
+        self,
+        symbol: str,
+        from_id: int | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = PAGE,
+    ) -> list[UserTrade]:
+        account = self.account_of(symbol)
+        source = self.sources.get(account)
+        if source is None:
+            raise BinanceError(f"userTrades {symbol}: no API key of account {account} in the environment")
+        return await source.user_trades(symbol, from_id, start_ms, end_ms, limit)
+
+
 def trade_row(t: UserTrade, ts_recv: int) -> tuple[Any, ...]:
     """A ``fills`` row from a venue trade; the client order id is not in the history, so it is ''."""
     return row(

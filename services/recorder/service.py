@@ -30,7 +30,7 @@ from common.binance.rest import RestClient
 from common.binance.shared_limits import SharedLimits, shared_path
 from common.bus import RequestRefused, RequestTimeout
 from common.codec import DecodeError, MessageCodec
-from common.config import ConfigError, Settings, clock_utc, load_settings
+from common.config import PRIMARY_ACCOUNT, ConfigError, Settings, clock_utc, load_settings
 from common.logging import log
 from common.messages import (
     AnyCommand,
@@ -49,7 +49,7 @@ from common.messages.report import ReportData
 from common.report import write_report
 from common.runtime import CommandError, Service, wait_set
 from services.recorder import inspection, report, session, snapshots, timed
-from services.recorder.catchup import Catchup, RestTrades, history_key
+from services.recorder.catchup import ByAccount, Catchup, RestTrades, TradeSource, history_key
 from services.recorder.ingest import Ingestor, RawMsg, Sampling
 from services.recorder.lake import Lake
 from services.recorder.notify import Notifier, Sender
@@ -78,6 +78,7 @@ class RecorderService(Service):
         self.dropped = 0
         self.latest = snapshots.LatestSnapshots()
         self._rest: RestClient | None = None
+        self._rests: list[RestClient] = []  # extra accounts' trade history
         self._gateway_up: bool | None = None
         self._own: list[asyncio.Task[Any]] = []
         self.persistence = self._persistence()
@@ -241,7 +242,7 @@ class RecorderService(Service):
 
     def _catchup(self) -> Catchup:
         s = self.settings
-        trades = None
+        trades: TradeSource | None = None
         key = history_key(s)
         if key is not None and s.venue.market == "usdm":
             if not key.read_only:
@@ -250,19 +251,27 @@ class RecorderService(Service):
                     hint="a read-only key is recommended: the recorder only reads trade history",
                     unset=",".join(key.unset),
                 )
-            self._rest = RestClient(
-                s.venue.rest_url,
-                key.key.get_secret_value(),
-                key.secret.get_secret_value(),
-                s.venue.http_timeout_s,
-                shared=SharedLimits(shared_path(s.run_path, s.venue.rest_url)),  # one IP: one weight, one ban
-            )
-            trades = RestTrades(self._rest)
+            self._rest = self._history_client(key.key.get_secret_value(), key.secret.get_secret_value())
+            primary = RestTrades(self._rest)
+            trades = primary
+            if s.accounts:  # each extra account's history is read with its own key
+                sources: dict[str, TradeSource] = {PRIMARY_ACCOUNT: primary}
+                for name in s.accounts:
+                    k, sec = s.account_credentials(name)
+                    if k and sec:
+                        self._rests.append(self._history_client(k, sec))
+                        sources[name] = RestTrades(self._rests[-1])
+                trades = ByAccount(sources, s.account_of)
         else:
             log.info("catchup_venue_off", reason="no API key/secret in the environment, or not a USD-M venue")
         return Catchup(
             self.persistence, list(s.symbols), self._fetch_oms, trades, s.recorder.catchup_lookback_h * 3600
         )
+
+    def _history_client(self, key: str, secret: str) -> RestClient:
+        s = self.settings
+        shared = SharedLimits(shared_path(s.run_path, s.venue.rest_url))  # one IP: one weight, one ban
+        return RestClient(s.venue.rest_url, key, secret, s.venue.http_timeout_s, shared=shared)
 
     async def _fetch_oms(self) -> dict[str, Any] | None:
         try:
@@ -279,9 +288,9 @@ class RecorderService(Service):
 
     async def _catchup_loop(self) -> None:
         cfg = self.settings.recorder
-        if self._rest is not None:
+        for rest in [self._rest, *self._rests] if self._rest is not None else []:
             with contextlib.suppress(BinanceError):
-                await self._rest.sync_time()
+                await rest.sync_time()
         while True:
             res = await self.catchup.run()
             if self.catchup.runs == 1 or res.fills_added or res.gateway_orders or res.errors:
@@ -571,6 +580,8 @@ class RecorderService(Service):
                 log.error("recorder_final_write_failed", error=str(exc)[:300], buffered=len(self._buf))
         if self._rest is not None:
             await self._rest.close()
+        for rest in self._rests:
+            await rest.close()
         await asyncio.to_thread(self.persistence.close)
         log.info("recorder_closed", stored=self.persistence.stats.messages, dropped=self.dropped)
 
