@@ -11,8 +11,9 @@ received it (``t_local_ns``). Kinds:
 Sources: the recorded Binance files (``data/binance/*.gz``, the venue's replay format) and the
 marketdata service's raw capture (the same format); the recorder's Parquet lake
 (:func:`load_lake`: the top of book, trades and marks every session keeps, so any ``make run`` or
-live session replays, at the top of book only); the synthetic market model of the simulated
-venue (:mod:`services.venue.market.synthetic`).
+live session replays, at the top of book only); the generated markets of the simulated venue
+(:mod:`services.venue.market.synthetic`, :mod:`services.venue.market.flow`), whole or, for long
+runs, in chunks (:func:`synthetic_chunks`).
 
 Prices in a recording that are off the instrument's tick (levels left from an older filter) are
 kept at the nearest tick; the count is reported in ``MarketData.off_grid``.
@@ -21,6 +22,7 @@ kept at the nearest tick; the count is reported in ``MarketData.off_grid``.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +39,7 @@ from common.binance.market import (
     snapshot_decoder,
 )
 from common.config_sections import VenueSymbolConfig
-from services.venue.market import generated
+from services.venue.market import Model, generated
 from services.venue.orderbook import BUY, SELL
 
 DEPTH, TRADE, MARK = 0, 1, 2
@@ -305,11 +307,50 @@ def synthetic(
     (``t_local_ns`` = exchange time here)."""
     m = generated(cfg, model, seed)
     first = m.step(step_ms / 1000)
-    source = f"synthetic {cfg.symbol} seed {seed}"
-    md = MarketData(cfg.symbol, cfg.price_tick, cfg.qty_step, list(first.pre), source=source)
+    md = MarketData(cfg.symbol, cfg.price_tick, cfg.qty_step, list(first.pre), source=_source(cfg, seed))
+    _steps(m, md, start_ns, int(seconds * 1000 / step_ms), step_ms)
+    return md
+
+
+def synthetic_chunks(
+    cfg: VenueSymbolConfig,
+    seconds: float,
+    start_ns: int,
+    step_ms: int = 100,
+    seed: int = 7,
+    model: str = "synthetic",
+    chunk_s: float = 600.0,
+) -> Iterator[MarketData]:
+    """The same market as :func:`synthetic` (the same events for the same arguments), generated
+    ``chunk_s`` at a time, for runs too long to hold in memory (72 hours of the flow market are
+    some 200 million level updates): each chunk continues the one before, from the same model.
+    The first chunk carries the starting book; the later ones' ``start`` is empty (the market is
+    already running). Feed them to :class:`~services.backtest.engine.Backtest` as its ``more``."""
+    m = generated(cfg, model, seed)
+    first = m.step(step_ms / 1000)
+    total = int(seconds * 1000 / step_ms)
+    per = max(1, int(chunk_s * 1000 / step_ms))
+    start: list[tuple[int, int, int]] = list(first.pre)
+    t, done = start_ns, 0
+    while True:
+        md = MarketData(cfg.symbol, cfg.price_tick, cfg.qty_step, start, source=_source(cfg, seed))
+        n = min(per, total - done)
+        t = _steps(m, md, t, n, step_ms)
+        done += n
+        yield md
+        if done >= total:
+            return
+        start = []
+
+
+def _source(cfg: VenueSymbolConfig, seed: int) -> str:
+    return f"synthetic {cfg.symbol} seed {seed}"
+
+
+def _steps(m: Model, md: MarketData, t: int, n: int, step_ms: int) -> int:
+    """``n`` steps of ``m`` after time ``t`` into ``md``; the time of the last step."""
     dt = step_ms / 1000
-    t = start_ns
-    for _ in range(int(seconds * 1000 / step_ms)):
+    for _ in range(n):
         t += step_ms * 1_000_000
         s = m.step(dt)
         if s.pre:
@@ -320,4 +361,4 @@ def synthetic(
         if s.post:
             end = t + step_ms * 1_000_000 - 1 if s.trade_dt else t
             md.add(end, end, DEPTH, tuple(s.post))
-    return md
+    return t

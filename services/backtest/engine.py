@@ -14,15 +14,27 @@ live decision code:
 
 Nothing sees the future: the strategy reads only what the feed has delivered by its clock, and
 the venue acts on an order only once it has arrived (``tests/test_backtest_lookahead.py``).
+
+What the venue would have done beside matching, counted without changing the run: each request
+is charged to Binance's rate limits at its arrival (the venue's own :class:`~services.venue.
+ratelimit.RateLimiter`), and a request over them counted (``over_rate_limit``: the 429s the real
+venue would have answered); the account's margin is checked at every equity sample, and a fall of
+the margin balance to the maintenance margin, where Binance liquidates, counted
+(``liquidations``; the simulated venue itself liquidates nothing).
+
+A market too long to hold in memory runs in chunks (``more``, e.g.
+:func:`services.backtest.data.synthetic_chunks`): the next chunk is taken when the venue has
+applied the last event of the current one, so the run is the same as on the whole market.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -53,13 +65,18 @@ from services.marketdata.book import OrderBook as FeedBook
 from services.marketdata.features import MarketFeatures
 from services.risk.engine import Outcome, RiskEngine
 from services.strategy.core import Output, StrategyCore
+from services.venue.errors import VenueError
 from services.venue.inprocess import InProcessVenue, wire
 from services.venue.orderbook import BUY
+from services.venue.ratelimit import RateLimiter
+from services.venue.rest import ROUTES
 from services.venue.state import VenueState
 
 MS = 1_000_000
 ACCOUNT = "paper"
 WARMUP_NS = 1_000_000_000
+CLIENT_IP = "127.0.0.1"  # the one machine every request comes from, as Binance counts weight per IP
+NEVER_BAN = 1 << 30  # counting requests over the limits, not banning: the run goes on unchanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +130,13 @@ class LatentVenue(InProcessVenue):
     """The venue port with latency: each call lands ``entry`` after it is made, and its answer
     (or error) returns ``response`` after that; user-data events arrive ``response`` late."""
 
-    def __init__(self, state: VenueState, on_user: Callable[[bytes], None], lat: Latency) -> None:
+    def __init__(
+        self,
+        state: VenueState,
+        on_user: Callable[[bytes], None],
+        lat: Latency,
+        on_over_limit: Callable[[int], None] | None = None,
+    ) -> None:
         self.lat = lat
         self._deliver_user = on_user
         self._rng = random.Random(lat.seed)
@@ -124,6 +147,14 @@ class LatentVenue(InProcessVenue):
         """Per request: path, when it left, when it reached the venue, when its answer came back."""
         self.actions: dict[str, int] = {"place": 0, "modify": 0, "cancel": 0}
         """Order actions sent, batches counted per order (the venue counts a modify as an order)."""
+        c = state.cfg
+        self.limits = RateLimiter(
+            c.weight_per_minute, c.orders_per_10s, c.orders_per_minute, NEVER_BAN, c.ban_base_s, c.ban_max_s
+        )
+        self.over_limit: dict[int, int] = {}
+        """Requests that arrived over Binance's limits, by the code the venue would have answered
+        (-1003 request weight, -1015 order count): the run carries them out regardless."""
+        self._on_over_limit = on_over_limit
 
     def _late_user(self, payload: bytes) -> None:
         loop = asyncio.get_event_loop()
@@ -141,11 +172,29 @@ class LatentVenue(InProcessVenue):
         entry, response = self._legs()
         await asyncio.sleep(entry / 1e9)
         landed = _now()
+        self._charge(method, path, params)
         try:
             return self.call(method, path, params)
         finally:
             await asyncio.sleep(response / 1e9)
             self.calls.append((f"{method} {path}", sent, landed, _now()))
+
+    def _charge(self, method: str, path: str, params: dict[str, Any] | None) -> None:
+        """Charge one arriving request to the rate limits, as the venue's REST front does; count it
+        when it is over them. After the first, the venue would keep answering 429 until the
+        window ends, where the live gateway would have held back: a count above 0 says a limit
+        was reached, not how many requests a live run would lose."""
+        ep = ROUTES[(method, path)]
+        p = {k: wire(v) for k, v in (params or {}).items() if v is not None}
+        now = self.state.now_ms()
+        try:
+            self.limits.admit(CLIENT_IP, ep.weight(p) if callable(ep.weight) else ep.weight, now)
+            if ep.orders:
+                self.limits.count_orders(ACCOUNT, ep.orders, now, CLIENT_IP)
+        except VenueError as e:
+            self.over_limit[e.code] = self.over_limit.get(e.code, 0) + 1
+            if self._on_over_limit is not None:
+                self._on_over_limit(e.code)
 
     async def place(self, params: dict[str, Any]) -> Any:
         self.actions["place"] += 1
@@ -285,9 +334,12 @@ class Backtest:
         cfg: BacktestConfig,
         progress: Callable[[float], None] | None = None,
         strategy: Any = None,
+        more: Iterator[MarketData] | None = None,
     ) -> None:
         if len(md) == 0:
             raise ValueError(f"{md.source}: no market events to run on")
+        if more is not None and cfg.latency.feed_from_data:
+            raise ValueError("a market in chunks needs one feed latency for every event (feed_from_data off)")
         self.md = md
         self.cfg = cfg
         self.symbol = sym = md.symbol
@@ -302,7 +354,7 @@ class Backtest:
         self.exchange.depth_events = False  # our side reads the data's own feed
         self.exchange.market_levels(sym, md.start)
         self.exchange.drain()
-        self.venue = LatentVenue(self.state, self._on_user, cfg.latency)
+        self.venue = LatentVenue(self.state, self._on_user, cfg.latency, self._over_limit)
         info = self.venue.call("GET", "/fapi/v1/exchangeInfo")
         self.instrument: Instrument = instruments(info, [sym], "usdm")[sym]
         self.record = Recorder(sym, self.t0, cfg.balance)
@@ -324,6 +376,12 @@ class Backtest:
         self._dirty = False
         self.errors: list[str] = []
         self.mark_from_mid = MARK not in md.kind
+        self.more = more
+        self.rows = md.rows
+        """Market rows run so far (each chunk's counted as it is taken)."""
+        self.account = self.exchange.accounts[ACCOUNT]
+        self.margin_asset = self.exchange.symbols[sym].sym.margin_asset
+        self._liquidatable = False
 
     # ---- running -------------------------------------------------------------------------------
 
@@ -337,7 +395,7 @@ class Backtest:
             logger.enable("services")
             self.loop.close()
         self.record.wall_s = time.perf_counter() - wall
-        self.record.events = self.md.rows
+        self.record.events = self.rows
         self.record.errors = list(self.errors)
         return self.record
 
@@ -368,6 +426,12 @@ class Backtest:
         loop = self.loop
         report_every = max(1, n // 200)
         while iv < n or jf < n:
+            if iv == n and self._next_chunk(jf):
+                md, iv, jf, n = self.md, n - jf, 0, len(self.md)
+                t_exch, kinds, payloads = md.t_exch_ns, md.kind, md.payload
+                feed_at = self._feed_times(lat)
+                feed_order = list(range(n))  # one latency for every event: the data's own order
+                report_every = max(1, n // 200)
             tv = t_exch[iv] if iv < n else 1 << 62
             tf = feed_at[feed_order[jf]] if jf < n else 1 << 62
             t = min(tv, tf, next_features, next_timer, next_risk, next_sample)
@@ -405,9 +469,29 @@ class Backtest:
         await loop.advance_to(loop.now_ns + last + lat.response_ns + MS)  # the last answers
         self._sample(loop.now_ns)
         self.record.venue_actions = dict(self.venue.actions)
+        self.record.over_rate_limit = sum(self.venue.over_limit.values())
         self.record.open_orders_at_end = len(self.exchange.open_orders(self.exchange.accounts[ACCOUNT], sym))
         if isinstance(self.strategy, StrategyCore) and self.strategy.params[sym].model == "passive_band":
             self.record.band_kpis = self.strategy.views[sym].kpi.ratios()
+
+    def _next_chunk(self, jf: int) -> bool:
+        """Take the next chunk of the market, if there is one: the current chunk's events not yet
+        delivered to our side (from ``jf``) are kept ahead of it. False at the end."""
+        if self.more is None:
+            return False
+        nxt = next(self.more, None)
+        if nxt is None:
+            self.more = None
+            return False
+        old = self.md
+        if len(nxt) and old.t_exch_ns and nxt.t_exch_ns[0] < old.t_exch_ns[-1]:
+            raise ValueError(f"{nxt.source}: a chunk starts before the one before it ended")
+        md = MarketData(old.symbol, old.tick, old.step, old.start, source=old.source, off_grid=old.off_grid)
+        for name in ("t_exch_ns", "t_local_ns", "kind", "payload", "ids"):
+            setattr(md, name, getattr(old, name)[jf:] + getattr(nxt, name))
+        self.md = md
+        self.rows += nxt.rows
+        return True
 
     def _feed_times(self, lat: Latency) -> list[int]:
         md = self.md
@@ -574,7 +658,27 @@ class Backtest:
             if not self._dirty:
                 return
 
+    def _over_limit(self, code: int) -> None:
+        self.record.events_log.append((self.loop.now_ns, "over_rate_limit", str(code)))
+
+    def _check_margin(self, t: int) -> None:
+        """Would Binance liquidate now? The margin balance at or below the maintenance margin."""
+        f = self.exchange.margin(self.account).asset_figures(self.margin_asset)
+        maint, balance = f["maint"], f["margin_balance"]
+        if maint <= 0:
+            self._liquidatable = False
+            return
+        share = float(maint / balance) if balance > 0 else math.inf
+        self.record.maint_margin_share = max(self.record.maint_margin_share, min(share, 1e9))
+        liquidatable = balance <= maint
+        if liquidatable and not self._liquidatable:
+            self.record.liquidations += 1
+            why = f"margin balance {balance}, maintenance {maint}"
+            self.record.events_log.append((t, "liquidation", why))
+        self._liquidatable = liquidatable
+
     def _sample(self, t: int) -> None:
+        self._check_margin(t)
         mid = self._venue_mid()
         # the position of the fills recorded so far, the one the cash agrees with (the gateway's may
         # already hold a fill whose event is still on its way: equity would jump for a moment)

@@ -32,6 +32,12 @@ Summary figures (units in the names):
   out. ``markout_5s_layer0_bps``: the same for layer 0's fills alone;
 * ``band_*``: the passive band's seed 003 KPIs (time in band, two-sided time, minimum-value
   share, fill ratio), as the live strategy counts them, when the model is ``passive_band``;
+* ``liquidations``: how often the account's margin balance fell to its maintenance margin, where
+  Binance liquidates (the simulated venue does not: the run goes on), checked at every equity
+  sample; ``maint_margin_share``: the highest maintenance margin over margin balance seen (0 while
+  flat, 1 is liquidation);
+* ``over_rate_limit``: requests that reached the venue over Binance's rate limits (request weight
+  per IP, orders per 10 s and per minute), which the real venue answers 429;
 * ``errors``: what the run could not read (a malformed user-data event), each kept in the result;
 * ``events``: the market data's rows (each level update, trade and mark, as hftbacktest counts
   them), ``events_per_s`` of the run's wall time (loading the data excluded).
@@ -39,6 +45,7 @@ Summary figures (units in the names):
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,6 +60,21 @@ OVERLAY_FLAGS = (
     "pinning", "grinding", "momentum", "inventory_pressure", "toxic_flow", "flow_lean", "budget_held",
     "layers_missing",
 )  # fmt: skip
+
+
+MARKOUT_KEEP_NS = 30_000_000_000  # the longest markout horizon of the summary
+
+
+@dataclass(slots=True)
+class Rows:
+    """What :meth:`Recorder.take_rows` hands over: the rows of one piece of a run."""
+
+    fills: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    samples: list[tuple[int, float, float, float, float, float]]
+    """(ts ns, mid, position, equity, quoted bid, quoted ask) every ``equity_every_ms``."""
+    events: list[tuple[int, str, str]]
 
 
 @dataclass(slots=True)
@@ -80,6 +102,9 @@ class Recorder:
     open_orders_at_end: int = 0
     band_kpis: dict[str, float] = field(default_factory=dict)
     venue_actions: dict[str, int] = field(default_factory=dict)
+    liquidations: int = 0
+    maint_margin_share: float = 0.0
+    over_rate_limit: int = 0
     errors: list[str] = field(default_factory=list)
     """What the run could not read (a malformed user-data event: a venue bug, never the market)."""
 
@@ -157,6 +182,18 @@ class Recorder:
         equity = float(self.balance + self.cash + position * Decimal(repr(mid))) if mid else math.nan
         self.samples.append((t_ns, mid, float(position), equity, bid, ask))
 
+    def take_rows(self) -> Rows:
+        """Hand over the rows recorded so far and forget them, keeping every running figure (cash,
+        position, fees, funding, counters): a long run read in pieces (a chunked market's) keeps
+        its memory bounded. :meth:`summary` then covers only the rows recorded since."""
+        rows = Rows(self.fills, self.orders, self.decisions, self.samples, self.events_log)
+        self.fills, self.orders, self.decisions, self.samples, self.events_log = [], [], [], [], []
+        # the mid series feeds the markouts of fills still to come: the last 30 s are kept
+        if self.mid_ns:
+            keep = bisect.bisect_left(self.mid_ns, self.mid_ns[-1] - MARKOUT_KEEP_NS)
+            self.mid_ns, self.mid_px = self.mid_ns[keep:], self.mid_px[keep:]
+        return rows
+
     # ---- results -----------------------------------------------------------------------------
 
     def summary(self) -> dict[str, float | int | str]:
@@ -208,6 +245,9 @@ class Recorder:
             "markout_30s_bps": self.markout_bps(30),
             "markout_5s_layer0_bps": self.markout_bps(5, layer=0),
             "open_orders_at_end": self.open_orders_at_end,
+            "liquidations": self.liquidations,
+            "maint_margin_share": round(self.maint_margin_share, 6),
+            "over_rate_limit": self.over_rate_limit,
             "errors": len(self.errors),
             **{f"band_{k}": round(v, 6) for k, v in self.band_kpis.items()},
         }
