@@ -11,7 +11,7 @@ SUPERVISORCTL = $(BIN)/supervisorctl -c supervisord.conf -s unix://$(RUN)/superv
 export MM_PROFILE ?= $(PROFILE)
 export MM_VENUE_AUTOSTART ?= $(if $(filter paper paper-live,$(MM_PROFILE)),true,false)
 
-.PHONY: help venv run stop restart status logs supervisorctl test test-slow test-all lint bench screenshot clean
+.PHONY: help venv run stop restart status logs supervisorctl test test-slow test-all lint bench screenshot clean venue-reset
 
 help:
 	@echo "make run     set up .venv and start the whole stack on the simulated venue"
@@ -97,6 +97,14 @@ bench: venv
 # The README's console picture, from `make run`'s console (headless Chromium; Debian's chromium).
 screenshot: venv
 	$(BIN)/python -m tests.browser http://127.0.0.1:$${MM_CONSOLE__PORT:-8080}/ docs/console.png
+
+# The simulated venue keeps its accounts, orders and trades in $(RUN)/venue_state.json across
+# restarts, as an exchange does; this starts it afresh (the stack must be stopped first).
+venue-reset:
+	@if [ -S $(RUN)/supervisor.sock ] && $(SUPERVISORCTL) pid >/dev/null 2>&1; then \
+	  echo "the stack is running: make stop first"; exit 1; fi
+	rm -f $(RUN)/venue_state.json
+	@echo "the simulated venue starts afresh at the next make run"
 
 clean:
 	rm -rf $(VENV) $(RUN) .pytest_cache .mypy_cache .ruff_cache

@@ -249,6 +249,11 @@ class SimVenueConfig(ServiceSection):
     ws_max_incoming_per_s: int = Field(default=10, ge=1)
     recv_window_max_ms: int = 60000
     admin: bool = Field(default=True, description="fault-injection endpoints under /_admin (loopback only)")
+    persist: bool = Field(
+        default=True, description="keep accounts, orders and trade history across restarts (state_file)"
+    )
+    state_file: str = Field(default="venue_state.json", description="under the run directory")
+    persist_interval_s: float = Field(default=2.0, gt=0, description="save this often when something changed")
 
     @model_validator(mode="after")
     def _replay_files(self) -> SimVenueConfig:

@@ -8,7 +8,6 @@ would refuse. The backtester drives the same class in process.
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,6 +75,24 @@ class DepthBatch:
 Event = UserEvent | PublicTrade | DepthBatch
 
 
+class Ids:
+    """An id sequence whose next value can be read and set (``next(ids)`` takes one): the venue's
+    ids continue across its restarts (:mod:`services.venue.persist`)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, start: int) -> None:
+        self.value = start
+
+    def __iter__(self) -> Ids:
+        return self
+
+    def __next__(self) -> int:
+        v = self.value
+        self.value = v + 1
+        return v
+
+
 class SymbolState:
     """Book, ids and mark of one symbol."""
 
@@ -83,7 +100,7 @@ class SymbolState:
         self.sym = sym
         self.book = book
         self.update_id = 1_000_000
-        self.trade_ids = itertools.count(500_000_001)
+        self.trade_ids = Ids(500_000_001)
         self.mark = sym.cfg.start_price
         self.index = sym.cfg.start_price
         self.funding_rate = funding_rate
@@ -123,17 +140,19 @@ class Exchange:
         """Each symbol's settlements: (time ms, rate, mark) (``/fapi/v1/fundingRate``)."""
         self.income: dict[str, deque[dict[str, Any]]] = {a: deque(maxlen=100_000) for a in self.accounts}
         """Each account's income records (``/fapi/v1/income``): realized PnL, commission, funding fee."""
-        self._tran_ids = itertools.count(9_000_000_001)
+        self._tran_ids = Ids(9_000_000_001)
         self.margin_types: dict[tuple[str, str], str] = {}
         self.countdowns: dict[tuple[str, str], int] = {}
         self.outbox: list[Event] = []
         self.depth_events = True
         """False: no DepthBatch in the outbox (a backtest reads the market from its data, not the venue)."""
-        self._auto_ids = itertools.count(1)
+        self._auto_ids = Ids(1)
         # One counter for every symbol: orders are keyed by id alone here (Binance's ids are per
         # symbol; unique across symbols is still a valid venue).
-        self._order_ids = itertools.count(8_000_000_001)
-        self._taker_keys = itertools.count(1)
+        self._order_ids = Ids(8_000_000_001)
+        self._taker_keys = Ids(1)
+        self.changes = 0
+        """Incremented at every account change (each user-stream event): what is worth saving."""
         interval_ms = int(cfg.funding_interval_s * 1000)
         now = clock()
         self.funding_interval_ms = interval_ms
@@ -550,6 +569,7 @@ class Exchange:
     # ---- plumbing ---------------------------------------------------------------------------
 
     def _user(self, acct: Account, payload: dict[str, Any]) -> None:
+        self.changes += 1
         self.outbox.append(UserEvent(acct.name, payload))
 
     def _notional(self, acct: Account, st: SymbolState) -> tuple[Decimal, Decimal]:

@@ -287,6 +287,7 @@ def leverage(v: VenueState, a: Account | None, p: Params) -> Any:
     if not 1 <= lev <= st.sym.cfg.max_leverage:  # the symbol's first bracket, as Binance's differ
         raise VenueError(-4028, f"Leverage {lev} is not valid")
     acct.leverage[st.sym.name] = lev
+    v.exchange.changes += 1
     return {"leverage": lev, "maxNotionalValue": "1000000", "symbol": st.sym.name}
 
 
@@ -432,6 +433,7 @@ def margin_type(v: VenueState, a: Account | None, p: Params) -> Any:
     if want == "ISOLATED":
         raise VenueError(-4048, "Margin type cannot be changed: this venue keeps cross margin only.")
     v.exchange.margin_types[key] = want
+    v.exchange.changes += 1
     return {"code": 200, "msg": "success"}
 
 

@@ -7,15 +7,16 @@ import asyncio
 import math
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from common.config import Settings
 from common.logging import log
 from common.runtime import Service
-from services.venue import admin, rest, ws
+from services.venue import admin, persist, rest, ws
 from services.venue.apikeys import account_keys, read_only_keys
 from services.venue.market import MarketStep, generated
 from services.venue.market.live import LiveFeedMarket
@@ -26,6 +27,7 @@ from services.venue.streams import SPEEDS_MS
 ORDERS_OPEN = Gauge("mm_venue_open_orders", "Open orders at the simulated venue")
 WS_CONNECTIONS = Gauge("mm_venue_ws_connections", "WebSocket connections to the simulated venue")
 MARKET_STEPS = Counter("mm_venue_market_steps_total", "Market model steps applied")
+SAVE_SECONDS = Histogram("mm_venue_state_save_seconds", "Time to encode and write the venue's saved state")
 
 
 class VenueService(Service):
@@ -40,6 +42,9 @@ class VenueService(Service):
     async def on_start(self) -> None:
         cfg = self.settings.simvenue
         self.v = VenueState(cfg, account_keys(cfg), read_only_keys(cfg))
+        self._saved = 0
+        if cfg.persist:
+            self._restore()
         self.markets: dict[str, Any] = {}
         for s in cfg.symbols:
             if cfg.model == "live":
@@ -51,8 +56,11 @@ class VenueService(Service):
                 self.markets[s.symbol] = ReplayMarket(
                     path, float(s.price_tick), float(s.qty_step), cfg.replay_speed
                 )
-            else:
-                self.markets[s.symbol] = generated(s, cfg.model, cfg.seed)
+            else:  # a generated market goes on from the restored mark
+                mark = self.v.exchange.symbols[s.symbol].mark
+                self.markets[s.symbol] = generated(
+                    s.model_copy(update={"start_price": mark}), cfg.model, cfg.seed
+                )
         self.marks: dict[str, tuple[float, float]] = {}
         self._t0 = time.monotonic()
         self._last = self._t0
@@ -68,6 +76,41 @@ class VenueService(Service):
         self.spawn(self._every(1.0, lambda: self.v.mark_events("1s")), "mark-1s")
         self.spawn(self._every(3.0, lambda: self.v.mark_events("3s")), "mark-3s")
         self.spawn(self._every(0.02, self._tick), "timers")
+        if cfg.persist:
+            self.spawn(self._save_loop(cfg.persist_interval_s), "persist")
+
+    # ---- persistence ----------------------------------------------------------------------------
+
+    @property
+    def _state_path(self) -> Path:
+        return self.settings.run_path / self.settings.simvenue.state_file
+
+    def _restore(self) -> None:
+        """The saved accounts, orders and history (:mod:`services.venue.persist`), before any client."""
+        snap = persist.read(self._state_path)  # VenueStateError: the start fails, saying why
+        if snap is None:
+            log.info("venue_state_fresh", file=str(self._state_path))
+            return
+        got = persist.restore(self.v.exchange, snap, self._state_path)
+        self._saved = self.v.exchange.changes
+        log.info("venue_state_restored", file=str(self._state_path), **got)
+
+    async def _save_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self._save()
+
+    async def _save(self) -> None:
+        """Save when an account changed since the last save; the snapshot is taken here, on the
+        exchange's loop, and encoded and written in a thread."""
+        changes = self.v.exchange.changes
+        if changes == self._saved:
+            return
+        snap = persist.snapshot(self.v.exchange)
+        t0 = time.perf_counter()
+        await asyncio.to_thread(lambda: persist.write(self._state_path, persist.encode(snap)))
+        SAVE_SECONDS.observe(time.perf_counter() - t0)
+        self._saved = changes
 
     def _app(self) -> web.Application:
         v = self.v
@@ -166,6 +209,8 @@ class VenueService(Service):
             self.v.stopping.set()
             await self.v.hub.close_all()
             await self.runner.cleanup()
+        if self.settings.simvenue.persist and hasattr(self, "v"):
+            await self._save()  # what the last requests changed
 
 
 def _default_replay() -> str:
