@@ -19,8 +19,8 @@ from services.marketdata.sync import BookSync, Market
 from tests.helpers import DATA
 
 TICK, STEP = Decimal("0.01"), Decimal("0.001")
-SPOT_STEP = Decimal("0.00001")  # two levels in the file carry 5-decimal sizes
-Top = tuple[tuple[int, int] | None, tuple[int, int] | None]
+SPOT_STEP = Decimal("0.0001")  # Binance's ETHUSDT spot stepSize; two levels in the file carry 5 decimals
+Top = tuple[tuple[Decimal, Decimal] | None, tuple[Decimal, Decimal] | None]
 
 
 @cache
@@ -76,7 +76,9 @@ def tracked(market: Market, step: Decimal) -> tuple[BookSync, list[tuple[int, in
     applied: list[tuple[int, int, Top]] = []
 
     def record(ev: DepthUpdate) -> None:
-        applied.append((ev.U, ev.u, (sync.book.best_bid(), sync.book.best_ask())))
+        applied.append(
+            (ev.U, ev.u, (_exact(sync.book, sync.book.best_bid()), _exact(sync.book, sync.book.best_ask())))
+        )
 
     sync = BookSync(market, TICK, step, on_apply=record)
     return sync, applied
@@ -91,8 +93,13 @@ def feed(sync: BookSync, events: Iterable[Any]) -> None:
             sync.on_snapshot(ev)
 
 
+def _exact(book: OrderBook, level: tuple[int, int] | None) -> tuple[Decimal, Decimal] | None:
+    """A level as exact (price, qty): comparable whatever the book's units were at the time."""
+    return None if level is None else (book.price(level[0]), book.qty(level[1]))
+
+
 def ticker_top(book: OrderBook, t: BookTicker) -> Top:
-    return (book.parse_price(t.b), book.parse_qty(t.B)), (book.parse_price(t.a), book.parse_qty(t.A))
+    return (Decimal(t.b), Decimal(t.B)), (Decimal(t.a), Decimal(t.A))
 
 
 # ---- the oracle ------------------------------------------------------------------------------
@@ -145,6 +152,8 @@ def test_spot_book_stays_live_through_the_file_and_matches_tickers_at_its_update
     # Spot diffs are contiguous (U = prev u + 1), so only a ticker whose u ends a diff is checkable.
     assert (len(tickers), mismatches) == (577, 0)
     assert sync.state == "live"
+    # the two 5-decimal sizes made the size unit finer once, and the book kept them exactly
+    assert (sync.book.qty_unit, sync.book.refinements) == (Decimal("0.00001"), 1)
 
 
 # ---- broken streams ----------------------------------------------------------------------------
@@ -251,25 +260,32 @@ def test_spot_ignores_old_events_and_resyncs_on_a_gap() -> None:
     assert (out.kind, out.reason, sync.resyncs) == ("needs_snapshot", "gap", 1)
 
 
-def test_off_tick_level_in_the_stream_resyncs_with_a_reason() -> None:
+def test_an_off_tick_level_in_the_stream_is_kept_exactly_without_a_resync() -> None:
     sync = BookSync("usdm", TICK, STEP)
     sync.on_snapshot(snapshot(100))
     out = sync.on_event(diff(100, 101, 99, b=[("99.995", "1.000")]))
-    assert (out.kind, out.reason, sync.book_valid) == ("needs_snapshot", "invalid_level", False)
-    assert "99.995" in sync.last_error
+    assert (out.kind, sync.book_valid, sync.resyncs) == ("applied", True, 0)
+    book = sync.book
+    # the unit went from 0.01 to 0.001: every level is held in the finer unit, exactly
+    assert (book.price_unit, book.refinements) == (Decimal("0.001"), 1)
+    bids, asks = book.top(5)
+    assert [(book.price(p), book.qty(q)) for p, q in bids] == [
+        (Decimal("100.00"), Decimal("1.000")),
+        (Decimal("99.995"), Decimal("1.000")),
+    ]
+    assert [(book.price(p), book.qty(q)) for p, q in asks] == [(Decimal("100.01"), Decimal("1.000"))]
+    msg = book.to_levels(5, "ETHUSDC", 1)
+    assert msg.price_tick == Decimal("0.001") and msg.bids[1] == (99995, 1000)
 
 
-def test_off_tick_snapshot_is_rejected_and_the_buffer_kept() -> None:
+def test_an_off_tick_snapshot_is_taken_whole_and_bridges_the_buffer() -> None:
     sync = BookSync("usdm", TICK, STEP)
     sync.on_event(diff(95, 105, 90))
-    out = sync.on_snapshot(snapshot(100, b=[("100.001", "1.000")]))
-    assert (out.kind, out.reason, sync.book_valid, sync.buffered) == (
-        "needs_snapshot",
-        "invalid_level",
-        False,
-        1,
-    )
-    assert sync.on_snapshot(snapshot(100)).applied == 1
+    out = sync.on_snapshot(snapshot(100, b=[("100.001", "1.000"), ("99.99", "0.0005")]))
+    assert (out.kind, sync.book_valid, out.applied) == ("applied", True, 1)
+    book = sync.book
+    assert (book.price_unit, book.qty_unit) == (Decimal("0.001"), Decimal("0.0001"))
+    assert book.best_bid() == (100001, 10000) and book.qty(book.top(2)[0][1][1]) == Decimal("0.0005")
 
 
 def test_reset_after_a_reconnect_needs_a_snapshot() -> None:
@@ -287,15 +303,41 @@ def test_reset_after_a_reconnect_needs_a_snapshot() -> None:
 # ---- the book ----------------------------------------------------------------------------------
 
 
-def test_off_tick_price_and_off_step_qty_raise_specific_errors() -> None:
+def test_off_tick_and_off_step_values_refine_the_units_and_bad_values_raise() -> None:
     book = OrderBook(TICK, STEP)
-    with pytest.raises(OffTickError, match=r"2681\.625"):
-        book.apply_levels([("2681.625", "1.000")], [])
-    with pytest.raises(OffStepError, match=r"0\.0005"):
-        book.apply_levels([], [("2681.63", "0.0005")])
+    book.apply_levels([("2681.62", "2.000")], [("2681.64", "1.000")])
+    book.apply_levels([("2681.625", "1.000")], [("2681.63", "0.0005")])
+    assert (book.price_unit, book.qty_unit, book.refinements) == (Decimal("0.001"), Decimal("0.0001"), 2)
+    bids, asks = book.top(5)
+    assert [(book.price(p), book.qty(q)) for p, q in bids] == [
+        (Decimal("2681.625"), Decimal("1.000")),
+        (Decimal("2681.62"), Decimal("2.000")),
+    ]
+    assert [(book.price(p), book.qty(q)) for p, q in asks] == [
+        (Decimal("2681.63"), Decimal("0.0005")),
+        (Decimal("2681.64"), Decimal("1.000")),
+    ]
+    # the parser alone still says which value was off its unit
+    with pytest.raises(OffTickError, match=r"2681\.6255"):
+        book.parse_price("2681.6255")
+    with pytest.raises(OffStepError, match=r"0\.00005"):
+        book.parse_qty("0.00005")
     for bad in ("-1.00", "0.00", "nan", "abc"):
         with pytest.raises(InvalidLevelError):
             book.apply_levels([(bad, "1.000")], [])
+
+
+def test_a_unit_that_is_not_a_power_of_ten_refines_to_one_that_divides_it() -> None:
+    book = OrderBook(Decimal("0.5"), Decimal(1))  # a tick of 0.5 (BTC-like contracts), a step of 1
+    book.apply_levels([("100.5", "3")], [("101.0", "2")])
+    book.apply_levels([("100.1", "1.5")], [])
+    assert (book.price_unit, book.qty_unit) == (Decimal("0.1"), Decimal("0.1"))
+    bids, asks = book.top(5)
+    assert [(book.price(p), book.qty(q)) for p, q in bids] == [
+        (Decimal("100.5"), Decimal(3)),
+        (Decimal("100.1"), Decimal("1.5")),
+    ]
+    assert [(book.price(p), book.qty(q)) for p, q in asks] == [(Decimal("101.0"), Decimal(2))]
 
 
 def test_book_parses_exactly_far_beyond_float_precision_of_the_fast_path() -> None:
@@ -355,3 +397,39 @@ def test_book_equals_a_naive_dict_model_after_any_updates(
     assert book.best_bid() == (max(bids.items()) if bids else None)
     assert book.best_ask() == (min(asks.items()) if asks else None)
     assert book.is_crossed() == bool(bids and asks and max(bids) >= min(asks))
+
+
+def test_a_spot_stream_with_off_step_and_off_tick_levels_stays_live() -> None:
+    sync = BookSync("spot", TICK, SPOT_STEP)
+    sync.on_event(diff(101, 102))
+    sync.on_snapshot(snapshot(101, b=[("100.00", "1.0000")], a=[("100.02", "2.0000")]))
+    out = sync.on_event(diff(103, 104, b=[("99.999", "0.00001")], a=[("100.015", "0.5")]))
+    assert (out.kind, sync.book_valid, sync.resyncs) == ("applied", True, 0)
+    bids, asks = sync.book.top(5)
+    assert [_exact(sync.book, lv) for lv in bids] == [
+        (Decimal("100.00"), Decimal(1)),
+        (Decimal("99.999"), Decimal("0.00001")),
+    ]
+    assert [_exact(sync.book, lv) for lv in asks] == [
+        (Decimal("100.015"), Decimal("0.5")),
+        (Decimal("100.02"), 2),
+    ]
+
+
+def test_features_read_a_refined_book_at_its_units_and_keep_intensity_in_ticks() -> None:
+    from common.messages import Instrument
+    from services.marketdata.feed import Freshness, SymbolFeed
+
+    inst = Instrument(
+        symbol="ETHUSDC", price_tick=TICK, qty_step=STEP, min_qty=STEP, max_qty=Decimal(1000),
+        min_notional=Decimal(10), min_price=TICK, ts_event=0, ts_init=0,
+    )  # fmt: skip
+    f = SymbolFeed(inst, "usdm", 5, Freshness(1000, 1000))
+    f.on_snapshot(snapshot(100, b=[("100.005", "1.0005")], a=[("100.01", "2.000")]), 1)
+    msg = f.features_message(1)
+    assert msg is not None
+    # features are floats: equal to the exact values within a double's rounding
+    assert (msg.best_bid, msg.best_ask, msg.mid) == pytest.approx((100.005, 100.01, 100.0075), rel=1e-14)
+    assert msg.bid_qty == pytest.approx(1.0005, rel=1e-14)
+    assert msg.price_tick == 0.01  # the instrument's tick, for intensity
+    assert f.features.top.mid_ticks == pytest.approx(10000.75, rel=1e-14)  # the mid in ticks of 0.01

@@ -1,7 +1,9 @@
 """Market data messages: instruments, books, trades, mark price and funding, features, feed status.
 
-Book levels travel as integers of the instrument's ``price_tick`` and ``qty_step`` (exact and
-cheap); prices and quantities that can reach the venue are ``Decimal``.
+Book levels travel as integers of the book's units, ``price_tick`` and ``qty_step`` of the message
+(exact and cheap): the instrument's tick and step, or finer once the feed sent a level off them
+(the book keeps every level exactly). Prices and quantities that can reach the venue are
+``Decimal``, on the instrument's grid.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class Instrument(Message, frozen=True, kw_only=True):
 
 
 class BookLevels(Message, frozen=True, kw_only=True):
-    """Top N levels of a local book (``md.book.<SYMBOL>``), best first, as (price_ticks, qty_steps)."""
+    """Top N levels of a local book (``md.book.<SYMBOL>``), best first, as (price_units, qty_units):
+    a price is ``units * price_tick`` (the book's unit, at most as coarse as the instrument's tick)."""
 
     symbol: str
     last_update_id: int

@@ -1,5 +1,13 @@
 """A local L2 order book held in exact integers: prices in ticks, quantities in steps.
 
+The book keeps every level the exchange sends, exactly. Its units start as the instrument's tick
+and step; a level finer than them (real feeds carry large far-away orders left from before a filter
+change, at prices or sizes off today's grid) makes the book's unit finer (a power of ten that
+divides both the old unit and the value: :meth:`OrderBook._refine`), every held level rescaled by
+the whole factor, and the level kept. Nothing is rounded and the book never resyncs over it; the
+units travel with every :class:`~common.messages.BookLevels`. What the product sends is still
+rounded to the instrument's filters, elsewhere (strategy, risk, gateway).
+
 Binance sends levels as decimal strings. They are turned into integers once, on the way in, and
 the book never holds a float or a ``Decimal``. This is the feed's hot path (tens of thousands of
 levels a second on one core), so parsing is a float fast path checked against the grid, with an
@@ -40,12 +48,31 @@ class InvalidLevelError(ValueError):
     """A venue price or quantity the book cannot hold exactly: unparseable, negative or zero price."""
 
 
-class OffTickError(InvalidLevelError):
-    """A price that is not a whole number of ticks: the instrument's tick is wrong or has changed."""
+class OffGridError(InvalidLevelError):
+    """A value that is not a whole number of the parser's unit; ``text`` is the value as sent."""
+
+    def __init__(self, message: str, text: str) -> None:
+        super().__init__(message)
+        self.text = text
 
 
-class OffStepError(InvalidLevelError):
-    """A quantity that is not a whole number of steps: the instrument's step is wrong or has changed."""
+class OffTickError(OffGridError):
+    """A price that is not a whole number of the book's price unit (the book refines its unit)."""
+
+
+class OffStepError(OffGridError):
+    """A quantity that is not a whole number of the book's size unit (the book refines its unit)."""
+
+
+MAX_REFINEMENTS = 16
+"""Unit refinements one batch of levels may cause (each at least a factor of ten finer)."""
+
+
+def finer_unit(unit: Decimal, value: Decimal) -> Decimal:
+    """The power of ten that divides both ``unit`` and ``value``: ``finer_unit(0.01, 99.995)`` is
+    0.001, ``finer_unit(0.5, 0.1)`` is 0.1 (0.5 = 5 x 0.1)."""
+    exp = min(int(unit.normalize().as_tuple().exponent), int(value.normalize().as_tuple().exponent))
+    return Decimal(1).scaleb(exp)
 
 
 class GridParser:
@@ -60,7 +87,7 @@ class GridParser:
     def __init__(
         self,
         unit: Decimal,
-        error: type[InvalidLevelError],
+        error: type[OffGridError],
         sign: int = 1,
         minimum: int = 0,
         limit: int = CACHE_LIMIT,
@@ -104,7 +131,7 @@ class GridParser:
         except InvalidOperation:
             raise InvalidLevelError(f"not a decimal number of at most 28 digits: {s!r}") from None
         if rest:
-            raise self.error(f"{s!r} is not a multiple of {self.unit}")
+            raise self.error(f"{s!r} is not a multiple of {self.unit}", s)
         return int(n) * self.sign
 
 
@@ -140,11 +167,13 @@ def _load_side(levels: Iterable[Level], px: GridParser, qty: GridParser) -> tupl
 
 
 class OrderBook:
-    """One symbol's L2 book: exact ``(price_ticks, qty_steps)`` levels, best first on each side.
+    """One symbol's L2 book: exact ``(price_units, qty_units)`` levels, best first on each side.
 
-    The book applies what it is given and checks only the grid; the update-id rules that decide
-    *whether* a diff may be applied live in :mod:`services.marketdata.sync`. On an
-    :class:`InvalidLevelError` the book may be left half-updated: discard it (the sync does).
+    The units are ``price_unit`` and ``qty_unit``: the instrument's tick and step until the feed
+    sends a finer level (see the module docstring). The book applies what it is given; the
+    update-id rules that decide *whether* a diff may be applied live in
+    :mod:`services.marketdata.sync`. On an :class:`InvalidLevelError` (a value that is not a
+    positive decimal) the book may be left half-updated: discard it (the sync does).
     """
 
     __slots__ = (
@@ -155,37 +184,96 @@ class OrderBook:
         "_bid_px",
         "_bids",
         "_qty",
+        "cache_limit",
         "last_update_id",
         "price_tick",
+        "price_unit",
         "qty_step",
+        "qty_unit",
+        "refinements",
     )
 
     def __init__(self, price_tick: Decimal, qty_step: Decimal, cache_limit: int = CACHE_LIMIT) -> None:
         self.price_tick = price_tick
         self.qty_step = qty_step
+        self.cache_limit = cache_limit
+        self.refinements = 0
+        """How often a level finer than the units made them finer (a metric: a filter changed)."""
         self.last_update_id = 0
-        self._bid_px = GridParser(price_tick, OffTickError, sign=-1, minimum=1, limit=cache_limit)
-        self._ask_px = GridParser(price_tick, OffTickError, sign=1, minimum=1, limit=cache_limit)
-        self._qty = GridParser(qty_step, OffStepError, limit=cache_limit)
+        self._set_price_unit(price_tick)
+        self._set_qty_unit(qty_step)
         self._bids: dict[int, int] = {}
         self._asks: dict[int, int] = {}
         self._bid_keys: list[int] = []
         self._ask_keys: list[int] = []
 
+    def _set_price_unit(self, unit: Decimal) -> None:
+        self.price_unit = unit
+        self._bid_px = GridParser(unit, OffTickError, sign=-1, minimum=1, limit=self.cache_limit)
+        self._ask_px = GridParser(unit, OffTickError, sign=1, minimum=1, limit=self.cache_limit)
+
+    def _set_qty_unit(self, unit: Decimal) -> None:
+        self.qty_unit = unit
+        self._qty = GridParser(unit, OffStepError, limit=self.cache_limit)
+
+    def _refine(self, exc: OffGridError) -> None:
+        """Make the unit ``exc`` was off finer, rescaling every level held by the whole factor."""
+        value = Decimal(exc.text)
+        if isinstance(exc, OffTickError):
+            new = finer_unit(self.price_unit, value)
+            f = int(self.price_unit / new)
+            self._bids = {k * f: q for k, q in self._bids.items()}
+            self._asks = {k * f: q for k, q in self._asks.items()}
+            self._bid_keys = [k * f for k in self._bid_keys]
+            self._ask_keys = [k * f for k in self._ask_keys]
+            self._set_price_unit(new)
+        else:
+            new = finer_unit(self.qty_unit, value)
+            f = int(self.qty_unit / new)
+            self._bids = {k: q * f for k, q in self._bids.items()}
+            self._asks = {k: q * f for k, q in self._asks.items()}
+            self._set_qty_unit(new)
+        self.refinements += 1
+
     def apply_snapshot(self, last_update_id: int, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         """Replace the whole book with a REST depth snapshot taken at ``last_update_id``."""
-        self.clear()
-        self._bids, self._bid_keys = _load_side(bids, self._bid_px, self._qty)
-        self._asks, self._ask_keys = _load_side(asks, self._ask_px, self._qty)
+        bids, asks = list(bids), list(asks)
+        for _ in range(MAX_REFINEMENTS):
+            self.clear()
+            try:
+                self._bids, self._bid_keys = _load_side(bids, self._bid_px, self._qty)
+                self._asks, self._ask_keys = _load_side(asks, self._ask_px, self._qty)
+                break
+            except OffGridError as exc:
+                self._refine(exc)
+        else:
+            raise InvalidLevelError(f"a snapshot needed more than {MAX_REFINEMENTS} finer units")
         self.last_update_id = last_update_id
 
     def apply_levels(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
-        """Apply absolute levels ``[price, qty]`` as strings; qty 0 deletes (absent levels included)."""
-        _apply_side(bids, self._bids, self._bid_keys, self._bid_px, self._qty)
-        _apply_side(asks, self._asks, self._ask_keys, self._ask_px, self._qty)
+        """Apply absolute levels ``[price, qty]`` as strings; qty 0 deletes (absent levels included).
+
+        A level off the units refines them and the whole batch is applied again: levels are
+        absolute, so a level applied twice is applied once."""
+        if not isinstance(bids, list) or not isinstance(asks, list):  # read twice on a refinement
+            bids, asks = list(bids), list(asks)
+        try:
+            _apply_side(bids, self._bids, self._bid_keys, self._bid_px, self._qty)
+            _apply_side(asks, self._asks, self._ask_keys, self._ask_px, self._qty)
+            return
+        except OffGridError as exc:
+            self._refine(exc)
+        for _ in range(MAX_REFINEMENTS):
+            try:
+                _apply_side(bids, self._bids, self._bid_keys, self._bid_px, self._qty)
+                _apply_side(asks, self._asks, self._ask_keys, self._ask_px, self._qty)
+                return
+            except OffGridError as exc:
+                self._refine(exc)
+        raise InvalidLevelError(f"levels needed more than {MAX_REFINEMENTS} finer units")
 
     def set_level(self, is_bid: bool, ticks: int, steps: int) -> None:
-        """Set one level from integers (tests, the simulated venue); ``steps`` 0 deletes it."""
+        """Set one level from integers of the book's units (tests); ``steps`` 0 deletes it."""
         if ticks < 1 or steps < 0:
             raise InvalidLevelError(f"invalid level ({ticks}, {steps})")
         if is_bid:
@@ -242,20 +330,20 @@ class OrderBook:
         return len(self._asks)
 
     def parse_price(self, s: str) -> int:
-        """A price string as exact ticks; raises :class:`OffTickError` when off the tick."""
+        """A price string as exact price units; raises :class:`OffTickError` when off the unit."""
         return self._ask_px.parse(s)
 
     def parse_qty(self, s: str) -> int:
-        """A quantity string as exact steps; raises :class:`OffStepError` when off the step."""
+        """A quantity string as exact size units; raises :class:`OffStepError` when off the unit."""
         return self._qty.parse(s)
 
-    def price(self, ticks: int) -> Decimal:
-        """Ticks as an exact ``Decimal`` price."""
-        return ticks * self.price_tick
+    def price(self, units: int) -> Decimal:
+        """Price units as an exact ``Decimal`` price."""
+        return units * self.price_unit
 
-    def qty(self, steps: int) -> Decimal:
-        """Steps as an exact ``Decimal`` quantity."""
-        return steps * self.qty_step
+    def qty(self, units: int) -> Decimal:
+        """Size units as an exact ``Decimal`` quantity."""
+        return units * self.qty_unit
 
     def to_levels(
         self, n: int, symbol: str, ts_exchange: int, ts_event: int | None = None, ts_init: int | None = None
@@ -267,8 +355,8 @@ class OrderBook:
             symbol=symbol,
             last_update_id=self.last_update_id,
             ts_exchange=ts_exchange,
-            price_tick=self.price_tick,
-            qty_step=self.qty_step,
+            price_tick=self.price_unit,
+            qty_step=self.qty_unit,
             bids=bids,
             asks=asks,
             ts_event=ts_event,

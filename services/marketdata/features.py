@@ -86,8 +86,11 @@ class MarketFeatures:
     ) -> None:
         self.symbol = symbol
         self.config = cfg = config or FeatureConfig()
+        self._price_tick = price_tick
         self._tick = float(price_tick)
         self._inv_tick = 1.0 / self._tick
+        self._unit = self._tick  # the book levels' price unit (finer than the tick: see set_units)
+        self._ratio = 1.0  # book price units per tick
         self._step = float(qty_step)
         self.top = BookTop()
         self.mark = MarkState()
@@ -99,6 +102,13 @@ class MarketFeatures:
         self._vwap = Vwap(cfg.vwap_window_s)
         self._intensity = IntensityEstimator(cfg.intensity)
 
+    def set_units(self, price_unit: Decimal, qty_unit: Decimal) -> None:
+        """The units of the book levels given to :meth:`on_book` (the book's, finer than the
+        instrument's tick and step once the feed sent a finer level); intensity stays in ticks."""
+        self._unit = float(price_unit)
+        self._ratio = float(price_unit / self._price_tick)
+        self._step = float(qty_unit)
+
     def on_book(self, bids: Levels, asks: Levels, ts_ns: int, last_update_id: int = 0) -> None:
         """The book's top levels changed (best first); a one-sided book clears the book features."""
         if not bids or not asks:
@@ -106,9 +116,10 @@ class MarketFeatures:
             return
         top = self.top
         top.last_update_id = last_update_id
-        n, step, tick = self.config.depth_levels, self._step, self._tick
-        mid_ticks = (bids[0][0] + asks[0][0]) / 2
-        mid = mid_ticks * tick
+        n, step, tick = self.config.depth_levels, self._step, self._unit
+        mid_units = (bids[0][0] + asks[0][0]) / 2
+        mid = mid_units * tick
+        mid_ticks = mid_units if self._ratio == 1.0 else mid_units * self._ratio
         if top.mid > 0:
             self._on_return(math.log(mid / top.mid) if mid != top.mid else 0.0, ts_ns - top.ts_ns)
         top.bid, top.ask = bids[0][0] * tick, asks[0][0] * tick

@@ -45,6 +45,7 @@ class SymbolFeed:
         self.fresh = freshness
         self.sync = BookSync(market, inst.price_tick, inst.qty_step, max_buffer)  # type: ignore[arg-type]
         self.features = MarketFeatures(inst.symbol, inst.price_tick, inst.qty_step, features)
+        self._refinements = 0
         self.state: FeedState = "resyncing"
         self.reason = "waiting for the first snapshot"
         self.last_recv_ns = 0
@@ -110,7 +111,11 @@ class SymbolFeed:
         self.lag_ms = recv_ns / 1e6 + offset_ms - event_ms
 
     def _book_changed(self, ts_ns: int) -> None:
-        bids, asks = self.sync.book.top(max(self.book_levels, self.features_levels))
+        book = self.sync.book
+        if book.refinements != self._refinements:  # the feed sent a level finer than the units
+            self._refinements = book.refinements
+            self.features.set_units(book.price_unit, book.qty_unit)
+        bids, asks = book.top(max(self.book_levels, self.features_levels))
         self.features.on_book(bids, asks, ts_ns, self.sync.last_update_id)
         self.dirty = True
         self.features_dirty = True
