@@ -108,6 +108,15 @@ class VenueAccountConfig(Section):
         default_factory=lambda: {"USDC": Decimal(10000), "USDT": Decimal(10000)}
     )
     leverage: int = Field(default=20, ge=1, le=125)
+    spot_balances: dict[str, Decimal] = Field(
+        default_factory=lambda: {
+            "USDT": Decimal(10000),
+            "USDC": Decimal(10000),
+            "ETH": Decimal(4),
+            "BTC": Decimal("0.2"),
+        },
+        description="the account's spot wallet, apart from its futures margin",
+    )
 
 
 class FeeConfig(Section):
@@ -249,6 +258,11 @@ class SimVenueConfig(ServiceSection):
     ws_max_incoming_per_s: int = Field(default=10, ge=1)
     recv_window_max_ms: int = 60000
     admin: bool = Field(default=True, description="fault-injection endpoints under /_admin (loopback only)")
+    spot_symbols: list[VenueSymbolConfig] = Field(
+        default_factory=list, description="spot markets (/api/v3), apart from the futures symbols"
+    )
+    spot_maker_fee: Decimal = Field(default=Decimal("0.001"), ge=0, description="spot commission, maker")
+    spot_taker_fee: Decimal = Field(default=Decimal("0.001"), ge=0, description="spot commission, taker")
     persist: bool = Field(
         default=True, description="keep accounts, orders and trade history across restarts (state_file)"
     )

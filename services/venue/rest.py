@@ -22,6 +22,7 @@ from prometheus_client import Counter
 
 from common.binance.signing import verify_hmac
 from common.logging import log
+from services.venue import spot_rest
 from services.venue.accounts import Account
 from services.venue.errors import BAD_KEY, UNKNOWN_503, VenueError, err, missing
 from services.venue.faults import LATE_HOLD_S, html_page, non_json_body
@@ -644,6 +645,7 @@ ROUTES: dict[tuple[str, str], Endpoint] = {
     ("GET", "/fapi/v1/klines"): Endpoint(klines, NONE, _kline_weight),
     ("GET", "/fapi/v1/trades"): Endpoint(public_trades, NONE, 5),
     ("GET", "/fapi/v1/aggTrades"): Endpoint(agg_trades, NONE, 20),
+    **{route: Endpoint(h, sec, w, orders=n) for route, (h, sec, w, n) in spot_rest.routes().items()},
 }
 
 

@@ -61,6 +61,8 @@ class VenueService(Service):
                 self.markets[s.symbol] = generated(
                     s.model_copy(update={"start_price": mark}), cfg.model, cfg.seed
                 )
+        spot_model = cfg.model if cfg.model in ("synthetic", "flow") else "synthetic"
+        self.spot_markets = {s.symbol: generated(s, spot_model, cfg.seed) for s in cfg.spot_symbols}
         self.marks: dict[str, tuple[float, float]] = {}
         self._t0 = time.monotonic()
         self._last = self._t0
@@ -157,6 +159,15 @@ class VenueService(Service):
                 self._apply(symbol, s)
             if steps:
                 self._update_mark(symbol, steps[-1].mid, dt)
+        spot = self.v.spot
+        for symbol, m in self.spot_markets.items():
+            s = m.step(dt)
+            if s.pre:
+                spot.market_levels(symbol, s.pre)
+            for aggressor, price, qty in s.trades:
+                spot.market_trade(symbol, aggressor, price, qty)
+            if s.post:
+                spot.market_levels(symbol, s.post)
         MARKET_STEPS.inc()
         self.v.dispatch()
 

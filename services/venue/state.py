@@ -24,6 +24,7 @@ from services.venue.faults import Faults
 from services.venue.hub import Hub
 from services.venue.listenkeys import ListenKeys
 from services.venue.ratelimit import RateLimiter
+from services.venue.spot import SpotExchange
 from services.venue.streams import SymbolStreams
 
 _json = msgspec.json.Encoder()
@@ -45,6 +46,7 @@ class VenueState:
         self.cfg = cfg
         self.faults = Faults()
         self.exchange = Exchange(cfg, keys, self.now_ms)
+        self.spot = SpotExchange(cfg, list(self.exchange.accounts), self.now_ms)
         self.keys = KeyRing(self.exchange.accounts, read_keys or {})
         self.stopping = asyncio.Event()  # wakes answers held by a fault when the venue stops
         self.limiter = RateLimiter(
@@ -66,6 +68,8 @@ class VenueState:
 
     def dispatch(self) -> None:
         """Send what the exchange produced since the last call."""
+        # Spot's streams and user data (WS API) are not served yet: its events are dropped here.
+        self.spot.drain()
         events = self.exchange.drain()
         if not events:
             return
