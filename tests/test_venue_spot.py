@@ -5,6 +5,7 @@ books them (the buyer pays commission in the base asset it receives)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -133,3 +134,124 @@ def test_a_taking_buy_fills_and_pays_commission_in_the_base_asset(spot: tuple[Ve
     assert after["ETH"][0] - before["ETH"][0] == D("0.02") - fee
     assert before["USDT"][0] - after["USDT"][0] == cost
     assert after["USDT"][1] == before["USDT"][1]  # an IOC locks nothing once it is done
+
+
+# binance-common calls aiohttp's ws_connect with a float timeout, which aiohttp now deprecates
+@pytest.mark.filterwarnings("ignore:parameter 'timeout' of type 'float' is deprecated:DeprecationWarning")
+def test_the_ws_api_places_and_cancels_and_pushes_user_data_to_its_signature_subscription(
+    spot: tuple[VenueProc, Any],
+) -> None:
+    """``userDataStream.subscribe.signature`` (spot's user data since listenKeys are gone), then
+    ``order.place`` and ``order.cancel``: the SDK's user-data stream sees executionReport NEW and
+    CANCELED and the balances locked and released (outboundAccountPosition)."""
+    import asyncio
+
+    from binance_common.configuration import ConfigurationWebSocketAPI
+    from binance_sdk_spot.websocket_api.models import OrderPlaceSideEnum, OrderPlaceTypeEnum
+
+    venue, api = spot
+    bid, ask = _touch(api)
+    price = bid - D("2.00")
+    events: list[Any] = []
+
+    async def go() -> tuple[Any, Any, Any]:
+        conf = ConfigurationWebSocketAPI(
+            api_key=KEY, api_secret=SECRET, stream_url=venue.ws + "/spot/ws-api/v3"
+        )
+        client = Spot(config_ws_api=conf)
+        conn = await client.websocket_api.create_connection()
+        try:
+            sub = await conn.user_data_stream_subscribe_signature()
+            sub.stream.on("message", events.append)
+            buy, maker = OrderPlaceSideEnum.BUY, OrderPlaceTypeEnum.LIMIT_MAKER
+            placed = (
+                await conn.order_place(symbol="ETHUSDT", side=buy, type=maker, price=float(price),
+                                       quantity=0.01, new_client_order_id="ws-maker-1")
+            ).data()  # fmt: skip
+            canceled = (await conn.order_cancel(symbol="ETHUSDT", orig_client_order_id="ws-maker-1")).data()
+            for _ in range(100):  # the events follow their answers on the same connection
+                if len(events) >= 4:
+                    break
+                await asyncio.sleep(0.05)
+            # the SDK answers a refused request with the error as its data
+            taking = float(ask + D("1.00"))
+            refused = (
+                await conn.order_place(symbol="ETHUSDT", side=buy, type=maker, price=taking, quantity=0.01)
+            ).data()
+            return placed, canceled, refused
+        finally:
+            await conn.close_connection()
+
+    placed, canceled, refused = asyncio.run(go())
+    assert placed.result.status == "NEW" and placed.result.client_order_id == "ws-maker-1"
+    assert canceled.result.status == "CANCELED"
+    assert refused == {"error": {"code": -2010, "msg": "Order would immediately match and take."}}
+    reports = [e.actual_instance for e in events if type(e.actual_instance).__name__ == "ExecutionReport"]
+    assert [(r.x, r.X, r.c) for r in reports] == [
+        ("NEW", "NEW", "ws-maker-1"),
+        ("CANCELED", "CANCELED", "ws-maker-1"),
+    ]
+    positions = [
+        e.actual_instance for e in events if type(e.actual_instance).__name__ == "OutboundAccountPosition"
+    ]
+    usdt = [next(b for b in p.B if b.a == "USDT") for p in positions]
+    assert D(usdt[0].l) - D(usdt[1].l) == price * D("0.01")  # locked at NEW, released at CANCELED
+
+
+def test_spot_streams_follow_spots_book_procedure_and_match_the_book_ticker(
+    spot: tuple[VenueProc, Any],
+) -> None:
+    """The product's own spot book sync on the venue's ``@depth@100ms`` and the REST snapshot
+    stays live (spot's rules: drop ``u <= lastUpdateId``, then each ``U`` is the last ``u`` + 1),
+    and every bookTicker whose ``u`` ends an applied diff matches the synced book's top."""
+    import asyncio
+
+    import msgspec
+    import websockets
+
+    from common.binance.market import BookTicker, DepthSnapshot, DepthUpdate
+    from services.marketdata.sync import BookSync
+
+    venue, _ = spot
+    url = venue.ws + "/spot/stream?streams=ethusdt@depth@100ms/ethusdt@bookTicker"
+
+    async def collect() -> tuple[list[tuple[str, dict[str, Any]]], DepthSnapshot]:
+        got: list[tuple[str, dict[str, Any]]] = []
+        async with websockets.connect(url) as ws:
+            snap = None
+            deadline = asyncio.get_running_loop().time() + 3.0
+            while asyncio.get_running_loop().time() < deadline:
+                frame = json.loads(await ws.recv())
+                got.append((frame["stream"], frame["data"]))
+                if snap is None and len(got) >= 3:  # the stream is buffered first, as the procedure says
+                    r = venue.signed("GET", "/api/v3/depth", symbol="ETHUSDT", limit=5000)
+                    snap = msgspec.json.decode(r.content, type=DepthSnapshot)
+        assert snap is not None
+        return got, snap
+
+    frames, snap = asyncio.run(collect())
+    sync = BookSync("spot", D("0.01"), D("0.0001"))
+    top_at: dict[int, tuple[tuple[D, D] | None, tuple[D, D] | None]] = {}
+    tickers: list[BookTicker] = []
+    snapped = False
+    for stream, data in frames:
+        if stream.endswith("@bookTicker"):
+            assert set(data) == {"u", "s", "b", "B", "a", "A"}  # spot's bookTicker: no e, E or T
+            tickers.append(msgspec.convert(data, BookTicker))
+            continue
+        assert "pu" not in data and "T" not in data
+        ev = msgspec.convert(data, DepthUpdate)
+        sync.on_event(ev)
+        if not snapped and ev.u >= snap.lastUpdateId:
+            sync.on_snapshot(snap)
+            snapped = True
+        if sync.book_valid:
+            b, a = sync.book.best_bid(), sync.book.best_ask()
+            top_at[sync.last_update_id] = (
+                (sync.book.price(b[0]), sync.book.qty(b[1])) if b else None,
+                (sync.book.price(a[0]), sync.book.qty(a[1])) if a else None,
+            )
+    assert sync.book_valid and sync.resyncs == 0
+    checkable = [t for t in tickers if t.u in top_at]
+    mismatches = [t for t in checkable if ((D(t.b), D(t.B)), (D(t.a), D(t.A))) != top_at[t.u]]
+    assert len(checkable) >= 3 and mismatches == []

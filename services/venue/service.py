@@ -21,6 +21,7 @@ from services.venue.apikeys import account_keys, read_only_keys
 from services.venue.market import MarketStep, generated
 from services.venue.market.live import LiveFeedMarket
 from services.venue.market.replay import ReplayMarket
+from services.venue.spot_ws import SPOT_SPEEDS_MS, SpotSide, spot_routes
 from services.venue.state import VenueState
 from services.venue.streams import SPEEDS_MS
 
@@ -67,6 +68,8 @@ class VenueService(Service):
         self._t0 = time.monotonic()
         self._last = self._t0
         self._step_market()  # a book exists before the first client arrives
+        self.spot_side = SpotSide(self.v)
+        self.v.on_spot_events = self.spot_side.dispatch
         self.runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
         await self.runner.setup()
         site = web.TCPSite(self.runner, cfg.host, cfg.port, reuse_address=True)
@@ -75,6 +78,11 @@ class VenueService(Service):
         self.spawn(self._market_loop(), "market")
         for speed, ms in SPEEDS_MS.items():
             self.spawn(self._every(ms / 1000, lambda s=speed: self.v.flush_timed(s)), f"depth-{speed}")
+        if self.spot_side.streams:
+            for speed, ms in SPOT_SPEEDS_MS.items():
+                self.spawn(
+                    self._every(ms / 1000, lambda s=speed: self.spot_side.flush_timed(s)), f"spot-{speed}"
+                )
         self.spawn(self._every(1.0, lambda: self.v.mark_events("1s")), "mark-1s")
         self.spawn(self._every(3.0, lambda: self.v.mark_events("3s")), "mark-3s")
         self.spawn(self._every(0.02, self._tick), "timers")
@@ -130,6 +138,7 @@ class VenueService(Service):
         app.router.add_get("/private/ws", lambda r: ws.user_stream(v, r))
         app.router.add_get("/private/ws/{key}", lambda r: ws.user_stream(v, r))
         app.router.add_get("/ws-fapi/v1", lambda r: ws.ws_api(v, r))
+        spot_routes(app, self.spot_side)
         if self.settings.simvenue.admin:
             app.router.add_routes(admin.routes(v, self.shock))
         app.router.add_route("*", "/{tail:.*}", handler)  # unknown paths answer Binance-style 404

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -47,6 +48,7 @@ class VenueState:
         self.faults = Faults()
         self.exchange = Exchange(cfg, keys, self.now_ms)
         self.spot = SpotExchange(cfg, list(self.exchange.accounts), self.now_ms)
+        self.on_spot_events: Callable[[list[Any]], None] | None = None  # spot streams and user data
         self.keys = KeyRing(self.exchange.accounts, read_keys or {})
         self.stopping = asyncio.Event()  # wakes answers held by a fault when the venue stops
         self.limiter = RateLimiter(
@@ -68,8 +70,9 @@ class VenueState:
 
     def dispatch(self) -> None:
         """Send what the exchange produced since the last call."""
-        # Spot's streams and user data (WS API) are not served yet: its events are dropped here.
-        self.spot.drain()
+        spot = self.spot.drain()
+        if spot and self.on_spot_events is not None:
+            self.on_spot_events(spot)
         events = self.exchange.drain()
         if not events:
             return
