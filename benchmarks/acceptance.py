@@ -64,7 +64,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import load_settings
-from common.messages import FeedStatus, GetSnapshot, Heartbeat, OrderUpdate, Pause, Query
+from common.messages import FeedStatus, GetSnapshot, Heartbeat, OrderUpdate, Pause, Query, RiskEvent
 from common.metrics import percentile
 from services.backtest.long_run import LongRun, run_long
 from tests.cluster import Cluster
@@ -135,9 +135,9 @@ def day_drawdowns(pnl: list[float], t0_offset_s: float) -> tuple[list[float], fl
     return out, worst
 
 
-DAY_HEAD = (f"{'symbol':<8} {'day':>3} {'covered':>8} {'fills':>6} {'placed':>6} {'fill %':>6} "
-            f"{'maker qty':>10} {'maker USDC':>11} {'PnL day':>9} {'PnL cum':>9} {'max DD':>7} "
-            f"{'DD %':>6} {'funding':>8} {'liq':>4} {'429':>4}")  # fmt: skip
+DAY_HEAD = (f"{'symbol':<8} {'day':>3} {'covered':>8} {'2-sided':>7} {'fills':>6} {'placed':>6} "
+            f"{'fill %':>6} {'maker qty':>10} {'maker USDC':>11} {'PnL day':>9} {'PnL cum':>9} "
+            f"{'max DD':>7} {'DD %':>6} {'funding':>8} {'liq':>4} {'429':>4}")  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -147,6 +147,7 @@ class DayLine:
     label: str
     day: int
     covered: str = ""
+    two_sided: str = ""
     fills: int = 0
     placed: int = 0
     maker_qty: str = ""
@@ -160,8 +161,8 @@ class DayLine:
 
     def text(self, balance: float) -> str:
         rate = self.fills / self.placed * 100 if self.placed else 0.0
-        return (f"{self.label:<8} {self.day + 1:>3} {self.covered:>8} {self.fills:>6} {self.placed:>6} "
-                f"{rate:>6.1f} {self.maker_qty:>10} {float(self.maker_notional):>11,.0f} "
+        return (f"{self.label:<8} {self.day + 1:>3} {self.covered:>8} {self.two_sided:>7} {self.fills:>6} "
+                f"{self.placed:>6} {rate:>6.1f} {self.maker_qty:>10} {float(self.maker_notional):>11,.0f} "
                 f"{self.pnl_day:>9.2f} {self.pnl_cum:>9.2f} {self.drawdown:>7.2f} "
                 f"{self.drawdown / balance * 100:>6.3f} "
                 f"{float(self.funding):>8.3f} {self.liquidations:>4} {self.over_limit:>4}")  # fmt: skip
@@ -175,8 +176,9 @@ def print_days(runs: list[LongRun], acct_dd: list[float], balance: float) -> Non
             if i >= len(r.days):
                 continue
             d = r.days[i]
+            two = f"{d.two_sided_s / d.sampled_s:.1%}" if d.sampled_s else "-"
             line = DayLine(
-                r.symbol, i, f"{d.covered_s / 3600:.1f} h", d.fills, d.placed, str(d.maker_qty),
+                r.symbol, i, f"{d.covered_s / 3600:.1f} h", two, d.fills, d.placed, str(d.maker_qty),
                 d.maker_notional, r.day_pnl(i), d.pnl_end, d.max_drawdown, d.funding, d.liquidations,
                 d.over_rate_limit,
             )  # fmt: skip
@@ -207,6 +209,13 @@ def report_a(runs: list[LongRun], hours: float, max_wall_s: float) -> tuple[list
         bound = f"  BOUND HIT: --max-wall-s {max_wall_s:g} reached" if r.bound_hit else ""
         print(f"  {r.symbol}: {r.hours_run:.2f} of {hours:g} simulated hours in {r.wall_s:,.0f} s of wall "
               f"time ({speed:,.0f}x real time){bound}")  # fmt: skip
+        # risk's mode changes (not its routine clipping, nor the start-up's before the market)
+        noise = ("clip", "unclip", "release", "ready")
+        changes = sorted((first, kind, n) for kind, (n, first) in r.risk_events.items()
+                         if not kind.endswith(noise) and first >= 0)  # fmt: skip
+        if changes:
+            said = ", ".join(f"{kind} x{n} (first at {first:.1f} h)" for first, kind, n in changes)
+            print(f"    risk: {said}")
     covered = min(r.hours_run for r in runs)
     fills = sum(d.fills for r in runs for d in r.days)
     placed = sum(d.placed for r in runs for d in r.days)
@@ -403,7 +412,7 @@ class Drill:
 
     def start(self) -> None:
         c = self.c
-        c.listen("sys.heartbeat.", "oms.order.", "md.status.")
+        c.listen("sys.heartbeat.", "oms.order.", "md.status.", "risk.event")
         t0 = self.mark("spawn")
         c.start(*STACK)
         new = wait_symbols(c, self.symbols, "oms.order.", OrderUpdate, t0, lambda m: m.state == "New", 90)
@@ -431,8 +440,14 @@ class Drill:
             c, syms, "oms.order.", OrderUpdate, end, lambda m: m.state == "New", RECOVERY_WAIT_S
         )
         self.out["quoting_after_s"] = {s: round(t - end, 3) for s, t in new.items()}
+        # what quoting waited for: risk's holds lifted after the end (the feed, fresh marks, ...)
+        self.out["risk_released_after_s"] = [
+            (m.symbol, m.rule, round(t - end, 3)) for m, t in heard(c, "risk.event", RiskEvent)
+            if t >= end and m.action == "release"
+        ]  # fmt: skip
         log(f"after the outage (s): books live {self.out['book_live_after_s']}")
         log(f"after the outage (s): quoting {self.out['quoting_after_s']}")
+        log(f"after the outage (s): risk released {self.out['risk_released_after_s']}")
         resumed = self.mark("resumed", max(new.values(), default=time.monotonic()))
         hold(resumed + window_s)
         self.mark("end")

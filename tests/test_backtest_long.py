@@ -80,6 +80,11 @@ def test_the_days_of_a_long_run_add_up_to_the_whole_run(settings: Settings) -> N
     assert r.pnl[-1] == pytest.approx(s["pnl"], abs=1e-6) and d.pnl_end == r.pnl[-1] == r.day_pnl(0)
     assert r.final_position == s["final_position"] and r.balance == 10_000
     assert (r.liquidations, r.over_rate_limit, r.errors) == (0, 0, 0)
+    quoted = [x for x in whole.samples if x[4] > 0 or x[5] > 0]
+    assert d.quoting_s == len(quoted) and d.two_sided_s == sum(1 for x in quoted if x[4] > 0 and x[5] > 0)
+    assert d.sampled_s == len(whole.samples) >= d.quoting_s
+    n, first_h = r.risk_events["ready.ready"]
+    assert n == 1 and -1 / 3600 < first_h < 0  # in the warm-up second before the market
 
 
 def test_the_wall_bound_ends_a_long_run_after_its_first_chunk(settings: Settings) -> None:

@@ -54,6 +54,13 @@ class Day:
     """Funding settled in the day (negative: paid)."""
     liquidations: int = 0
     over_rate_limit: int = 0
+    sampled_s: float = 0.0
+    """Time sampled (the equity curve's samples; the warm-up second counts in the first day)."""
+    quoting_s: float = 0.0
+    """Time with at least one side quoted (approved by risk)."""
+    two_sided_s: float = 0.0
+    """Time with both sides quoted: less than ``quoting_s`` while risk held one side back
+    (reduce-only after a loss, a position at its cap)."""
 
     @property
     def fill_rate(self) -> float:
@@ -82,6 +89,8 @@ class LongRun:
     fees: float = 0.0
     final_position: float = 0.0
     errors: int = 0
+    risk_events: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Risk's decisions by ``rule.action``: how many, and the hour of the first."""
 
     @property
     def funding(self) -> Decimal:
@@ -95,9 +104,10 @@ class LongRun:
 class _Folder:
     """Folds each piece's rows into the days of a :class:`LongRun`."""
 
-    def __init__(self, run: LongRun, start_ns: int) -> None:
+    def __init__(self, run: LongRun, start_ns: int, sample_s: float) -> None:
         self.run = run
         self.start_ns = start_ns
+        self.sample_s = sample_s
         self.peak = -math.inf
 
     def day(self, ts_ns: int) -> Day:
@@ -126,17 +136,25 @@ class _Folder:
                 self.day(ts).liquidations += 1
             elif kind == "over_rate_limit":
                 self.day(ts).over_rate_limit += 1
+            elif kind.startswith("risk."):
+                n, first = self.run.risk_events.get(kind[5:], (0, (ts - self.start_ns) / 3.6e12))
+                self.run.risk_events[kind[5:]] = (n + 1, first)
         self._samples(rows.samples)
 
     def _samples(self, samples: list[tuple[int, float, float, float, float, float]]) -> None:
         run, last_ts = self.run, None
-        for ts, _mid, _pos, equity, _bid, _ask in samples:
+        for ts, _mid, _pos, equity, bid, ask in samples:
             if math.isnan(equity):
                 continue
             pnl = equity - run.balance
             run.pnl.append(pnl)
             self.peak = max(self.peak, pnl)
             d = self.day(ts)
+            d.sampled_s += self.sample_s
+            if bid > 0 or ask > 0:
+                d.quoting_s += self.sample_s
+                if bid > 0 and ask > 0:
+                    d.two_sided_s += self.sample_s
             d.pnl_end = pnl
             d.max_drawdown = max(d.max_drawdown, self.peak - pnl)
             run.max_drawdown = max(run.max_drawdown, d.max_drawdown)
@@ -185,7 +203,7 @@ def run_long(
     lat = latency or Latency(entry_ns=MS, response_ns=MS)
     cfg = backtest_config(settings, symbol, lat)
     run = LongRun(symbol, model, hours, float(cfg.balance))
-    folder = _Folder(run, SYNTHETIC_START_NS)
+    folder = _Folder(run, SYNTHETIC_START_NS, cfg.equity_every_ms / 1000)
     seconds = hours * 3600
     chunks = synthetic_chunks(
         venue_sym, seconds, SYNTHETIC_START_NS, sv.step_ms, sv.seed if seed is None else seed, model, chunk_s
