@@ -41,6 +41,7 @@ from common.config_sections import (
     VenueAccountConfig,
     VenueEndpoints,
     catalogue_symbol,
+    spot_catalogue_symbol,
 )
 from common.topics import role
 
@@ -131,6 +132,9 @@ class Settings(BaseSettings):
     profile: Literal["paper", "paper-live", "demo", "live"] = "paper"
     run_dir: Path = Path("run")
     symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
+    spot_symbols: list[str] = Field(
+        default_factory=list, description="spot markets quoted (seed 003), names apart from symbols"
+    )
     log_json: bool = False
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
@@ -174,6 +178,18 @@ class Settings(BaseSettings):
         for sym in self.symbols:
             if not sym.isalnum() or not sym.isupper():
                 raise ValueError(f"symbols: {sym!r} is not an upper-case symbol like ETHUSDC")
+        for sym in self.spot_symbols:
+            if not sym.isalnum() or not sym.isupper():
+                raise ValueError(f"spot_symbols: {sym!r} is not an upper-case symbol like ETHUSDT")
+            if sym in self.symbols:
+                raise ValueError(
+                    f"spot_symbols: {sym} is also a futures symbol; a pair is quoted on one market at a time"
+                )
+        spot_listed = {v.symbol for v in self.simvenue.spot_symbols}
+        for sym in self.spot_symbols:  # the venue lists the spot markets its catalogue knows
+            spot = spot_catalogue_symbol(sym) if sym not in spot_listed else None
+            if spot is not None:
+                self.simvenue.spot_symbols.append(spot)
         listed = {v.symbol for v in self.simvenue.symbols}
         for sym in self.symbols:  # the simulated venue lists every traded symbol its catalogue knows
             extra = catalogue_symbol(sym) if sym not in listed else None
@@ -275,12 +291,17 @@ class Settings(BaseSettings):
 
     @property
     def services(self) -> tuple[str, ...]:
-        """Every service instance of this deployment: :data:`SERVICES` and each extra gateway."""
-        return (*SERVICES, *self.gateways[1:])
+        """Every service instance of this deployment: :data:`SERVICES`, each extra gateway and,
+        with spot symbols, the spot market data instance."""
+        return (*SERVICES, *self.gateways[1:], *self._spot_instances)
+
+    @property
+    def _spot_instances(self) -> tuple[str, ...]:
+        return ("marketdata-spot",) if self.spot_symbols else ()
 
     @property
     def curve_identities(self) -> tuple[str, ...]:
-        return (*CURVE_IDENTITIES, *self.gateways[1:])
+        return (*CURVE_IDENTITIES, *self.gateways[1:], *self._spot_instances)
 
     def expand(self, services: tuple[str, ...] | list[str]) -> list[str]:
         """``services`` with ``gateway`` standing for every gateway instance."""
@@ -420,6 +441,8 @@ class Settings(BaseSettings):
     def service_section(self, service: str) -> Any:
         """The config section of one service (``venue`` reads ``simvenue``); an extra gateway
         instance reads ``gateway`` with the account's metrics port."""
+        if service == "marketdata-spot":
+            return self.marketdata.model_copy(update={"metrics_port": self.marketdata.spot_metrics_port})
         if service != role(service):
             acct = self.accounts[self.account_of_gateway(service)]
             return self.gateway.model_copy(update={"metrics_port": acct.metrics_port})

@@ -38,6 +38,27 @@ class VenueEndpoints(Section):
     ws_api_url: str = "ws://127.0.0.1:8765/ws-fapi/v1"
     market: str = Field(default="usdm", pattern="^(usdm|spot)$")
     http_timeout_s: float = Field(default=5.0, gt=0)
+    # Spot (seed 003): its REST base, its market streams' base (``/ws/<s>``, ``/stream``), its WS API.
+    # Empty: the simulated venue's, beside the futures URLs above (rest_url's host, /spot paths).
+    spot_rest_url: str = ""
+    spot_ws_url: str = ""
+    spot_ws_api_url: str = ""
+
+    @property
+    def spot_rest(self) -> str:
+        return self.spot_rest_url or self.rest_url
+
+    @property
+    def spot_ws(self) -> str:
+        return self.spot_ws_url or self._ws_origin() + "/spot"
+
+    @property
+    def spot_ws_api(self) -> str:
+        return self.spot_ws_api_url or self._ws_origin() + "/spot/ws-api/v3"
+
+    def _ws_origin(self) -> str:
+        scheme, _, rest = self.rest_url.partition("://")
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest.split('/', 1)[0]}"
 
 
 class VenueSymbolConfig(Section):
@@ -194,6 +215,30 @@ def same_notional(eth_qty: str | Decimal, price: Decimal, step: Decimal) -> Deci
     return max(step, (Decimal(eth_qty) * ETH_PRICE / price / step).quantize(Decimal(1)) * step)
 
 
+SPOT_CATALOGUE: dict[str, tuple[str, str, str]] = {
+    "ETH": ("0.01", "0.0001", "2680"), "BTC": ("0.01", "0.00001", "61000"),
+}  # fmt: skip
+"""Spot markets the venue can list beyond its configured ones: (tickSize, stepSize, a start price),
+Binance's spot filters of 2024 (ETHUSDT, BTCUSDT; NOTIONAL minimum 5)."""
+
+
+def spot_catalogue_symbol(symbol: str) -> VenueSymbolConfig | None:
+    """A venue spot symbol for ``symbol`` (``ETHUSDT``, ``BTCUSDC``, ...), or None when unknown."""
+    quote = next((q for q in ("USDC", "USDT") if symbol.endswith(q)), None)
+    base = symbol[: -len(quote)] if quote else ""
+    if quote is None or base not in SPOT_CATALOGUE:
+        return None
+    tick_s, step_s, price_s = SPOT_CATALOGUE[base]
+    tick, step, price = Decimal(tick_s), Decimal(step_s), Decimal(price_s)
+    return VenueSymbolConfig(
+        symbol=symbol, base_asset=base, quote_asset=quote, price_tick=tick, qty_step=step, min_qty=step,
+        max_qty=Decimal(9000), market_max_qty=Decimal(1000), min_notional=Decimal(5), min_price=tick,
+        start_price=price, level_qty=same_notional("2.0", price, step),
+        taker_qty_median=same_notional("0.207", price, step),
+        flow_level_qty=same_notional("46.93", price, step),
+    )  # fmt: skip
+
+
 def catalogue_symbol(symbol: str) -> VenueSymbolConfig | None:
     """A venue symbol for ``symbol`` (``SOLUSDC``, ``DOGEUSDT``, ...) from :data:`CATALOGUE`, its
     market shaped like ETH's fitted one in relative terms (sizes by notional, volatility and impact
@@ -314,6 +359,8 @@ class MarketDataConfig(ServiceSection):
     capture: bool = False
     capture_dir: str = "capture"
     capture_rotate_mb: int = Field(default=256, ge=1)
+    spot_metrics_port: int = Field(default=0, ge=0, le=65535, description="marketdata-spot's; 0 disables")
+    spot_snapshot_limit: int = Field(default=5000, ge=1, le=5000, description="spot's book procedure: 5000")
 
 
 class StrategyConfig(ServiceSection):

@@ -463,6 +463,8 @@ def main(service_cls: type[Service], argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", help="config profile (default: $MM_PROFILE or paper)")
     if service_cls.name == "gateway":
         parser.add_argument("--account", default="", help="the account to trade (default: the primary one)")
+    if service_cls.name == "marketdata":
+        parser.add_argument("--market", choices=("usdm", "spot"), default="usdm", help="spot: spot_symbols")
     args = parser.parse_args(argv)
     name = service_cls.name
     try:
@@ -473,6 +475,10 @@ def main(service_cls: type[Service], argv: list[str] | None = None) -> None:
                 known = ", ".join(settings.account_names)
                 raise ConfigError(f"--account {account}: no such account in the config (known: {known})")
             name = gateway_name(account)
+        if getattr(args, "market", "usdm") == "spot":
+            if not settings.spot_symbols:
+                raise ConfigError("--market spot: no spot_symbols in the config")
+            name = "marketdata-spot"
         settings.curve_keys(name)  # over tcp: refuse now, naming any missing key variable
     except ConfigError as exc:
         print(f"{name}: {exc}", file=sys.stderr)

@@ -98,7 +98,8 @@ class Cluster:
         return self._settings
 
     def _load(self) -> Settings:
-        saved = {k: os.environ.get(k) for k in ("MM_RUN_DIR", "MM_CONFIG_FILE", "MM_PROFILE")}
+        keys = {"MM_RUN_DIR", "MM_CONFIG_FILE", "MM_PROFILE"} | {k for k in self.env if k.startswith("MM_")}
+        saved = {k: os.environ.get(k) for k in keys}
         os.environ.update({k: self.env[k] for k in saved})
         try:
             return load_settings()
@@ -117,9 +118,11 @@ class Cluster:
                 run_env.pop(k, None)
         for s in services:
             log = (self.run_dir / "logs" / f"{s}.log").open("ab")
-            module, _, account = s.partition("-")  # gateway-b: the gateway of account b
+            # gateway-b: the gateway of account b; marketdata-spot: market data of the spot symbols
+            module, _, suffix = s.partition("-")
+            flag = "--market" if module == "marketdata" else "--account"
             self.procs[s] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{module}", *(["--account", account] if account else [])],
+                [sys.executable, "-m", f"services.{module}", *([flag, suffix] if suffix else [])],
                 cwd=PROJECT,
                 env=run_env,
                 stdout=log,

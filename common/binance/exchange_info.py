@@ -17,7 +17,7 @@ def instrument(sym: dict[str, Any], market: str = "usdm") -> Instrument:
     f = _filters(sym)
     price, lot = f["PRICE_FILTER"], f["LOT_SIZE"]
     mlot = f.get("MARKET_LOT_SIZE", lot)
-    notional = f.get("MIN_NOTIONAL", {})
+    notional = f.get("MIN_NOTIONAL", f.get("NOTIONAL", {}))  # spot calls it NOTIONAL
     pct = f.get("PERCENT_PRICE", {})
     return Instrument(
         symbol=sym["symbol"],

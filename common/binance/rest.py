@@ -125,8 +125,11 @@ class RestClient:
         recv_window_ms: int = 5000,
         max_wait_s: float = 2.0,
         shared: SharedLimits | None = None,
+        market: str = "usdm",
     ) -> None:
         self.shared = shared
+        self.market = market
+        self._api = "/api/v3" if market == "spot" else "/fapi/v1"
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self._secret = api_secret
@@ -168,7 +171,7 @@ class RestClient:
     async def sync_time(self) -> int:
         """Measure the offset to the server clock (midpoint of the round trip); returns it in ms."""
         t0 = time.time_ns()
-        data = await self.request("GET", "/fapi/v1/time", weight=1)
+        data = await self.request("GET", f"{self._api}/time", weight=1)
         t1 = time.time_ns()
         self.offset_ms = int(data["serverTime"]) - (t0 + t1) // 2_000_000
         return self.offset_ms
@@ -334,23 +337,29 @@ class RestClient:
     # ---- conveniences ----------------------------------------------------------------------
 
     async def exchange_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = await self.request("GET", "/fapi/v1/exchangeInfo", weight=1)
+        info: dict[str, Any] = await self.request(
+            "GET", f"{self._api}/exchangeInfo", weight=20 if self.market == "spot" else 1
+        )
         self.limits.set_from_exchange_info(info.get("rateLimits", []))
         return info
 
     async def depth(self, symbol: str, limit: int = 1000) -> bytes:
         """The raw snapshot bytes (the caller decodes them with its own Struct)."""
-        weight = 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+        if self.market == "spot":
+            weight = 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+        else:
+            weight = 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+        path = f"{self._api}/depth"
         async with self.slot(weight, 0):
             t0 = time.perf_counter()
             try:
-                resp = await self._http.get("/fapi/v1/depth", params={"symbol": symbol, "limit": limit})
+                resp = await self._http.get(path, params={"symbol": symbol, "limit": limit})
             except httpx.HTTPError as exc:
-                REST_ERRORS.labels("/fapi/v1/depth", "transport").inc()
+                REST_ERRORS.labels(path, "transport").inc()
                 raise TransportError(f"depth {symbol}: {exc}") from exc
-            REST_LATENCY.labels("/fapi/v1/depth").observe(time.perf_counter() - t0)
-            REST_REQUESTS.labels("/fapi/v1/depth", str(resp.status_code)).inc()
+            REST_LATENCY.labels(path).observe(time.perf_counter() - t0)
+            REST_REQUESTS.labels(path, str(resp.status_code)).inc()
             self._account(resp)
             if resp.status_code >= 400:
-                raise self._error("/fapi/v1/depth", resp)
+                raise self._error(path, resp)
             return resp.content

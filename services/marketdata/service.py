@@ -90,11 +90,18 @@ class MarketDataService(Service):
 
     name = "marketdata"
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, instance: str = "") -> None:
+        super().__init__(settings, instance)
         venue = settings.venue
-        shared = SharedLimits(shared_path(settings.run_path, venue.rest_url))  # one IP: one weight, one ban
-        self.rest = RestClient(venue.rest_url, timeout_s=venue.http_timeout_s, shared=shared)
+        # ``marketdata-spot`` serves the spot symbols (seed 003) from the spot endpoints, with spot's
+        # book rules; ``marketdata`` the futures ones.
+        self.market = "spot" if self.name == "marketdata-spot" else venue.market
+        self.symbols = list(settings.spot_symbols) if self.market == "spot" else list(settings.symbols)
+        self.rest_url = venue.spot_rest if self.market == "spot" else venue.rest_url
+        shared = SharedLimits(shared_path(settings.run_path, self.rest_url))  # one IP: one weight, one ban
+        self.rest = RestClient(
+            self.rest_url, timeout_s=venue.http_timeout_s, shared=shared, market=self.market
+        )
         self.feeds: dict[str, SymbolFeed] = {}
         self.capture: Capture | None = None
 
@@ -103,12 +110,12 @@ class MarketDataService(Service):
         venue = self.settings.venue
         info = await until_answered(self.rest.exchange_info)
         await until_answered(self.rest.sync_time)
-        self.instruments = instruments(info, self.settings.symbols, venue.market)
+        self.instruments = instruments(info, self.symbols, self.market)
         fresh = Freshness(cfg.stale_after_ms, cfg.max_exchange_lag_ms)
         self.feeds = {
             s: SymbolFeed(
                 inst,
-                venue.market,
+                self.market,
                 cfg.book_levels,
                 fresh,
                 FeatureConfig(vpin_bucket_qty=cfg.vpin_bucket_qty.get(s, 100.0)),
@@ -128,13 +135,20 @@ class MarketDataService(Service):
         self.bad_counts: dict[str, int] = {}
         self._last_trade: dict[str, int] = {}
         lows = [s.lower() for s in self.feeds]
-        depth = "depth" if cfg.depth_speed == "250ms" else f"depth@{cfg.depth_speed}"
-        public = "/".join(f"{s}@{depth}" for s in lows)
-        market = "/".join(f"{s}@{cfg.trade_stream}/{s}@markPrice@1s" for s in lows)
+        if self.market == "spot":  # one base for every spot stream; 100 ms or 1 s diffs; no mark price
+            depth = "depth" if cfg.depth_speed in ("250ms", "500ms") else "depth@100ms"
+            public = "/".join(f"{s}@{depth}" for s in lows)
+            market = "/".join(f"{s}@trade" for s in lows)
+            bases = (venue.spot_ws, venue.spot_ws)
+        else:
+            depth = "depth" if cfg.depth_speed == "250ms" else f"depth@{cfg.depth_speed}"
+            public = "/".join(f"{s}@{depth}" for s in lows)
+            market = "/".join(f"{s}@{cfg.trade_stream}/{s}@markPrice@1s" for s in lows)
+            bases = (venue.ws_public_url, venue.ws_market_url)
         self.up: dict[str, set[int]] = {"public": set(), "market": set()}
         self.seen = Seen()
         for (name, base, streams), copy in itertools.product(
-            (("public", venue.ws_public_url, public), ("market", venue.ws_market_url, market)),
+            (("public", bases[0], public), ("market", bases[1], market)),
             range(cfg.connections),
         ):
             conn = StreamConnection(
@@ -281,7 +295,9 @@ class MarketDataService(Service):
         await asyncio.sleep(0.05)  # let the first diffs arrive: the snapshot must not predate them
         while feed.connected and not feed.sync.book_valid:
             try:
-                raw = await self.rest.depth(symbol, self.settings.marketdata.snapshot_limit)
+                cfg = self.settings.marketdata
+                limit = cfg.spot_snapshot_limit if self.market == "spot" else cfg.snapshot_limit
+                raw = await self.rest.depth(symbol, limit)
                 snap = snapshot_decoder.decode(raw)
             except (LocalRateLimit, RateLimited) as exc:
                 await asyncio.sleep(max(getattr(exc, "wait_s", 0), getattr(exc, "retry_after", 0), delay))

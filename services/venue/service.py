@@ -63,7 +63,12 @@ class VenueService(Service):
                     s.model_copy(update={"start_price": mark}), cfg.model, cfg.seed
                 )
         spot_model = cfg.model if cfg.model in ("synthetic", "flow") else "synthetic"
-        self.spot_markets = {s.symbol: generated(s, spot_model, cfg.seed) for s in cfg.spot_symbols}
+        self.spot_markets: dict[str, Any] = {
+            s.symbol: ReplayMarket(s.replay_file, float(s.price_tick), float(s.qty_step), cfg.replay_speed)
+            if s.replay_file
+            else generated(s, spot_model, cfg.seed)
+            for s in cfg.spot_symbols
+        }
         self.marks: dict[str, tuple[float, float]] = {}
         self._t0 = time.monotonic()
         self._last = self._t0
@@ -170,13 +175,13 @@ class VenueService(Service):
                 self._update_mark(symbol, steps[-1].mid, dt)
         spot = self.v.spot
         for symbol, m in self.spot_markets.items():
-            s = m.step(dt)
-            if s.pre:
-                spot.market_levels(symbol, s.pre)
-            for aggressor, price, qty in s.trades:
-                spot.market_trade(symbol, aggressor, price, qty)
-            if s.post:
-                spot.market_levels(symbol, s.post)
+            for s in m.step(now - self._t0) if isinstance(m, ReplayMarket) else [m.step(dt)]:
+                if s.pre:
+                    spot.market_levels(symbol, s.pre)
+                for aggressor, price, qty in s.trades:
+                    spot.market_trade(symbol, aggressor, price, qty)
+                if s.post:
+                    spot.market_levels(symbol, s.post)
         MARKET_STEPS.inc()
         self.v.dispatch()
 

@@ -1,0 +1,82 @@
+"""The spot book through the running market data service (issue 13): the simulated venue replays
+the recorded Binance spot file (``data/binance/spot_ethusdt_20240808.gz``) into its spot ETHUSDT
+market at Binance's spot filters; ``marketdata-spot`` syncs it with spot's rules from the venue's
+``/spot`` streams and ``/api/v3/depth``; every venue bookTicker whose ``u`` a published book reached
+matches that book's top exactly, and the feed never resyncs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from common.messages import BookLevels, FeedStatus
+from tests.cluster import Cluster
+from tests.helpers import DATA, wait_until
+
+pytestmark = pytest.mark.system
+SYM = "ETHUSDT"
+
+
+def test_the_spot_book_published_by_marketdata_matches_every_venue_book_ticker(tmp_path: Path) -> None:
+    overlay = f"""
+[simvenue]
+replay_speed = 1.0
+[[simvenue.spot_symbols]]
+symbol = "{SYM}"
+base_asset = "ETH"
+quote_asset = "USDT"
+price_tick = "0.01"
+qty_step = "0.0001"
+min_qty = "0.0001"
+max_qty = "9000"
+market_max_qty = "1000"
+min_notional = "5"
+start_price = "2680"
+level_qty = "2"
+replay_file = "{DATA / "spot_ethusdt_20240808.gz"}"
+"""
+    with Cluster(tmp_path, overlay, {"MM_SPOT_SYMBOLS": f'["{SYM}"]'}) as c:
+        c.listen("md.book.", "md.status.")
+        c.start("venue", "marketdata-spot")
+        wait_until(lambda: _states(c)[-1:] == ["live"], 30, what=f"{SYM} live on marketdata-spot")
+        t0 = time.monotonic()
+        tickers = asyncio.run(_tickers(c.venue_url.replace("http", "ws"), 6.0))
+        time.sleep(0.3)  # the books of the last tickers' updates are on their way over the bus
+    books = {m.last_update_id: m for t, m in c.heard.since(t0, f"md.book.{SYM}") if isinstance(m, BookLevels)}
+    checkable = [t for t in tickers if int(t["u"]) in books]
+    mismatches = [t for t in checkable if _top(books[int(t["u"])]) != _ticker(t)]
+    assert len(checkable) >= 20 and mismatches == [], (len(checkable), mismatches[:3])
+    states = _states(c)
+    assert "live" in states and states[states.index("live") :].count("resyncing") == 0, states
+
+
+async def _tickers(ws_url: str, seconds: float) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    async with websockets.connect(f"{ws_url}/spot/ws/{SYM.lower()}@bookTicker") as ws:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                out.append(json.loads(await asyncio.wait_for(ws.recv(), 1.0)))
+            except TimeoutError:
+                continue
+    return out
+
+
+def _states(c: Cluster) -> list[str]:
+    return [m.state for m in c.heard.of(f"md.status.{SYM}", FeedStatus)]
+
+
+def _top(b: BookLevels) -> tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]:
+    (bp, bq), (ap, aq) = b.bids[0], b.asks[0]
+    return (bp * b.price_tick, bq * b.qty_step), (ap * b.price_tick, aq * b.qty_step)
+
+
+def _ticker(t: dict[str, Any]) -> tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]:
+    return (Decimal(t["b"]), Decimal(t["B"])), (Decimal(t["a"]), Decimal(t["A"]))
