@@ -127,6 +127,7 @@ def test_after_a_venue_restart_the_gateway_reconciles_with_the_orders_it_left(tm
         c.start("venue")
         assert {o["clientOrderId"] for o in c.open_orders("ETHUSDC")} == left  # remembered
         c.start("gateway")
+
         def second_boot() -> str:
             boots = c.log("gateway").split("service_boot")
             return boots[2] if len(boots) == 3 and "gateway_reconciled" in boots[2] else ""
@@ -146,3 +147,31 @@ def test_after_a_venue_restart_the_gateway_reconciles_with_the_orders_it_left(tm
         wait_until(known, 30, what="every venue order known to the new gateway's OMS")
     finally:
         c.stop()
+
+
+def test_spot_wallets_and_orders_come_back_with_what_they_lock(tmp_path: Path) -> None:
+    from tests.test_venue_spot import SPOT
+
+    venue = VenueProc(tmp_path, "persist_interval_s = 0.2\n" + SPOT).start()
+    try:
+        bid = D(venue.signed("GET", "/api/v3/ticker/bookTicker", symbol="ETHUSDT").json()["bidPrice"])
+        price = str(bid - D("3.00"))
+        order = {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT_MAKER", "quantity": "0.0500",
+                 "price": price, "newClientOrderId": "spot-keep"}  # fmt: skip
+        r = venue.signed("POST", "/api/v3/order", **order)
+        assert r.status_code == 200, r.text
+        before = venue.signed("GET", "/api/v3/account").json()["balances"]
+        venue.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        venue.proc.wait(15)  # type: ignore[union-attr]
+        venue.start()
+        assert venue.signed("GET", "/api/v3/account").json()["balances"] == before
+        still = venue.signed("GET", "/api/v3/openOrders", symbol="ETHUSDT").json()
+        assert [(o["orderId"], o["clientOrderId"], o["price"]) for o in still] == [
+            (r.json()["orderId"], "spot-keep", price)
+        ]
+        gone = venue.signed("DELETE", "/api/v3/order", symbol="ETHUSDT", origClientOrderId="spot-keep").json()
+        assert gone["status"] == "CANCELED"
+        after = {b["asset"]: b for b in venue.signed("GET", "/api/v3/account").json()["balances"]}
+        assert D(after["USDT"]["locked"]) == 0  # the restored lock was released exactly
+    finally:
+        venue.stop()

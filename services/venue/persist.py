@@ -13,6 +13,8 @@ and when it stops, and :func:`restore` loads it at start. Saved, exactly (Decima
 * every symbol's funding settlements, mark, depth update id and trade id, and every id sequence, so
   ids never repeat across a restart; margin types; dead-man's switch deadlines (one that passed
   while the venue was down fires at start, cancelling that symbol's orders).
+* the spot market's wallets (free and locked), our spot orders with what each locks, spot trades
+  and ids.
 
 Not saved: the market (a generated market starts again from the saved mark; a replay from its
 file), public trade history, listen keys (clients open new ones), rate-limit windows, faults.
@@ -34,6 +36,7 @@ from services.venue.accounts import PositionState
 from services.venue.exchange import Exchange
 from services.venue.orderbook import Resting
 from services.venue.orders import VenueOrder
+from services.venue.spot import SpotExchange
 
 SCHEMA = 1
 ORDERS_KEPT = 5_000
@@ -92,6 +95,17 @@ class SymbolRow(msgspec.Struct):
     funding: list[tuple[int, Decimal, Decimal]]
 
 
+class SpotRow(msgspec.Struct):
+    """The spot market: wallets (free, locked), orders with what they lock, trades, ids."""
+
+    symbols: dict[str, SymbolRow]
+    wallets: dict[str, tuple[dict[str, Decimal], dict[str, Decimal]]]
+    orders: list[OrderRow]
+    locks: dict[int, Decimal]
+    trades: dict[str, list[dict[str, Any]]]
+    ids: dict[str, int]
+
+
 class Snapshot(msgspec.Struct):
     schema: int
     saved_ms: int
@@ -103,33 +117,54 @@ class Snapshot(msgspec.Struct):
     margin_types: list[tuple[str, str, str]]
     countdowns: list[tuple[str, str, int]]
     ids: dict[str, int]
+    spot: SpotRow | None = None
 
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Snapshot)
 
 
-def snapshot(ex: Exchange) -> Snapshot:
-    """What to save, taken now (on the thread that runs the exchange); encode it anywhere."""
-    closed = [o for o in ex.orders.values() if not o.is_open]
-    keep = [o for o in ex.orders.values() if o.is_open] + closed[-ORDERS_KEPT:]
-    keep.sort(key=lambda o: o.order_id)
+def _symbol_rows(symbols: dict[str, Any], funding: dict[str, Any]) -> dict[str, SymbolRow]:
+    return {
+        name: SymbolRow(
+            st.sym.tick,
+            st.sym.step,
+            st.update_id,
+            st.trade_ids.value,
+            st.mark,
+            st.index,
+            st.last_trade_ms,
+            list(funding.get(name, [])),
+        )
+        for name, st in symbols.items()
+    }
+
+
+def _kept(orders: dict[int, VenueOrder]) -> list[VenueOrder]:
+    closed = [o for o in orders.values() if not o.is_open]
+    keep = [o for o in orders.values() if o.is_open] + closed[-ORDERS_KEPT:]
+    return sorted(keep, key=lambda o: o.order_id)
+
+
+def spot_snapshot(sp: SpotExchange) -> SpotRow:
+    return SpotRow(
+        symbols=_symbol_rows(sp.symbols, {}),
+        wallets={a: (dict(w.free), dict(w.locked)) for a, w in sp.wallets.items()},
+        orders=[_row(o) for o in _kept(sp.orders)],
+        locks=dict(sp.locks),
+        trades={a: list(t[-TRADES_KEPT:]) for a, t in sp.trades.items()},
+        ids={"order": sp._order_ids.value, "auto": sp._auto_ids.value, "exec": sp._exec_ids.value},
+    )
+
+
+def snapshot(ex: Exchange, sp: SpotExchange | None = None) -> Snapshot:
+    """What to save, taken now (on the thread that runs the exchange), spot's market with it when
+    given; encode it anywhere."""
+    keep = _kept(ex.orders)
     return Snapshot(
         schema=SCHEMA,
         saved_ms=ex.clock(),
-        symbols={
-            name: SymbolRow(
-                st.sym.tick,
-                st.sym.step,
-                st.update_id,
-                st.trade_ids.value,
-                st.mark,
-                st.index,
-                st.last_trade_ms,
-                list(ex.funding_history.get(name, [])),
-            )
-            for name, st in ex.symbols.items()
-        },
+        symbols=_symbol_rows(ex.symbols, ex.funding_history),
         accounts={
             name: AccountRow(
                 dict(a.balances),
@@ -152,6 +187,7 @@ def snapshot(ex: Exchange) -> Snapshot:
             "auto": ex._auto_ids.value,
             "taker": ex._taker_keys.value,
         },
+        spot=spot_snapshot(sp) if sp is not None and (sp.symbols or sp.orders) else None,
     )
 
 
@@ -194,19 +230,65 @@ def read(path: Path) -> Snapshot | None:
     return snap
 
 
-def restore(ex: Exchange, snap: Snapshot, path: Path | str = "") -> dict[str, Any]:
-    """Put ``snap`` into a fresh ``ex`` (before its market starts); what was restored and left out.
-
-    Accounts and symbols are matched by name: one no longer configured is left out (and reported).
-    """
-    for name, row in snap.symbols.items():
-        st = ex.symbols.get(name)
+def _check_filters(symbols: dict[str, Any], rows: dict[str, SymbolRow], path: Path | str) -> None:
+    for name, row in rows.items():
+        st = symbols.get(name)
         if st is not None and (row.tick != st.sym.tick or row.step != st.sym.step):
             raise VenueStateError(
                 f"{path}: {name} was saved with tick {row.tick} and step {row.step}, now "
                 f"{st.sym.tick} and {st.sym.step}: its prices and sizes would change meaning; "
                 "`make venue-reset` starts afresh"
             )
+
+
+def restore_spot(sp: SpotExchange, row: SpotRow, path: Path | str = "") -> int:
+    """The spot market's wallets, orders (open ones back on the book), trades and ids; how many rest."""
+    _check_filters(sp.symbols, row.symbols, path)
+    for name, srow in row.symbols.items():
+        st = sp.symbols.get(name)
+        if st is not None:
+            st.update_id = max(st.update_id, srow.update_id)
+            st.trade_ids.value = max(st.trade_ids.value, srow.trade_id)
+            st.mark = srow.mark
+    for acct, (free, locked) in row.wallets.items():
+        if acct in sp.wallets:
+            w = sp.wallets[acct]
+            w.free, w.locked = dict(free), dict(locked)
+            sp.trades[acct] = list(row.trades.get(acct, []))
+    resting = 0
+    for r in row.orders:
+        st = sp.symbols.get(r.symbol)
+        if st is None or r.account not in sp.wallets:
+            continue
+        o = VenueOrder(
+            r.order_id, r.account, r.symbol, r.client_id, r.side, r.type, r.tif, r.price, r.qty,
+            r.reduce_only, r.stp, r.time_ms, r.status, r.executed, r.cum_quote, r.update_ms,
+            r.expire_reason, r.good_till, fills=list(r.fills),
+        )  # fmt: skip
+        sp.orders[o.order_id] = o
+        sp.by_client[(o.account, o.symbol, o.client_id)] = o
+        if o.is_open:
+            sp.open_by.setdefault((o.account, o.symbol), {})[o.order_id] = o
+            if o.order_id in row.locks:
+                sp.locks[o.order_id] = row.locks[o.order_id]
+            o.resting = Resting(o.order_id, o.account, o.side, o.price, o.qty - o.executed)
+            st.book.add(o.resting)
+            resting += 1
+    for key, attr in (("order", "_order_ids"), ("auto", "_auto_ids"), ("exec", "_exec_ids")):
+        ids = getattr(sp, attr)
+        ids.value = max(ids.value, row.ids.get(key, 0))
+    return resting
+
+
+def restore(
+    ex: Exchange, snap: Snapshot, path: Path | str = "", sp: SpotExchange | None = None
+) -> dict[str, Any]:
+    """Put ``snap`` into a fresh ``ex`` (before its market starts); what was restored and left out.
+
+    Accounts and symbols are matched by name: one no longer configured is left out (and reported).
+    """
+    _check_filters(ex.symbols, snap.symbols, path)
+    spot_resting = restore_spot(sp, snap.spot, path) if sp is not None and snap.spot is not None else 0
     for name, row in snap.symbols.items():
         st = ex.symbols.get(name)
         if st is None:
@@ -262,4 +344,5 @@ def restore(ex: Exchange, snap: Snapshot, path: Path | str = "") -> dict[str, An
         "symbols_left_out": sorted(set(snap.symbols) - set(ex.symbols)),
         "open_orders": resting,
         "orders": len(ex.orders),
+        "spot_open_orders": spot_resting,
     }

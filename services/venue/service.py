@@ -106,9 +106,12 @@ class VenueService(Service):
         if snap is None:
             log.info("venue_state_fresh", file=str(self._state_path))
             return
-        got = persist.restore(self.v.exchange, snap, self._state_path)
-        self._saved = self.v.exchange.changes
+        got = persist.restore(self.v.exchange, snap, self._state_path, self.v.spot)
+        self._saved = self._changes()
         log.info("venue_state_restored", file=str(self._state_path), **got)
+
+    def _changes(self) -> int:
+        return self.v.exchange.changes + self.v.spot.changes
 
     async def _save_loop(self, interval: float) -> None:
         while True:
@@ -118,10 +121,10 @@ class VenueService(Service):
     async def _save(self) -> None:
         """Save when an account changed since the last save; the snapshot is taken here, on the
         exchange's loop, and encoded and written in a thread."""
-        changes = self.v.exchange.changes
+        changes = self._changes()
         if changes == self._saved:
             return
-        snap = persist.snapshot(self.v.exchange)
+        snap = persist.snapshot(self.v.exchange, self.v.spot)
         t0 = time.perf_counter()
         await asyncio.to_thread(lambda: persist.write(self._state_path, persist.encode(snap)))
         SAVE_SECONDS.observe(time.perf_counter() - t0)
