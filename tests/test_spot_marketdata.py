@@ -19,29 +19,16 @@ import websockets
 from common.messages import BookLevels, FeedStatus
 from tests.cluster import Cluster
 from tests.helpers import DATA, wait_until
+from tests.test_venue_spot import SPOT
 
 pytestmark = pytest.mark.system
 SYM = "ETHUSDT"
 
 
 def test_the_spot_book_published_by_marketdata_matches_every_venue_book_ticker(tmp_path: Path) -> None:
-    overlay = f"""
-[simvenue]
-replay_speed = 1.0
-[[simvenue.spot_symbols]]
-symbol = "{SYM}"
-base_asset = "ETH"
-quote_asset = "USDT"
-price_tick = "0.01"
-qty_step = "0.0001"
-min_qty = "0.0001"
-max_qty = "9000"
-market_max_qty = "1000"
-min_notional = "5"
-start_price = "2680"
-level_qty = "2"
-replay_file = "{DATA / "spot_ethusdt_20240808.gz"}"
-"""
+    # the venue's spot ETHUSDT of tests/test_venue_spot.py, its market a replay of the recording
+    replay = DATA / "spot_ethusdt_20240808.gz"
+    overlay = f'[simvenue]\nreplay_speed = 1.0\n{SPOT}replay_file = "{replay}"\n'
     with Cluster(tmp_path, overlay, {"MM_SPOT_SYMBOLS": f'["{SYM}"]'}) as c:
         c.listen("md.book.", "md.status.")
         c.start("venue", "marketdata-spot")

@@ -257,13 +257,7 @@ class OrderBook:
         absolute, so a level applied twice is applied once."""
         if not isinstance(bids, list) or not isinstance(asks, list):  # read twice on a refinement
             bids, asks = list(bids), list(asks)
-        try:
-            _apply_side(bids, self._bids, self._bid_keys, self._bid_px, self._qty)
-            _apply_side(asks, self._asks, self._ask_keys, self._ask_px, self._qty)
-            return
-        except OffGridError as exc:
-            self._refine(exc)
-        for _ in range(MAX_REFINEMENTS):
+        for _ in range(MAX_REFINEMENTS + 1):
             try:
                 _apply_side(bids, self._bids, self._bid_keys, self._bid_px, self._qty)
                 _apply_side(asks, self._asks, self._ask_keys, self._ask_px, self._qty)

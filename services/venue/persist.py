@@ -199,6 +199,14 @@ def _row(o: VenueOrder) -> OrderRow:
     )  # fmt: skip
 
 
+def _order(r: OrderRow) -> VenueOrder:
+    return VenueOrder(
+        r.order_id, r.account, r.symbol, r.client_id, r.side, r.type, r.tif, r.price, r.qty,
+        r.reduce_only, r.stp, r.time_ms, r.status, r.executed, r.cum_quote, r.update_ms,
+        r.expire_reason, r.good_till, fills=list(r.fills),
+    )  # fmt: skip
+
+
 def encode(snap: Snapshot) -> bytes:
     return _encoder.encode(snap)
 
@@ -260,11 +268,7 @@ def restore_spot(sp: SpotExchange, row: SpotRow, path: Path | str = "") -> int:
         st = sp.symbols.get(r.symbol)
         if st is None or r.account not in sp.wallets:
             continue
-        o = VenueOrder(
-            r.order_id, r.account, r.symbol, r.client_id, r.side, r.type, r.tif, r.price, r.qty,
-            r.reduce_only, r.stp, r.time_ms, r.status, r.executed, r.cum_quote, r.update_ms,
-            r.expire_reason, r.good_till, fills=list(r.fills),
-        )  # fmt: skip
+        o = _order(r)
         sp.orders[o.order_id] = o
         sp.by_client[(o.account, o.symbol, o.client_id)] = o
         if o.is_open:
@@ -315,11 +319,7 @@ def restore(
         st = ex.symbols.get(r.symbol)
         if st is None or r.account not in ex.accounts:
             continue
-        o = VenueOrder(
-            r.order_id, r.account, r.symbol, r.client_id, r.side, r.type, r.tif, r.price, r.qty,
-            r.reduce_only, r.stp, r.time_ms, r.status, r.executed, r.cum_quote, r.update_ms,
-            r.expire_reason, r.good_till, fills=list(r.fills),
-        )  # fmt: skip
+        o = _order(r)
         ex.orders[o.order_id] = o
         ex.by_client[(o.account, o.symbol, o.client_id)] = o
         if o.is_open:

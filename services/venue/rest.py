@@ -256,7 +256,12 @@ def batch_cancel(v: VenueState, a: Account | None, p: Params) -> Any:
 def user_trades(v: VenueState, a: Account | None, p: Params) -> Any:
     acct = _acct(a)
     sym = v.exchange.symbol(p.get("symbol")).sym.name
-    rows = [t for t in v.exchange.trades[acct.name] if t["symbol"] == sym]
+    return trade_page([t for t in v.exchange.trades[acct.name] if t["symbol"] == sym], p)
+
+
+def trade_page(rows: list[dict[str, Any]], p: Params) -> list[dict[str, Any]]:
+    """``userTrades`` / ``myTrades``: one symbol's trades filtered by orderId, fromId and a time
+    window; the first ``limit`` from ``fromId``, else the last ``limit``."""
     if p.get("orderId"):
         rows = [t for t in rows if t["orderId"] == int(p["orderId"])]
     if p.get("fromId"):

@@ -18,9 +18,11 @@ from common.logging import log
 from common.runtime import Service
 from services.venue import admin, persist, rest, ws
 from services.venue.apikeys import account_keys, read_only_keys
+from services.venue.exchange import Exchange
 from services.venue.market import MarketStep, generated
 from services.venue.market.live import LiveFeedMarket
 from services.venue.market.replay import ReplayMarket
+from services.venue.spot import SpotExchange
 from services.venue.spot_ws import SPOT_SPEEDS_MS, SpotSide, spot_routes
 from services.venue.state import VenueState
 from services.venue.streams import SPEEDS_MS
@@ -176,20 +178,15 @@ class VenueService(Service):
                 self._apply(symbol, s)
             if steps:
                 self._update_mark(symbol, steps[-1].mid, dt)
-        spot = self.v.spot
         for symbol, m in self.spot_markets.items():
             for s in m.step(now - self._t0) if isinstance(m, ReplayMarket) else [m.step(dt)]:
-                if s.pre:
-                    spot.market_levels(symbol, s.pre)
-                for aggressor, price, qty in s.trades:
-                    spot.market_trade(symbol, aggressor, price, qty)
-                if s.post:
-                    spot.market_levels(symbol, s.post)
+                self._apply(symbol, s, self.v.spot)
         MARKET_STEPS.inc()
         self.v.dispatch()
 
-    def _apply(self, symbol: str, s: MarketStep) -> None:
-        ex = self.v.exchange
+    def _apply(self, symbol: str, s: MarketStep, ex: Exchange | SpotExchange | None = None) -> None:
+        """One market step on the futures exchange (or ``ex``, the spot one)."""
+        ex = ex or self.v.exchange
         if s.pre:
             ex.market_levels(symbol, s.pre)
         for aggressor, price, qty in s.trades:

@@ -165,17 +165,9 @@ def account(v: VenueState, a: Account | None, p: Params) -> Any:
 def my_trades(v: VenueState, a: Account | None, p: Params) -> Any:
     sp = _spot(v)
     st = sp.symbol(p.get("symbol"))
-    rows = [t for t in sp.trades.get(_acct(a), []) if t["symbol"] == st.sym.name]
-    if p.get("orderId"):
-        rows = [t for t in rows if str(t["orderId"]) == p["orderId"]]
-    if p.get("fromId"):
-        rows = [t for t in rows if t["id"] >= int(p["fromId"])]
-    if p.get("startTime"):
-        rows = [t for t in rows if t["time"] >= int(p["startTime"])]
-    if p.get("endTime"):
-        rows = [t for t in rows if t["time"] <= int(p["endTime"])]
-    limit = min(int(p.get("limit", "500") or 500), 1000)
-    return rows[:limit] if p.get("fromId") else rows[-limit:]
+    from services.venue.rest import trade_page  # rest imports this module for its routes
+
+    return trade_page([t for t in sp.trades.get(_acct(a), []) if t["symbol"] == st.sym.name], p)
 
 
 def _per_symbol(single: int, every: int) -> Callable[[Params], int]:
