@@ -25,16 +25,15 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from common.binance.signing import verify_hmac, ws_api_payload
 from services.venue import rest, spot_rest
-from services.venue.accounts import Account
-from services.venue.errors import BAD_KEY, VenueError, err
+from services.venue.errors import VenueError
 from services.venue.exchange import DepthBatch, PublicTrade, UserEvent
 from services.venue.hub import Conn, Hub
 from services.venue.state import VenueState, dumps
 from services.venue.streams import SymbolStreams, _Pending
 from services.venue.symbols import VenueSymbol
 from services.venue.ws import _rate_limits as ws_rate_limits
+from services.venue.ws import api_account
 
 SPOT_SPEEDS_MS = {"depth@100ms": 100, "depth": 1000}
 SPOT_STREAM_KINDS = ("depth", "depth@100ms", "bookTicker", "trade")
@@ -205,16 +204,6 @@ def _api_call(side: SpotSide, conn: Conn, ip: str, text: str) -> dict[str, Any]:
     return out
 
 
-def _signed_account(v: VenueState, p: dict[str, str], trade: bool) -> Account:
-    cred = v.keys.lookup(p.get("apiKey", ""))
-    if cred is None or (trade and not cred.can_trade):
-        raise err(BAD_KEY, 401)
-    if not verify_hmac(cred.secret, ws_api_payload(p), p.get("signature", "")):
-        raise VenueError(-1022, "Signature for this request is not valid.")
-    rest.check_timestamp(v, p)
-    return cred.account
-
-
 def _dispatch(side: SpotSide, conn: Conn, ip: str, method: str, p: dict[str, str]) -> Any:
     v = side.v
     now = v.now_ms()
@@ -226,7 +215,7 @@ def _dispatch(side: SpotSide, conn: Conn, ip: str, method: str, p: dict[str, str
         return spot_rest.exchange_info(v, None, p)
     if method == "userDataStream.subscribe.signature":
         v.limiter.admit(ip, 2, now)
-        acct = _signed_account(v, p, trade=False)
+        acct = api_account(v, p, rest.USER_DATA)
         if conn.account:
             raise VenueError(-1210, "This connection already has a subscription to this account.")
         conn.listen_key = str(
@@ -247,7 +236,7 @@ def _dispatch(side: SpotSide, conn: Conn, ip: str, method: str, p: dict[str, str
     ep = rest.ROUTES[route]
     weight = ep.weight(p) if callable(ep.weight) else ep.weight
     v.limiter.admit(ip, weight, now)
-    acct = _signed_account(v, p, trade=ep.security == rest.TRADE)
+    acct = api_account(v, p, ep.security)
     if ep.orders:
         v.limiter.count_orders(acct.name, ep.orders, now, ip)
     return ep.handler(

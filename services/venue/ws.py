@@ -296,14 +296,7 @@ def _api_dispatch(v: VenueState, ip: str, method: str, p: dict[str, str]) -> tup
     ep = rest.ROUTES[route]
     now = v.now_ms()
     v.limiter.admit(ip, 1 if ep.weight == 0 else (ep.weight if isinstance(ep.weight, int) else 1), now)
-    cred = v.keys.lookup(p.get("apiKey", ""))
-    if cred is None or (ep.security == rest.TRADE and not cred.can_trade):
-        raise err(BAD_KEY, 401)  # unknown key, or a read-only key on an order method
-    acct = cred.account
-    if ep.security in rest.SIGNED:
-        if not verify_hmac(cred.secret, ws_api_payload(p), p.get("signature", "")):
-            raise VenueError(-1022, "Signature for this request is not valid.")
-        rest.check_timestamp(v, p)
+    acct = api_account(v, p, ep.security)
     if ep.orders:
         v.limiter.count_orders(acct.name, ep.orders, now, ip)
     if method == "order.place":
@@ -318,6 +311,19 @@ def _api_dispatch(v: VenueState, ip: str, method: str, p: dict[str, str]) -> tup
             v.exchange.place(acct, p)
             raise VenueError(-1006, UNKNOWN_503, 503)
     return ep.handler(v, acct, p), acct
+
+
+def api_account(v: VenueState, p: dict[str, str], security: str) -> Account:
+    """The account of a WS-API request's ``apiKey``; a TRADE method needs a trading key, a signed
+    one a valid signature over the sorted params and a timestamp inside the recvWindow."""
+    cred = v.keys.lookup(p.get("apiKey", ""))
+    if cred is None or (security == rest.TRADE and not cred.can_trade):
+        raise err(BAD_KEY, 401)  # unknown key, or a read-only key on an order method
+    if security in rest.SIGNED:
+        if not verify_hmac(cred.secret, ws_api_payload(p), p.get("signature", "")):
+            raise VenueError(-1022, "Signature for this request is not valid.")
+        rest.check_timestamp(v, p)
+    return cred.account
 
 
 def _rate_limits(v: VenueState, ip: str, acct: Account | None) -> list[dict[str, Any]]:
