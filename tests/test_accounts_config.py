@@ -99,7 +99,7 @@ def test_make_runs_account_step_writes_a_supervisord_program_and_paper_keys_per_
     from common.config import PROJECT_ROOT
     from services.mmctl.commands.accounts import add_paper_keys, supervisor_programs
 
-    _overlay(run_env, monkeypatch, '[accounts.b]\nsymbols = ["BTCUSDC"]\n')
+    _overlay(run_env, monkeypatch, 'spot_symbols = ["ETHUSDT"]\n[accounts.b]\nsymbols = ["BTCUSDC"]\n')
     s = load_settings()
     env_file = run_env / "paper.env"
     env_file.write_text("MM_API_KEY=paper-x\nMM_API_SECRET=y\n")
@@ -115,8 +115,10 @@ def test_make_runs_account_step_writes_a_supervisord_program_and_paper_keys_per_
     opts = ServerOptions()
     opts.realize(args=["-c", str(PROJECT_ROOT / "supervisord.conf")])
     programs = {g.name: g for g in opts.process_group_configs}
-    assert {"gateway", "gateway-b"} <= set(programs)
+    assert {"gateway", "gateway-b", "marketdata-spot"} <= set(programs)
     assert programs["gateway-b"].process_configs[0].command.endswith("-m services.gateway --account b")
+    spot_md = programs["marketdata-spot"].process_configs[0].command
+    assert spot_md.endswith("-m services.marketdata --market spot")
 
 
 def test_the_recorders_history_catch_up_reads_each_symbol_with_its_own_accounts_key() -> None:

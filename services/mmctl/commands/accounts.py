@@ -19,9 +19,9 @@ from common.config import PROJECT_ROOT, Settings
 from services.mmctl.context import Ctl, print_json
 
 PROGRAM = """[program:{name}]
-command={root}/.venv/bin/python -m services.gateway --account {account}
+command={root}/.venv/bin/python -m services.{module} {args}
 directory={root}
-priority=30
+priority={priority}
 autostart=true
 autorestart=true
 startsecs=1
@@ -62,10 +62,19 @@ def rows(settings: Settings) -> list[dict[str, Any]]:
 
 
 def supervisor_programs(settings: Settings, root: Path = PROJECT_ROOT) -> str:
-    """One supervisord program per extra account's gateway (empty without extra accounts)."""
-    head = "; Written by `mmctl accounts --supervisor` (make run): one gateway per extra account.\n\n"
-    progs = [PROGRAM.format(name=gw, account=a, root=root) for a, gw in zip(
-        settings.account_names[1:], settings.gateways[1:], strict=True)]  # fmt: skip
+    """A supervisord program per extra instance: each extra account's gateway and, with spot
+    symbols, the spot market data (empty without either)."""
+    head = (
+        "; Written by `mmctl accounts --supervisor` (make run): one gateway per extra account, and\n"
+        "; marketdata-spot when spot_symbols are configured.\n\n"
+    )
+    progs = [
+        PROGRAM.format(name=gw, module="gateway", args=f"--account {a}", root=root, priority=30)
+        for a, gw in zip(settings.account_names[1:], settings.gateways[1:], strict=True)
+    ]
+    if settings.spot_symbols:
+        md = {"module": "marketdata", "args": "--market spot", "priority": 20}
+        progs.append(PROGRAM.format(name="marketdata-spot", root=root, **md))
     return head + "\n".join(progs) if progs else head
 
 
