@@ -106,4 +106,12 @@ def test_kpis_integrate_time_in_band_two_sided_time_min_value_share_and_fill_rat
         "two_sided_time": 0.0,
         "min_value_share": 0.0,
         "fill_ratio": 0.0,
+        "response_within_100ms": 1.0,
     }
+
+
+def test_the_response_kpi_counts_excursions_back_within_100_ms_and_keeps_the_longest() -> None:
+    k = BandKpi().responded(40_000_000).responded(100_000_000).responded(250_000_000)
+    assert k.ratios()["response_within_100ms"] == pytest.approx(2 / 3)  # 100 ms itself is in time
+    assert k.response_max_ns == 250_000_000
+    assert k.summary().endswith("adjust<=100ms=67% (max 250 ms)")

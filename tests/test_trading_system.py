@@ -273,11 +273,17 @@ def test_the_passive_band_keeps_two_sided_liquidity_inside_the_band(band_cluster
 
     kpi = wait_until(observed, 30, interval=0.5, what="5 s of band KPIs observed")
     span = kpi["observed_ns"] - k0["observed_ns"]
-    # seed 003 §1.2: in the band and two-sided at least 99.8 % of the time
+    # seed 003 §1.2: in the band 99.8 % and two-sided 99.9 % of the time, 99.95 % of orders at the
+    # minimum value, fills under 0.5 % of orders placed, price changes answered within 100 ms
     assert (kpi["in_band_ns"] - k0["in_band_ns"]) / span >= 0.998, (k0, kpi)
-    assert (kpi["two_sided_ns"] - k0["two_sided_ns"]) / span >= 0.998, (k0, kpi)
-    assert kpi["min_value_share"] == 1.0
-    assert kpi["fill_ratio"] < 0.5
+    assert (kpi["two_sided_ns"] - k0["two_sided_ns"]) / span >= 0.999, (k0, kpi)
+    assert kpi["min_value_share"] >= 0.9995
+    assert kpi["fill_ratio"] < 0.005, kpi
+    out = subprocess.run([str(Path(sys.executable).parent / "mmctl"), "status", "--json"], env=c.env,
+                         capture_output=True, text=True, timeout=30)  # fmt: skip
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    band = next(r for r in rows if r["service"] == "strategy")["detail"]["ETHUSDC_band"]
+    assert band.startswith("in_band=") and "adjust<=100ms=" in band  # the five KPIs in mmctl status
 
 
 def test_a_calendar_rule_that_becomes_active_changes_the_quoted_symbols_by_reload(

@@ -78,6 +78,7 @@ class SymbolView(msgspec.Struct, kw_only=True):
     band_response_ns: int = 0
     """A return into the band seen on an order update, reported with the next decision."""
     out_of_band_ns: int = 0
+    band_inside_once: bool = False  # the first placement is not a response to a price change
 
 
 class Output(msgspec.Struct, kw_only=True):
@@ -324,9 +325,12 @@ class StrategyCore:
         ref, _ = reference_price(f, pb)
         v.kpi = v.kpi.observe(now_ns, ref, list(v.working.values()), pb)
         inside = v.kpi.last_in_band and v.kpi.last_two_sided
-        if not inside and not v.out_of_band_ns:
+        if not inside and not v.out_of_band_ns and v.band_inside_once:
             v.out_of_band_ns = now_ns
+        elif inside and not v.band_inside_once:
+            v.band_inside_once = True
         elif inside and v.out_of_band_ns:
             took, v.out_of_band_ns = now_ns - v.out_of_band_ns, 0
+            v.kpi = v.kpi.responded(took)
             return took
         return 0

@@ -359,4 +359,8 @@ class StrategyService(Service):
     def status_detail(self) -> dict[str, str]:
         core = getattr(self, "core", None)
         views = core.views if core is not None else {}
-        return {s: f"pos={v.position} working={len(v.working)}" for s, v in views.items()}
+        out = {s: f"pos={v.position} working={len(v.working)}" for s, v in views.items()}
+        for s, v in views.items():  # the passive band's seed 003 KPIs, for mmctl status and the console
+            if core is not None and core.params[s].model == "passive_band":
+                out[f"{s}_band"] = v.kpi.summary()
+        return out
