@@ -35,20 +35,23 @@ def test_a_live_fed_venue_follows_the_source_book_and_fills_our_order_on_its_tra
                 )
 
             wait_until(same_touch, 30, interval=0.1, what="the live-fed touch equal to the source's")
-            # the source's market steps every 2 s; whenever its touch has stood still for 0.8 s the
-            # paper venue shows the same (its feed carries every step within a 100 ms depth frame)
+            # the source's market steps every 2 s; whenever its touch has stood still for 1 s the
+            # paper venue shows the same (its feed carries every step within a 100 ms depth frame);
+            # ten such samples are taken, however long a loaded machine needs for them
             last, since, checked = None, time.monotonic(), 0
-            deadline = time.monotonic() + 3.5
-            while time.monotonic() < deadline:
-                a, b = _ticker(source.url), _ticker(paper.url)
+            deadline = time.monotonic() + 30
+            while checked < 10 and time.monotonic() < deadline:
+                # the paper venue first: a source touch unchanged since before that read held at it
+                b = _ticker(paper.url)
+                a = _ticker(source.url)
                 touch, now = (a["bidPrice"], a["askPrice"]), time.monotonic()
                 if touch != last:
                     last, since = touch, now
-                elif now - since >= 0.8:
+                elif now - since >= 1.0:
                     assert (b["bidPrice"], b["askPrice"]) == touch, (a, b)
                     checked += 1
                 time.sleep(0.05)
-            assert checked >= 10, f"only {checked} settled samples"
+            assert checked >= 10, f"only {checked} settled samples in 30 s"
             # a post-only buy at the best bid: the source's sellers reach it at the paper venue (its
             # queue model), never at the source
             order = resting_buy(SYM, "0.010", _ticker(paper.url)["bidPrice"], newClientOrderId="live-1",
