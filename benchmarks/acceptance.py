@@ -216,6 +216,9 @@ def report_a(runs: list[LongRun], hours: float, max_wall_s: float) -> tuple[list
         if changes:
             said = ", ".join(f"{kind} x{n} (first at {first:.1f} h)" for first, kind, n in changes)
             print(f"    risk: {said}")
+        if abs(r.risk_realized - r.venue_realized) > max(0.5, 0.05 * abs(r.venue_realized)):
+            print(f"    risk booked a realized PnL of {r.risk_realized:.2f} against the venue's "
+                  f"{r.venue_realized:.2f}: its loss limits saw that")  # fmt: skip
     covered = min(r.hours_run for r in runs)
     fills = sum(d.fills for r in runs for d in r.days)
     placed = sum(d.placed for r in runs for d in r.days)

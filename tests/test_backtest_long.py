@@ -5,6 +5,7 @@ Binance's rate limits) is counted."""
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,7 @@ from common.config_sections import VenueSymbolConfig
 from services.backtest.api import SYNTHETIC_START_NS
 from services.backtest.data import synthetic, synthetic_chunks
 from services.backtest.engine import Backtest, BacktestConfig, Latency
-from services.backtest.long_run import backtest_config, run_long
+from services.backtest.long_run import DAY_NS, LongRun, _Folder, backtest_config, run_long
 
 SYM = "ETHUSDC"
 MS = 1_000_000
@@ -83,8 +84,16 @@ def test_the_days_of_a_long_run_add_up_to_the_whole_run(settings: Settings) -> N
     quoted = [x for x in whole.samples if x[4] > 0 or x[5] > 0]
     assert d.quoting_s == len(quoted) and d.two_sided_s == sum(1 for x in quoted if x[4] > 0 and x[5] > 0)
     assert d.sampled_s == len(whole.samples) >= d.quoting_s
+    assert math.isfinite(r.risk_realized) and math.isfinite(r.venue_realized)
     n, first_h = r.risk_events["ready.ready"]
     assert n == 1 and -1 / 3600 < first_h < 0  # in the warm-up second before the market
+
+
+def test_a_run_ending_on_a_day_boundary_has_no_day_after_it() -> None:
+    """72 hours end at 00:00 of day 4; the last answers and sample, a few ms later, are day 3's."""
+    folder = _Folder(LongRun(SYM, "flow", 72, 10_000), 0, 1.0, last_day=2)
+    assert [folder.day(t).day for t in (-(10**9), 0, DAY_NS, 3 * DAY_NS + 5 * MS)] == [0, 0, 1, 2]
+    assert len(folder.run.days) == 3
 
 
 def test_the_wall_bound_ends_a_long_run_after_its_first_chunk(settings: Settings) -> None:

@@ -91,6 +91,10 @@ class LongRun:
     errors: int = 0
     risk_events: dict[str, tuple[int, float]] = field(default_factory=dict)
     """Risk's decisions by ``rule.action``: how many, and the hour of the first."""
+    risk_realized: float = math.nan
+    """The realized PnL risk booked from the fills it was told of, at the end (its loss limits
+    act on it), beside ``venue_realized``, the venue's (the gateway's position says it)."""
+    venue_realized: float = math.nan
 
     @property
     def funding(self) -> Decimal:
@@ -104,14 +108,17 @@ class LongRun:
 class _Folder:
     """Folds each piece's rows into the days of a :class:`LongRun`."""
 
-    def __init__(self, run: LongRun, start_ns: int, sample_s: float) -> None:
+    def __init__(self, run: LongRun, start_ns: int, sample_s: float, last_day: int) -> None:
         self.run = run
         self.start_ns = start_ns
         self.sample_s = sample_s
+        self.last_day = last_day
         self.peak = -math.inf
 
     def day(self, ts_ns: int) -> Day:
-        i = max(0, (ts_ns - self.start_ns) // DAY_NS)
+        # the warm-up second before the market counts in the first day; the last answers after its
+        # end (a few ms past the last event) in the last
+        i = min(self.last_day, max(0, (ts_ns - self.start_ns) // DAY_NS))
         days = self.run.days
         while len(days) <= i:
             days.append(Day(len(days)))
@@ -203,8 +210,10 @@ def run_long(
     lat = latency or Latency(entry_ns=MS, response_ns=MS)
     cfg = backtest_config(settings, symbol, lat)
     run = LongRun(symbol, model, hours, float(cfg.balance))
-    folder = _Folder(run, SYNTHETIC_START_NS, cfg.equity_every_ms / 1000)
     seconds = hours * 3600
+    folder = _Folder(
+        run, SYNTHETIC_START_NS, cfg.equity_every_ms / 1000, max(0, math.ceil(seconds / 86400) - 1)
+    )
     chunks = synthetic_chunks(
         venue_sym, seconds, SYNTHETIC_START_NS, sv.step_ms, sv.seed if seed is None else seed, model, chunk_s
     )
@@ -231,4 +240,7 @@ def run_long(
     run.fees = float(rec.fees)
     run.final_position = float(rec.position)
     run.errors = len(rec.errors)
+    figures = bt.risk.state(bt.loop.now_ns).figures
+    run.risk_realized = figures.get(f"{symbol}.realized", math.nan)
+    run.venue_realized = figures.get(f"{symbol}.gw_realized", math.nan)
     return run
