@@ -34,8 +34,13 @@ def test_the_spot_book_published_by_marketdata_matches_every_venue_book_ticker(t
         c.start("venue", "marketdata-spot")
         wait_until(lambda: _states(c)[-1:] == ["live"], 30, what=f"{SYM} live on marketdata-spot")
         t0 = time.monotonic()
-        tickers = asyncio.run(_tickers(c.venue_url.replace("http", "ws"), 6.0))
-        time.sleep(0.3)  # the books of the last tickers' updates are on their way over the bus
+        tickers = asyncio.run(_tickers(c.venue_url.replace("http", "ws"), 30, 20.0))
+        last_u = max(int(t["u"]) for t in tickers)
+
+        def reached() -> bool:  # marketdata has published a book at or past the last ticker's update
+            return any(m.last_update_id >= last_u for m in c.heard.of(f"md.book.{SYM}", BookLevels))
+
+        wait_until(reached, 10, what="a published book at the last ticker's update")
     books = {m.last_update_id: m for t, m in c.heard.since(t0, f"md.book.{SYM}") if isinstance(m, BookLevels)}
     checkable = [t for t in tickers if int(t["u"]) in books]
     mismatches = [t for t in checkable if _top(books[int(t["u"])]) != _ticker(t)]
@@ -44,11 +49,12 @@ def test_the_spot_book_published_by_marketdata_matches_every_venue_book_ticker(t
     assert "live" in states and states[states.index("live") :].count("resyncing") == 0, states
 
 
-async def _tickers(ws_url: str, seconds: float) -> list[dict[str, Any]]:
+async def _tickers(ws_url: str, count: int, bound_s: float) -> list[dict[str, Any]]:
+    """``count`` bookTicker events (fewer if ``bound_s`` runs out first)."""
     out: list[dict[str, Any]] = []
     async with websockets.connect(f"{ws_url}/spot/ws/{SYM.lower()}@bookTicker") as ws:
-        deadline = asyncio.get_running_loop().time() + seconds
-        while asyncio.get_running_loop().time() < deadline:
+        deadline = asyncio.get_running_loop().time() + bound_s
+        while len(out) < count and asyncio.get_running_loop().time() < deadline:
             try:
                 out.append(json.loads(await asyncio.wait_for(ws.recv(), 1.0)))
             except TimeoutError:
