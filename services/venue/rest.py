@@ -261,17 +261,16 @@ def user_trades(v: VenueState, a: Account | None, p: Params) -> Any:
 
 def trade_page(rows: list[dict[str, Any]], p: Params) -> list[dict[str, Any]]:
     """``userTrades`` / ``myTrades``: one symbol's trades filtered by orderId, fromId and a time
-    window; the first ``limit`` from ``fromId``, else the last ``limit``."""
-    if p.get("orderId"):
-        rows = [t for t in rows if t["orderId"] == int(p["orderId"])]
-    if p.get("fromId"):
-        rows = [t for t in rows if t["id"] >= int(p["fromId"])]
-    if p.get("startTime"):
-        rows = [t for t in rows if t["time"] >= int(p["startTime"])]
-    if p.get("endTime"):
-        rows = [t for t in rows if t["time"] <= int(p["endTime"])]
-    limit = min(int(p.get("limit", "500") or 500), 1000)
-    return rows[:limit] if p.get("fromId") else rows[-limit:]
+    window; the first ``limit`` from ``fromId``, else the last ``limit``. A parameter that is not
+    a whole number is refused with -1130 naming it."""
+    order_id, from_id = _int_param(p, "orderId"), _int_param(p, "fromId")
+    if order_id:
+        rows = [t for t in rows if t["orderId"] == order_id]
+    if from_id:
+        rows = [t for t in rows if t["id"] >= from_id]
+    rows = _window(rows, p, lambda t: t["time"])
+    limit = min(_int_param(p, "limit") or 500, 1000)
+    return rows[:limit] if from_id else rows[-limit:]
 
 
 def countdown(v: VenueState, a: Account | None, p: Params) -> Any:
