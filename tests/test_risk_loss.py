@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
+
+import pytest
 
 from common.messages import CancelAll, Flatten, Resume, TargetQuotes
 from services.risk.engine import Outcome, RiskEngine
@@ -159,3 +162,53 @@ def test_equity_follows_the_gateway_wallet_after_an_account_update() -> None:
     assert e.state(0).figures["account.equity"] == 999.0  # booked by risk until the gateway reports
     e.on_account(account("999"))
     assert e.state(0).figures["account.equity"] == 999.0
+
+
+def _venue_events(
+    cid: str, side: str, t: int, qty: str, price: str, rp: str, pos: str, entry: str, ts: int
+) -> tuple[Any, Any]:
+    """One of our fills as Binance's user stream carries it: the trade and the position it left."""
+    from tests.test_gateway_fills import decode
+
+    o = {"s": "ETHUSDC", "c": cid, "S": side, "o": "LIMIT", "f": "GTX", "q": qty, "p": price, "ap": price,
+         "x": "TRADE", "X": "FILLED", "i": t, "l": qty, "z": qty, "L": price, "T": ts, "t": t, "m": True,
+         "R": False, "rp": rp, "N": "USDC", "n": "0"}  # fmt: skip
+    trade = decode({"e": "ORDER_TRADE_UPDATE", "E": ts, "T": ts, "o": o})
+    p = {"s": "ETHUSDC", "pa": pos, "ep": entry, "up": "0", "ps": "BOTH"}
+    position = decode({"e": "ACCOUNT_UPDATE", "E": ts, "T": ts, "a": {"m": "ORDER", "B": [], "P": [p]}})
+    return trade, position
+
+
+@pytest.mark.parametrize("position_first", [False, True])
+def test_a_closing_fill_books_its_realized_pnl_whichever_of_trade_and_position_comes_first(
+    position_first: bool,
+) -> None:
+    """Binance sends ORDER_TRADE_UPDATE and ACCOUNT_UPDATE in either order. When the position
+    arrives first it already holds the fill: risk must not move it again (a close booked as a new
+    open, its realized PnL lost). By hand: buy 0.1 at 2680, sell 0.1 at 2700: +2.00, flat; then
+    sell 0.1 at 2690 and buy 0.2 at 2670: +2.00 and long 0.1 at 2670."""
+    from common.params.gateway import OmsParams
+    from services.gateway.client_ids import ClientIds
+    from services.gateway.oms import Oms
+
+    e = ready_engine(loose())
+    oms = Oms(ClientIds("mm", "s1"), OmsParams())
+    ms = 1_763_000_000_000
+    steps = [
+        ("BUY", "0.100", "2680.00", "0", "0.100", "2680.00"),
+        ("SELL", "0.100", "2700.00", "2.00", "0", "0"),
+        ("SELL", "0.100", "2690.00", "0", "-0.100", "2690.00"),
+        ("BUY", "0.200", "2670.00", "2.00", "0.100", "2670.00"),
+    ]
+    for i, (side, qty, price, rp, pos, entry) in enumerate(steps, start=1):
+        trade, position = _venue_events(f"c{i}", side, i, qty, price, rp, pos, entry, ms + i)
+        first, second = (position, trade) if position_first else (trade, position)
+        for ev in (first, second):
+            eff = oms.on_user_event(ev, T0_NS + i)
+            for f in eff.fills:
+                e.on_fill(f)
+            for p in eff.positions:
+                e.on_position(p)
+    fig = e.state(T0_NS + S).figures
+    assert (fig["ETHUSDC.realized"], fig["ETHUSDC.position"], fig["ETHUSDC.entry"]) == (4.0, 0.1, 2670.0)
+    assert fig["ETHUSDC.gw_fill_realized"] == 4.0  # the venue's own rp, the same

@@ -12,6 +12,9 @@ import time
 
 import msgspec
 
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+
 
 def now_ns() -> int:
     """Wall-clock time in nanoseconds since the epoch (the bus's only clock)."""

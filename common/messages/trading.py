@@ -117,6 +117,9 @@ class Position(Message, frozen=True, kw_only=True):
     realized_pnl: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
     funding: Decimal = Decimal(0)
+    fills_through_ms: int = 0
+    """The venue's figure this position was last set from includes every fill up to this venue time
+    (ms): a fill at or before it is already in ``qty`` and ``entry`` (0: no venue figure yet)."""
 
 
 class FundingPaid(Message, frozen=True, kw_only=True):

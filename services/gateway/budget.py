@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from common.messages.base import NS_PER_S
 from common.params.gateway import BudgetParams, SymbolBudget
 from services.gateway.reconcile import (
     PRIORITY_QUOTE,
@@ -33,7 +34,6 @@ from services.gateway.reconcile import (
     PlaceOrders,
 )
 
-NS_PER_S = 1_000_000_000
 BATCH_ORDER_COUNT_10S = 5
 BATCH_WEIGHT = 5
 CANCEL_WEIGHT = 1

@@ -36,6 +36,7 @@ from common.binance.errors import BinanceError, OutcomeUnknown
 from common.binance.trading import PositionRisk, UserTrade, VenueOrder, convert
 from common.binance.user import AccountUpdate, OrderData, OrderTradeUpdate, TradeLite
 from common.messages import Fill, OrderUpdate, Position, Side
+from common.messages.base import NS_PER_MS, NS_PER_S
 from common.params.gateway import OmsParams
 from services.gateway import orders
 from services.gateway.caps import Exposure
@@ -43,8 +44,6 @@ from services.gateway.client_ids import ClientIds
 from services.gateway.orders import NewOrder, OrderRecord, RequestKind
 
 ZERO = Decimal(0)
-NS_PER_MS = 1_000_000
-NS_PER_S = 1_000_000_000
 
 
 class Anomaly(NamedTuple):
@@ -121,6 +120,7 @@ class PositionBook:
             mark_price=self.mark,
             realized_pnl=self.realized,
             fees=self.fees,
+            fills_through_ms=self.venue_ms,
             ts_event=now,
             ts_init=now,
         )

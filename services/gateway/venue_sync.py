@@ -27,6 +27,7 @@ from prometheus_client import Counter
 from common.binance.errors import BinanceError, UnknownOrder
 from common.binance.trading import VenueOrder, convert
 from common.logging import log
+from common.messages.base import NS_PER_S
 from services.gateway.executor import Emit, Executor
 from services.gateway.oms import Effects, Oms
 from services.gateway.venue import VenuePort
@@ -34,7 +35,6 @@ from services.gateway.venue import VenuePort
 REPAIRS = Counter("mm_gateway_repairs_total", "Differences between the OMS and the venue, repaired", ["kind"])
 BAD_ROWS = Counter("mm_gateway_bad_venue_rows_total", "Venue rows that failed to decode", ["endpoint"])
 PAGE = 1000
-NS_PER_S = 1_000_000_000
 
 
 class VenueSync:

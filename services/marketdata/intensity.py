@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-NS_PER_S = 1_000_000_000
+from common.messages.base import NS_PER_S
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
-NS_PER_S = 1_000_000_000
+from common.messages.base import NS_PER_S
+
 LN2 = math.log(2.0)
 
 

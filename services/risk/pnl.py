@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from common.messages import Fill, Position
+from common.messages.base import NS_PER_MS
 from services.risk.state import ZERO, AccountState, Book
 
 RECENT_TRADES = 2048
@@ -33,8 +34,14 @@ def book_fill(b: Book, fill: Fill) -> Decimal | None:
         return None
     b.recent_trades.append(key)
     del b.recent_trades[:-RECENT_TRADES]
-    signed = fill.qty if fill.side == "BUY" else -fill.qty
-    realized = _trade(b, signed, fill.price)
+    if fill.ts_event and fill.ts_event // NS_PER_MS <= b.fills_through_ms:
+        # The venue's position reached us first and already holds this fill (Binance sends
+        # ACCOUNT_UPDATE and ORDER_TRADE_UPDATE in either order): moving the book again would
+        # book a close as an open, so the venue's own realized PnL of the trade is booked.
+        realized = fill.realized_pnl
+    else:
+        signed = fill.qty if fill.side == "BUY" else -fill.qty
+        realized = _trade(b, signed, fill.price)
     b.realized += realized
     b.fees += fill.fee
     b.day_realized += realized
@@ -90,6 +97,7 @@ def apply_position(b: Book, pos: Position) -> bool:
     if differs:
         b.mismatches += 1
     b.qty, b.entry = pos.qty, pos.entry_price
+    b.fills_through_ms = max(b.fills_through_ms, pos.fills_through_ms)
     if b.mark <= 0 < pos.mark_price:
         b.mark = pos.mark_price
     b.gw_realized, b.gw_fees, b.gw_funding = pos.realized_pnl, pos.fees, pos.funding

@@ -63,6 +63,8 @@ class Book(msgspec.Struct, kw_only=True):
     gw_funding: Decimal = ZERO
     gw_upnl: Decimal = ZERO
     mismatches: int = 0
+    fills_through_ms: int = 0
+    """The venue's last position figure includes every fill of ours up to this time (ms)."""
     recent_trades: list[int] = msgspec.field(default_factory=list)
 
 

@@ -28,6 +28,7 @@ from typing import Literal
 import msgspec
 
 from common.messages import DecisionRecord, Features, Instrument, Quote, ReducePosition, RiskMode
+from common.messages.base import NS_PER_MS
 from common.params.strategy import SymbolStrategy
 from services.strategy.caps import finalize
 from services.strategy.context import Market, vol_of
@@ -44,7 +45,6 @@ from services.strategy.rounding import Grid, grid_of, steps_down
 from services.strategy.state import StrategyState
 
 NS_PER_SECOND = 1_000_000_000
-NS_PER_MS = 1_000_000
 
 Model = Callable[[Market, SymbolStrategy, StrategyState], ModelOutput]
 MODELS: dict[str, Model] = {

@@ -30,9 +30,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from common.messages.base import NS_PER_MS
 from services.strategy.legs import Leg
-
-NS_PER_MS = 1_000_000
 
 
 def anchored(

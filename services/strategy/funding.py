@@ -10,9 +10,8 @@ instead of jumping, and it is zero when no funding time is known or it has passe
 from __future__ import annotations
 
 from common.messages import Features
+from common.messages.base import NS_PER_MS
 from common.params.strategy import FundingBiasParams
-
-NS_PER_MS = 1_000_000
 
 
 def funding_weight(now_ns: int, next_funding_ms: int, horizon_s: float) -> float:

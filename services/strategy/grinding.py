@@ -22,13 +22,12 @@ import math
 from typing import NamedTuple
 
 from common.messages import ReducePosition
+from common.messages.base import NS_PER_S
 from common.params.strategy import GrindingParams
 from services.strategy.context import Market, vol_of
 from services.strategy.legs import LAYER_GRIND_REENTRY, Level, reducing_side
 from services.strategy.rounding import qty_of, steps_down
 from services.strategy.state import GrindState
-
-NS_PER_S = 1_000_000_000
 
 
 class GrindOutcome(NamedTuple):

@@ -14,14 +14,13 @@ from __future__ import annotations
 import msgspec
 
 from common.messages import ReducePosition, Side
+from common.messages.base import NS_PER_MS
 from common.params.strategy import Phase1Params, SymbolStrategy
 from services.strategy.context import Market
 from services.strategy.legs import LAYER_CLOSE, Level, steps_size
 from services.strategy.models import ModelOutput
 from services.strategy.rounding import qty_of
 from services.strategy.state import Phase1State, StrategyState
-
-NS_PER_MS = 1_000_000
 
 
 def deviation_steps(m: Market, p: Phase1Params) -> int:
