@@ -16,6 +16,7 @@ import importlib.util
 import os
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -75,6 +76,8 @@ CURVE_IDENTITIES = (*SERVICES, "mmctl")
 extra gateway instance too: :attr:`Settings.curve_identities`)."""
 PRIMARY_ACCOUNT = "main"
 """The account of ``MM_API_KEY``, traded by the gateway instance named ``gateway``."""
+SPOT_GATEWAY = "gateway-spot"
+"""The gateway instance trading the primary account's spot symbols (``spot_symbols``)."""
 ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 
 
@@ -135,6 +138,10 @@ class Settings(BaseSettings):
     spot_symbols: list[str] = Field(
         default_factory=list, description="spot markets quoted (seed 003), names apart from symbols"
     )
+    spot_inventory: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="per spot symbol, the base-asset holding that counts as flat (position 0)",
+    )
     log_json: bool = False
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
@@ -185,6 +192,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"spot_symbols: {sym} is also a futures symbol; a pair is quoted on one market at a time"
                 )
+        for sym, held in self.spot_inventory.items():
+            if sym not in self.spot_symbols:
+                raise ValueError(f"spot_inventory: {sym} is not one of spot_symbols {self.spot_symbols}")
+            if not held.is_finite() or held < 0:
+                raise ValueError(f"spot_inventory.{sym}: {held} is not a holding (a number >= 0)")
         spot_listed = {v.symbol for v in self.simvenue.spot_symbols}
         for sym in self.spot_symbols:  # the venue lists the spot markets its catalogue knows
             spot = spot_catalogue_symbol(sym) if sym not in spot_listed else None
@@ -226,10 +238,11 @@ class Settings(BaseSettings):
         owner: dict[str, str] = {}
         ports: dict[int, str] = {}
         for name, acct in self.accounts.items():
-            if name == PRIMARY_ACCOUNT or not ACCOUNT_NAME.match(name):
+            if name in (PRIMARY_ACCOUNT, "spot") or not ACCOUNT_NAME.match(name):
                 out.append(
                     f"accounts.{name}: an account name is 1-16 lower-case letters and digits, starting "
-                    f"with a letter, and not {PRIMARY_ACCOUNT!r} (the primary account of MM_API_KEY)"
+                    f"with a letter, and not {PRIMARY_ACCOUNT!r} (the primary account of MM_API_KEY) "
+                    "or 'spot' (its spot gateway, gateway-spot)"
                 )
             for sym in acct.symbols:
                 if sym not in self.symbols:
@@ -278,7 +291,27 @@ class Settings(BaseSettings):
 
     def gateway_of(self, symbol: str) -> str:
         """The gateway instance trading ``symbol``."""
+        if symbol in self.spot_symbols:
+            return SPOT_GATEWAY
         return gateway_name(self.account_of(symbol))
+
+    @property
+    def all_gateways(self) -> list[str]:
+        """Every gateway instance that holds orders: one per account and, with spot symbols, the
+        primary account's spot gateway (what a kill, a cancel-all or a snapshot must reach)."""
+        return [*self.gateways, *([SPOT_GATEWAY] if self.spot_symbols else [])]
+
+    @property
+    def instances(self) -> dict[str, list[str]]:
+        """The instances of each service that has several: every gateway holding orders, and the
+        futures and spot market data (a subscription to ``oms.`` or ``md.`` hears them all)."""
+        return {"gateway": self.all_gateways, "marketdata": ["marketdata", *self._spot_instances]}
+
+    def gateway_symbols(self, service: str) -> list[str]:
+        """The symbols one gateway instance trades."""
+        if service == SPOT_GATEWAY:
+            return list(self.spot_symbols)
+        return self.account_symbols(self.account_of_gateway(service))
 
     @property
     def gateways(self) -> list[str]:
@@ -287,13 +320,13 @@ class Settings(BaseSettings):
 
     def account_of_gateway(self, service: str) -> str:
         """The account a gateway instance trades."""
-        return PRIMARY_ACCOUNT if service == "gateway" else service.removeprefix("gateway-")
+        return PRIMARY_ACCOUNT if service in ("gateway", SPOT_GATEWAY) else service.removeprefix("gateway-")
 
     @property
     def services(self) -> tuple[str, ...]:
         """Every service instance of this deployment: :data:`SERVICES`, each extra gateway and,
         with spot symbols, the spot market data instance."""
-        return (*SERVICES, *self.gateways[1:], *self._spot_instances)
+        return (*SERVICES, *self.all_gateways[1:], *self._spot_instances)
 
     @property
     def _spot_instances(self) -> tuple[str, ...]:
@@ -301,13 +334,13 @@ class Settings(BaseSettings):
 
     @property
     def curve_identities(self) -> tuple[str, ...]:
-        return (*CURVE_IDENTITIES, *self.gateways[1:], *self._spot_instances)
+        return (*CURVE_IDENTITIES, *self.all_gateways[1:], *self._spot_instances)
 
     def expand(self, services: tuple[str, ...] | list[str]) -> list[str]:
         """``services`` with ``gateway`` standing for every gateway instance."""
         out: list[str] = []
         for s in services:
-            out += self.gateways if s == "gateway" else [s]
+            out += self.all_gateways if s == "gateway" else [s]
         return out
 
     def account_key_vars(self, account: str) -> tuple[str, str]:
@@ -443,6 +476,8 @@ class Settings(BaseSettings):
         instance reads ``gateway`` with the account's metrics port."""
         if service == "marketdata-spot":
             return self.marketdata.model_copy(update={"metrics_port": self.marketdata.spot_metrics_port})
+        if service == SPOT_GATEWAY:
+            return self.gateway.model_copy(update={"metrics_port": self.gateway.spot_metrics_port})
         if service != role(service):
             acct = self.accounts[self.account_of_gateway(service)]
             return self.gateway.model_copy(update={"metrics_port": acct.metrics_port})

@@ -49,7 +49,7 @@ def route(settings: Settings, targets: tuple[str, ...] | list[str], symbol: str 
     out: list[str] = []
     for t in targets:
         if t == "gateway":
-            out += [settings.gateway_of(symbol)] if symbol else settings.gateways
+            out += [settings.gateway_of(symbol)] if symbol else settings.all_gateways
         else:
             out.append(t)
     return tuple(out)

@@ -26,7 +26,7 @@ import zmq.asyncio
 
 from common import __version__, metrics, topics, transport
 from common.bus import CommandClient, CommandServer, Handler, Publisher, Subscriber
-from common.config import PRIMARY_ACCOUNT, ConfigError, Settings, gateway_name, load_settings
+from common.config import PRIMARY_ACCOUNT, SPOT_GATEWAY, ConfigError, Settings, gateway_name, load_settings
 from common.lock import AlreadyRunning, SingleInstanceLock
 from common.logging import log, setup_logging
 from common.messages import (
@@ -139,7 +139,7 @@ class Service:
         """
         known = self.settings.services
         default = [s for s in (services or known) if s != self.name or services is not None]
-        plan = topics.by_publisher(topic_list, default, {"gateway": self.settings.gateways})
+        plan = topics.by_publisher(topic_list, default, self.settings.instances)
         unknown = [pub for pub in plan if pub not in known]
         if unknown:  # e.g. sys.heartbeat.<typo>: a bug, not a subscription that may hear something
             raise ValueError(f"no service publishes {plan[unknown[0]]}: {unknown[0]!r} is not a service")
@@ -463,7 +463,7 @@ def main(service_cls: type[Service], argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", help="config profile (default: $MM_PROFILE or paper)")
     if service_cls.name == "gateway":
         parser.add_argument("--account", default="", help="the account to trade (default: the primary one)")
-    if service_cls.name == "marketdata":
+    if service_cls.name in ("marketdata", "gateway"):
         parser.add_argument("--market", choices=("usdm", "spot"), default="usdm", help="spot: spot_symbols")
     args = parser.parse_args(argv)
     name = service_cls.name
@@ -478,7 +478,9 @@ def main(service_cls: type[Service], argv: list[str] | None = None) -> None:
         if getattr(args, "market", "usdm") == "spot":
             if not settings.spot_symbols:
                 raise ConfigError("--market spot: no spot_symbols in the config")
-            name = "marketdata-spot"
+            if account and account != PRIMARY_ACCOUNT:
+                raise ConfigError("--market spot: spot is traded by the primary account's gateway-spot")
+            name = SPOT_GATEWAY if service_cls.name == "gateway" else "marketdata-spot"
         settings.curve_keys(name)  # over tcp: refuse now, naming any missing key variable
     except ConfigError as exc:
         print(f"{name}: {exc}", file=sys.stderr)

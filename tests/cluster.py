@@ -118,9 +118,9 @@ class Cluster:
                 run_env.pop(k, None)
         for s in services:
             log = (self.run_dir / "logs" / f"{s}.log").open("ab")
-            # gateway-b: the gateway of account b; marketdata-spot: market data of the spot symbols
+            # gateway-b: the gateway of account b; marketdata-spot, gateway-spot: the spot symbols'
             module, _, suffix = s.partition("-")
-            flag = "--market" if module == "marketdata" else "--account"
+            flag = "--market" if module == "marketdata" or suffix == "spot" else "--account"
             self.procs[s] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{module}", *([flag, suffix] if suffix else [])],
                 cwd=PROJECT,

@@ -184,13 +184,14 @@ def test_the_ws_api_places_and_cancels_and_pushes_user_data_to_its_signature_sub
 
     placed, canceled, refused = asyncio.run(go())
     assert placed.result.status == "NEW" and placed.result.client_order_id == "ws-maker-1"
-    assert canceled.result.status == "CANCELED"
+    assert canceled.result.status == "CANCELED" and canceled.result.orig_client_order_id == "ws-maker-1"
     assert refused == {"error": {"code": -2010, "msg": "Order would immediately match and take."}}
     reports = [e.actual_instance for e in events if type(e.actual_instance).__name__ == "ExecutionReport"]
-    assert [(r.x, r.X, r.c) for r in reports] == [
+    assert [(r.x, r.X, r.c if r.x == "NEW" else r.C) for r in reports] == [
         ("NEW", "NEW", "ws-maker-1"),
-        ("CANCELED", "CANCELED", "ws-maker-1"),
+        ("CANCELED", "CANCELED", "ws-maker-1"),  # Binance: on a cancel, C is the order's id
     ]
+    assert reports[1].c == canceled.result.client_order_id != "ws-maker-1"  # c: the cancel's own
     positions = [
         e.actual_instance for e in events if type(e.actual_instance).__name__ == "OutboundAccountPosition"
     ]

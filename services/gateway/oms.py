@@ -160,6 +160,8 @@ class Oms:
         self._seen = _Bounded(self.params.seen_trades_max)
         self._retired = _Bounded(self.params.retired_ids_max)
         self._horizon_ns = int(self.params.unknown_horizon_s * NS_PER_S)
+        self.base_assets: dict[str, str] = {}
+        """Spot symbols' base assets: a commission paid in it comes out of what a buy adds."""
 
     # ---- the order path -------------------------------------------------------------------------
 
@@ -401,7 +403,10 @@ class Oms:
             return Effects()
         self._seen.add(key)
         pos = self._position(fill.symbol)
-        pos.apply_fill(fill.qty if fill.side == "BUY" else -fill.qty, fill.price, fill.ts_event // NS_PER_MS)
+        signed = fill.qty if fill.side == "BUY" else -fill.qty
+        if fill.fee_asset and fill.fee_asset == self.base_assets.get(fill.symbol):
+            signed -= fill.fee  # spot: the base commission is taken from the base received
+        pos.apply_fill(signed, fill.price, fill.ts_event // NS_PER_MS)
         pos.realized += fill.realized_pnl
         pos.fees += fill.fee
         return Effects(fills=[fill], positions=[pos.message(now)])

@@ -36,7 +36,7 @@ from common.binance.user import AccountUpdate, UserEvent
 from common.binance.user_stream import UserStream
 from common.binance.ws_api import WsApiClient
 from common.bus import RequestRefused, RequestTimeout
-from common.config import Settings
+from common.config import SPOT_GATEWAY, Settings
 from common.logging import log
 from common.messages import (
     Account,
@@ -69,6 +69,7 @@ from services.gateway.core import GatewayCore
 from services.gateway.kill import KillFile, KillReport, KillState
 from services.gateway.oms import Effects
 from services.gateway.sendmark import SendMark
+from services.gateway.spot import Inventory, SpotUserStream, SpotVenue
 from services.gateway.venue import Venue
 
 RECENT_FILLS = Gauge(
@@ -120,7 +121,10 @@ class GatewayService(Service):
         # One gateway instance per account (``gateway`` for the primary one, ``gateway-<account>``
         # for each other): its key pair, its symbols, its own kill switch and send mark.
         self.account_name = settings.account_of_gateway(self.name)
-        self.symbols = settings.account_symbols(self.account_name)
+        self.symbols = settings.gateway_symbols(self.name)
+        # ``gateway-spot`` trades the primary account's spot symbols through the same OMS, the
+        # venue's spot API translated at the edge (services.gateway.spot).
+        self.spot = self.name == SPOT_GATEWAY
         self.instruments: dict[str, Any] = {}
         self.kill_file = KillFile(settings.run_path / f"{self.name}.kill.json")
         self.kill_state = self.kill_file.load()
@@ -146,16 +150,29 @@ class GatewayService(Service):
         key, secret = settings.account_credentials(self.account_name)
         self.has_keys = bool(key and secret)
         venue_cfg = settings.venue
-        shared = SharedLimits(shared_path(settings.run_path, venue_cfg.rest_url))
+        rest_url = venue_cfg.spot_rest if self.spot else venue_cfg.rest_url
+        ws_api_url = venue_cfg.spot_ws_api if self.spot else venue_cfg.ws_api_url
+        shared = SharedLimits(shared_path(settings.run_path, rest_url + ("#spot" if self.spot else "")))
         self.rest = RestClient(
-            venue_cfg.rest_url, key, secret, venue_cfg.http_timeout_s, cfg.recv_window_ms, shared=shared
+            rest_url,
+            key,
+            secret,
+            venue_cfg.http_timeout_s,
+            cfg.recv_window_ms,
+            shared=shared,
+            market="spot" if self.spot else "usdm",
         )
         ws = (
-            WsApiClient(venue_cfg.ws_api_url, key, secret, self.rest, venue_cfg.http_timeout_s)
+            WsApiClient(ws_api_url, key, secret, self.rest, venue_cfg.http_timeout_s)
             if cfg.order_path == "ws_api"
             else None
         )
-        self.venue = Venue(self.rest, ws)
+        self.inventory = Inventory({}, settings.spot_inventory)
+        self.venue: Venue | SpotVenue = (
+            SpotVenue(self.rest, ws, self.inventory) if self.spot else Venue(self.rest, ws)
+        )
+        if self.spot:  # spot has no modify: a moved order is canceled and placed anew
+            p = p.model_copy(update={"reconcile": p.reconcile.model_copy(update={"amend": False})})
         self.send_mark = SendMark(settings.run_path / f"{self.name}.lastsend")
         self.core = GatewayCore(
             self.venue,
@@ -189,17 +206,33 @@ class GatewayService(Service):
             raise CommandError(f"{self.name} needs {key_var} and {secret_var} in the environment")
         info = await until_answered(self.rest.exchange_info)
         await until_answered(self.rest.sync_time)
-        self.instruments.update(instruments(info, self.symbols, self.settings.venue.market))
+        market = "spot" if self.spot else self.settings.venue.market
+        self.instruments.update(instruments(info, self.symbols, market))
+        if self.spot:
+            self._spot_inventory()
         await self._startup_reconcile()
         self._connected = True
-        self.stream = UserStream(
-            self.rest,
-            self.settings.venue.ws_private_url,
-            self._on_user_event,
-            self._on_gap,
-            self._bad_event,
-            self.settings.gateway.listen_key_keepalive_s,
-        )
+        if self.spot:
+            key, secret = self.settings.account_credentials(self.account_name)
+            self.stream: UserStream | SpotUserStream = SpotUserStream(
+                self.settings.venue.spot_ws_api,
+                key,
+                secret,
+                self.rest,
+                self.inventory,
+                self._on_user_event,
+                self._on_gap,
+                self._bad_event,
+            )
+        else:
+            self.stream = UserStream(
+                self.rest,
+                self.settings.venue.ws_private_url,
+                self._on_user_event,
+                self._on_gap,
+                self._bad_event,
+                self.settings.gateway.listen_key_keepalive_s,
+            )
         self.spawn(self.stream.run(), "user-stream")
         self.subscribe(
             [
@@ -210,19 +243,34 @@ class GatewayService(Service):
             ],
             self._on_message,
         )
-        for name, coro in (
-            ("deadman", self._deadman()),
-            ("watchdog", self._watchdog()),
-            ("reconcile", self._reconcile_loop()),
-            ("resolver", self._resolver()),
-            ("probe", self._probe()),
-        ):
+        timers = [self._watchdog(), self._reconcile_loop(), self._resolver(), self._probe()]
+        names = ["watchdog", "reconcile", "resolver", "probe"]
+        if not self.spot:  # spot has no countdownCancelAll (README, "Spot": what stands in)
+            timers.append(self._deadman())
+            names.append("deadman")
+        for name, coro in zip(names, timers, strict=True):
             self.spawn(coro, name)
         if self.kill_state.engaged:
             log.warning(
                 "kill_engaged_at_start", reason=self.kill_state.reason, since_ns=self.kill_state.since_ns
             )
             self._start_sweep()
+
+    def _spot_inventory(self) -> None:
+        """Each spot symbol's base asset and flat holding; a symbol without ``spot_inventory`` is
+        refused: its position (and so every inventory rule) would be undefined."""
+        missing = [s for s in self.symbols if s not in self.settings.spot_inventory]
+        if missing:
+            raise CommandError(
+                f"{self.name}: spot_inventory has no flat holding for {', '.join(missing)} (the base "
+                "asset held that counts as position 0, e.g. spot_inventory = {ETHUSDT = 4})"
+            )
+        bases = {s: inst.base_asset for s, inst in self.instruments.items()}
+        self.inventory.bases.update(bases)
+        self.inventory.entry = lambda sym: (
+            self.oms.positions[sym].entry if sym in self.oms.positions else EMPTY
+        )
+        self.oms.base_assets.update(bases)
 
     async def _startup_reconcile(self) -> None:
         """Before any order: leverage, what is open, what we hold, and what filled while we were away."""
@@ -532,11 +580,12 @@ class GatewayService(Service):
 
     async def _deadman(self) -> None:
         """Renew the venue's countdownCancelAll: if we stop renewing, the venue cancels everything."""
-        cfg = self.settings.gateway
+        cfg, venue = self.settings.gateway, self.venue
+        assert isinstance(venue, Venue), "spot has no countdownCancelAll"
         while True:
             for sym in self.symbols:
                 try:
-                    await self.venue.countdown(sym, cfg.deadman_ms)
+                    await venue.countdown(sym, cfg.deadman_ms)
                     DEADMAN.labels(sym).set(time.time())
                 except BinanceError as exc:
                     log.warning("deadman_refresh_failed", symbol=sym, error=str(exc)[:200])
@@ -589,7 +638,7 @@ class GatewayService(Service):
             await asyncio.sleep(self.settings.gateway.latency_probe_s)
             t0 = time.perf_counter()
             try:
-                await self.rest.request("GET", "/fapi/v1/ping", weight=1)
+                await self.rest.request("GET", "/api/v3/ping" if self.spot else "/fapi/v1/ping", weight=1)
                 ok = True
             except BinanceError as exc:
                 ok = False

@@ -275,7 +275,7 @@ class RecorderService(Service):
 
     async def _fetch_oms(self) -> dict[str, Any] | None:
         try:
-            snap = await operator.gateway_snapshot(self.client, self.settings.gateways, 3.0)
+            snap = await operator.gateway_snapshot(self.client, self.settings.all_gateways, 3.0)
         except (RequestTimeout, RequestRefused) as exc:
             if self._gateway_up is not False:  # log the change, not every retry
                 log.info("catchup_gateway_unavailable", reason=str(exc)[:200])
@@ -443,11 +443,11 @@ class RecorderService(Service):
         why = f"timed session {ts.session_id} ended"
         acks = await operator.broadcast(self.client, Pause(reason=why), operator.TARGETS["pause"], 5.0)
         acks += await operator.broadcast(
-            self.client, CancelAll(reason=why), tuple(self.settings.gateways), 10.0
+            self.client, CancelAll(reason=why), tuple(self.settings.all_gateways), 10.0
         )
         if ts.flatten:
             acks += await operator.broadcast(
-                self.client, Flatten(reason=why), tuple(self.settings.gateways), 60.0
+                self.client, Flatten(reason=why), tuple(self.settings.all_gateways), 60.0
             )
         left = await self._wait_closed(ts.flatten, 60.0, why)
         folder = (
@@ -482,7 +482,7 @@ class RecorderService(Service):
         while time.monotonic() < deadline:
             try:
                 snap: dict[str, Any] | None = await operator.gateway_snapshot(
-                    self.client, self.settings.gateways, 2.0
+                    self.client, self.settings.all_gateways, 2.0
                 )
             except (RequestTimeout, RequestRefused):
                 snap = None
@@ -498,11 +498,11 @@ class RecorderService(Service):
                     retry_at = time.monotonic() + 3.0
                     if orders:
                         await operator.broadcast(
-                            self.client, CancelAll(reason=why), tuple(self.settings.gateways), 10.0
+                            self.client, CancelAll(reason=why), tuple(self.settings.all_gateways), 10.0
                         )
                     if held:
                         await operator.broadcast(
-                            self.client, Flatten(reason=why), tuple(self.settings.gateways), 30.0
+                            self.client, Flatten(reason=why), tuple(self.settings.all_gateways), 30.0
                         )
             await asyncio.sleep(0.5)
         return left

@@ -112,7 +112,7 @@ class RiskService(Service):
         """Positions and account from the gateway, the day's fills from the recorder; then ready."""
         while True:
             try:
-                oms = await operator.gateway_snapshot(self.client, self.settings.gateways, 3.0)
+                oms = await operator.gateway_snapshot(self.client, self.settings.all_gateways, 3.0)
                 break
             except (RequestTimeout, RequestRefused) as exc:
                 log.info("waiting_for_gateway", reason=str(exc)[:120])

@@ -169,7 +169,7 @@ class StrategyService(Service):
                 await asyncio.sleep(1.0)
         while any(not v.position_known for v in views.values()):
             try:
-                oms = await operator.gateway_snapshot(self.client, self.settings.gateways, 2.0)
+                oms = await operator.gateway_snapshot(self.client, self.settings.all_gateways, 2.0)
                 self._adopt_oms(oms)
             except (RequestTimeout, RequestRefused) as exc:
                 log.info("waiting_for_gateway", reason=str(exc)[:120])

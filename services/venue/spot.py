@@ -239,17 +239,19 @@ class SpotExchange:
         o = self.find(account, p, -2011)
         if not o.is_open:
             raise VenueError(-2011, "Unknown order sent.")
-        self._end(o, st, "CANCELED", "CANCELED")
+        cancel_id = p.get("newClientOrderId") or self._cancel_id()
+        self._end(o, st, "CANCELED", "CANCELED", cancel_id)
         self._flush_depth(st)
-        return self.order_json(o, st, "RESULT", [])
+        return self.cancel_json(o, st, cancel_id)
 
     def cancel_open(self, account: str, symbol: str | None) -> list[dict[str, Any]]:
         """``DELETE /api/v3/openOrders``: cancel every open order of the symbol."""
         st = self.symbol(symbol)
         out = []
         for o in self.open_orders(account, st.sym.name):
-            self._end(o, st, "CANCELED", "CANCELED")
-            out.append(self.order_json(o, st, "RESULT", []))
+            cancel_id = self._cancel_id()
+            self._end(o, st, "CANCELED", "CANCELED", cancel_id)
+            out.append(self.cancel_json(o, st, cancel_id))
         self._flush_depth(st)
         return out
 
@@ -409,14 +411,19 @@ class SpotExchange:
         return {"price": sym.price_str(price), "qty": sym.qty_str(qty), "commission": _amount(fee),
                 "commissionAsset": fee_asset, "tradeId": trade_id}  # fmt: skip
 
-    def _end(self, o: VenueOrder, st: SymbolState, status: str, execution: str) -> None:
-        """Take an open order off the book and out of the open index, unlocking what it held."""
+    def _end(self, o: VenueOrder, st: SymbolState, status: str, execution: str, cancel_id: str = "") -> None:
+        """Take an open order off the book and out of the open index, unlocking what it held
+        (``cancel_id``: the client id of the cancel that ended it)."""
         if o.resting is not None:
             st.book.remove(o.resting)
             o.resting = None
         o.status, o.update_ms = status, self.clock()
         self._close(o)
-        self._report(o, st, execution)
+        self._report(o, st, execution, cancel_id=cancel_id)
+
+    def _cancel_id(self) -> str:
+        """The client id Binance gives a cancel sent without ``newClientOrderId`` (22 characters)."""
+        return f"x-cancel-{next(self._exec_ids):013d}"
 
     def _close(self, o: VenueOrder) -> None:
         self.open_by.get((o.account, o.symbol), {}).pop(o.order_id, None)
@@ -426,15 +433,18 @@ class SpotExchange:
             self.wallet(o.account).unlock(sym.cfg.quote_asset if o.side > 0 else sym.cfg.base_asset, left)
 
     def _report(self, o: VenueOrder, st: SymbolState, execution: str,
-                last: tuple[int, int, Decimal, str, int, bool] | None = None) -> None:  # fmt: skip
-        """An ``executionReport`` and the ``outboundAccountPosition`` of the assets it moved."""
+                last: tuple[int, int, Decimal, str, int, bool] | None = None,
+                cancel_id: str = "") -> None:  # fmt: skip
+        """An ``executionReport`` and the ``outboundAccountPosition`` of the assets it moved. On a
+        cancel, as Binance: ``c`` is the cancel's own client id and ``C`` the order's."""
         sym, now = st.sym, self.clock()
         price, qty, fee, fee_asset, trade_id, maker = last or (0, 0, ZERO, "", -1, False)
         self.changes += 1
         self.outbox.append(UserEvent(o.account, {
-            "e": "executionReport", "E": now, "s": sym.name, "c": o.client_id, "S": o.side_str,
+            "e": "executionReport", "E": now, "s": sym.name, "c": cancel_id or o.client_id, "S": o.side_str,
             "o": o.type, "f": o.tif, "q": sym.qty_str(o.qty), "p": sym.price_str(o.price),
-            "P": "0.00000000", "F": "0.00000000", "g": -1, "C": "", "x": execution, "X": o.status,
+            "P": "0.00000000", "F": "0.00000000", "g": -1, "C": o.client_id if cancel_id else "",
+            "x": execution, "X": o.status,
             "r": "NONE", "i": o.order_id, "l": sym.qty_str(qty), "z": sym.qty_str(o.executed),
             "L": sym.price_str(price), "n": _amount(fee), "N": fee_asset or None, "T": now, "t": trade_id,
             "I": next(self._exec_ids), "w": o.resting is not None, "m": maker, "M": False,
@@ -480,6 +490,14 @@ class SpotExchange:
         if resp == "FULL":
             out["fills"] = fills
         return out
+
+    def cancel_json(self, o: VenueOrder, st: SymbolState, cancel_id: str) -> dict[str, Any]:
+        """A cancel's answer: the order's client id is ``origClientOrderId``, the cancel's own is
+        ``clientOrderId`` (Binance's ``DELETE /api/v3/order``)."""
+        out = self.order_json(o, st, "RESULT", [])
+        del out["workingTime"]
+        return {"symbol": out.pop("symbol"), "origClientOrderId": o.client_id, **out,
+                "clientOrderId": cancel_id, "transactTime": o.update_ms}  # fmt: skip
 
     def query_json(self, o: VenueOrder) -> dict[str, Any]:
         """The order as ``GET /api/v3/order`` and ``openOrders`` show it."""

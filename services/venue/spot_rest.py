@@ -8,6 +8,7 @@ venue's one IP window with futures (Binance keeps them apart: 6,000 a minute on 
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from services.venue.accounts import Account
@@ -150,7 +151,8 @@ def account(v: VenueState, a: Account | None, p: Params) -> Any:
     w = sp.wallet(_acct(a))
     rows = w.rows()
     if p.get("omitZeroBalances") == "true":
-        rows = [r for r in rows if r["free"] != _amount(0) or r["locked"] != _amount(0)]  # type: ignore[arg-type]
+        zero = _amount(Decimal(0))
+        rows = [r for r in rows if r["free"] != zero or r["locked"] != zero]
     maker, taker = f"{sp.maker_fee:f}", f"{sp.taker_fee:f}"
     return {
         "makerCommission": int(sp.maker_fee * 10000), "takerCommission": int(sp.taker_fee * 10000),

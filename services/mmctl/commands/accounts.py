@@ -15,7 +15,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from common.config import PROJECT_ROOT, Settings
+from common.config import PROJECT_ROOT, SPOT_GATEWAY, Settings
 from services.mmctl.context import Ctl, print_json
 
 PROGRAM = """[program:{name}]
@@ -66,7 +66,7 @@ def supervisor_programs(settings: Settings, root: Path = PROJECT_ROOT) -> str:
     symbols, the spot market data (empty without either)."""
     head = (
         "; Written by `mmctl accounts --supervisor` (make run): one gateway per extra account, and\n"
-        "; marketdata-spot when spot_symbols are configured.\n\n"
+        "; marketdata-spot and gateway-spot when spot_symbols are configured.\n\n"
     )
     progs = [
         PROGRAM.format(name=gw, module="gateway", args=f"--account {a}", root=root, priority=30)
@@ -75,6 +75,8 @@ def supervisor_programs(settings: Settings, root: Path = PROJECT_ROOT) -> str:
     if settings.spot_symbols:
         md = {"module": "marketdata", "args": "--market spot", "priority": 20}
         progs.append(PROGRAM.format(name="marketdata-spot", root=root, **md))
+        gw = {"module": "gateway", "args": "--market spot", "priority": 30}
+        progs.append(PROGRAM.format(name=SPOT_GATEWAY, root=root, **gw))
     return head + "\n".join(progs) if progs else head
 
 

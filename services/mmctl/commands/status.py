@@ -97,7 +97,7 @@ async def run(ctl: Ctl, args: argparse.Namespace) -> int:
     if ctl.settings.accounts:
         print()
         print(accounts_table(ctl, rows))
-    for gw in ctl.settings.gateways:
+    for gw in ctl.settings.all_gateways:
         kill = kill_notice(ctl.settings.run_path / f"{gw}.kill.json")
         if kill:
             print(kill if gw == "gateway" else f"{gw}: {kill}")
