@@ -302,6 +302,11 @@ class Settings(BaseSettings):
         return [*self.gateways, *([SPOT_GATEWAY] if self.spot_symbols else [])]
 
     @property
+    def quoted_symbols(self) -> list[str]:
+        """Every symbol the product quotes: the futures symbols, then the spot ones."""
+        return [*self.symbols, *self.spot_symbols]
+
+    @property
     def instances(self) -> dict[str, list[str]]:
         """The instances of each service that has several: every gateway holding orders, and the
         futures and spot market data (a subscription to ``oms.`` or ``md.`` hears them all)."""

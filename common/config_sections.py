@@ -131,9 +131,9 @@ class VenueAccountConfig(Section):
     leverage: int = Field(default=20, ge=1, le=125)
     spot_balances: dict[str, Decimal] = Field(
         default_factory=lambda: {
-            "USDT": Decimal(10000),
+            "USDT": Decimal(50000),
             "USDC": Decimal(10000),
-            "ETH": Decimal(4),
+            "ETH": Decimal(20),
             "BTC": Decimal("0.2"),
         },
         description="the account's spot wallet, apart from its futures margin",

@@ -172,6 +172,21 @@ def merge_reports(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+async def marketdata_snapshot(
+    client: Callable[[str], CommandClient], services: list[str], timeout_s: float
+) -> dict[str, Any]:
+    """Every market data instance's symbols (``GetSnapshot(what="all")``: futures and spot) as one
+    mapping, symbol -> its row. Raises as :func:`gateway_snapshot` when one does not answer."""
+    snaps = await asyncio.gather(*(client(s).call(GetSnapshot(what="all"), timeout_s) for s in services))
+    out: dict[str, Any] = {}
+    for name, snap in zip(services, snaps, strict=True):
+        if not isinstance(snap, dict):
+            why = f"{name} answered its snapshot with {type(snap).__name__}, not an object"
+            raise RequestRefused(Reply(id="", ok=False, service=name, error=why))
+        out.update(snap)
+    return out
+
+
 async def gateway_snapshot(
     client: Callable[[str], CommandClient], gateways: list[str], timeout_s: float
 ) -> dict[str, Any]:

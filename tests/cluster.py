@@ -80,6 +80,9 @@ class Cluster:
             # tests build their cases on the textbook market's thin book (an IOC of 400 reaches
             # our bid); a test on the order-flow market asks for it
             "MM_SIMVENUE__MODEL": "synthetic",
+            # the paper profile quotes spot ETHUSDT too (make run); a test asks for spot itself
+            "MM_SPOT_SYMBOLS": "[]",
+            "MM_SPOT_INVENTORY": "{}",
             **(env or {}),
         }
         self.venue_url = base

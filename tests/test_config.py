@@ -105,7 +105,7 @@ def test_a_per_symbol_override_keeps_the_other_defaults(
     assert (eth.stop_loss, eth.net_max, btc.net_max) == (Decimal("-3"), Decimal("0.21"), Decimal("0.05"))
     assert s.strategy.symbols["BTCUSDC"].asmm.base_size == 0.003
     assert s.strategy.symbols["BTCUSDC"].net_max == 0.05  # BTC's own default, not the class default
-    assert set(s.strategy.symbols) == {"ETHUSDC", "BTCUSDC"}
+    assert set(s.strategy.symbols) == {"ETHUSDC", "BTCUSDC", "ETHUSDT"}  # ETHUSDT: the paper profile's spot
 
 
 def test_a_leverage_outside_binances_range_is_refused_at_load(
@@ -176,7 +176,7 @@ def test_a_per_symbol_override_by_environment_merges_into_the_files_entry(
     s = load_settings()
     eth = s.strategy.symbols["ETHUSDC"]
     assert (eth.net_max, eth.quote_interval_ms) == (0.1, 300)  # both the file's key and the override
-    assert list(s.strategy.symbols) == ["ETHUSDC", "BTCUSDC"]  # no lower-case twin
+    assert list(s.strategy.symbols) == ["ETHUSDC", "BTCUSDC", "ETHUSDT"]  # no lower-case twin
     assert s.risk.params.symbols["ETHUSDC"].net_max == Decimal("0.1")
     assert s.risk.params.symbols["ETHUSDC"].single_max == Decimal("0.06")  # the rest kept
 

@@ -19,14 +19,14 @@ from common.messages import Fill, OrderUpdate, Position, Quote
 from common.operator import KILL_PARTIAL_ACK
 from tests.cluster import Cluster, FakeRisk
 from tests.drills.support import mmctl
-from tests.helpers import wait_until
+from tests.helpers import wait_until as _wait_until
 from tests.test_venue_spot import SPOT
 from tests.venue_proc import KEY_B, SECRET_B
 
 pytestmark = pytest.mark.system
 SYM = "ETHUSDT"
 D = Decimal
-FLAT = D(4)  # the venue's default spot wallet holds 4 ETH: position 0
+FLAT = D(20)  # the venue's default spot wallet holds 20 ETH: position 0
 OVERLAY = f"""
 [gateway]
 reconcile_interval_s = 1.0
@@ -56,6 +56,11 @@ def spot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Fa
             yield c, risk
     finally:
         c.stop()
+
+
+def wait_until(cond: Any, timeout: float = 10.0, what: Any = "") -> Any:
+    """Polling at 5 Hz: the conditions read the venue, whose weight the gateway needs too."""
+    return _wait_until(cond, timeout, 0.2, what)
 
 
 def _open(c: Cluster) -> list[dict[str, Any]]:
@@ -102,7 +107,7 @@ def test_targets_rest_as_limit_maker_and_a_fill_moves_the_base_inventory(
     assert (f.side, f.price, f.qty, f.fee, f.fee_asset, f.is_maker) == (
         "BUY", buy, D("0.0500"), D("0.00005000"), "ETH", True
     )  # fmt: skip
-    held = D(4) + D("0.05") - D("0.00005")  # the venue's wallet after the fill: 4.04995 ETH
+    held = D(20) + D("0.05") - D("0.00005")  # the venue's wallet after the fill: 20.04995 ETH
     account = {b["asset"]: b for b in c.signed("GET", "/api/v3/account")["balances"]}
     assert D(account["ETH"]["free"]) + D(account["ETH"]["locked"]) == held
 

@@ -166,3 +166,5 @@ class Account(Message, frozen=True, kw_only=True):
     balances: list[Balance]
     reason: str = ""
     account: str = "main"
+    market: Literal["usdm", "spot"] = "usdm"
+    """``spot``: the account's spot wallet (``gateway-spot``), apart from its futures margin."""

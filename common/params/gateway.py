@@ -75,6 +75,10 @@ class CapsParams(Section):
     )
     default_max_position: Decimal = Field(default=Decimal(0), ge=0, description="unlisted symbols; 0 refuses")
     max_order_notional: Decimal = Field(default=Decimal(5000), gt=0)
+    order_notional: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="per symbol, a max_order_notional of its own (spot's passive band rests 10,000 a side)",
+    )
     max_global_notional: Decimal = Field(default=Decimal(50000), gt=0, description="worst case, all symbols")
     max_orders_per_second: int = Field(default=50, ge=1, description="places + modifies, whole account")
 
@@ -85,6 +89,10 @@ class CapsParams(Section):
             if cap < 0:
                 raise ValueError(f"{sym}: must be >= 0")
         return v
+
+    def order_cap(self, symbol: str) -> Decimal:
+        """The largest order of ``symbol``, quote units."""
+        return self.order_notional.get(symbol, self.max_order_notional)
 
     def position_cap(self, symbol: str) -> Decimal:
         """The per-symbol cap in base units."""

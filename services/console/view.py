@@ -95,6 +95,8 @@ class ConsoleView:
                 self.targets.setdefault(s, {})[origin] = msg
             case Position(symbol=s):
                 self.positions[s] = msg
+            case Account(market="spot"):
+                self.accounts[f"{msg.account} spot"] = msg  # the spot wallet, beside the margin account
             case Account():
                 self.accounts[msg.account] = msg
                 if msg.account == "main":

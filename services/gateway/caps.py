@@ -117,7 +117,7 @@ class Caps:
     ) -> str:
         if price <= 0 or add <= 0:
             return BAD_ORDER
-        if price * add > self.params.max_order_notional:
+        if price * add > self.params.order_cap(symbol):
             return ORDER_NOTIONAL_CAP
         exp = exposures.get(symbol) or Exposure(symbol)
         why = _reduces(exp, side, add - remove) if reduce_only else ""

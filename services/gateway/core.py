@@ -80,7 +80,7 @@ class GatewayCore:
         self.guard = Guard(self.oms, Caps(params.caps), marks, lambda: kill_state().engaged, hold)
         self.executor = Executor(venue, self.oms, self.guard, emit, path, stp, clock, on_send)
         self.sync = VenueSync(venue, self.oms, self.executor, emit, foreign, on_repair, clock)
-        self.reducer = Reducer(self.executor, instruments, params.caps.max_order_notional, self.position)
+        self.reducer = Reducer(self.executor, instruments, params.caps.order_cap, self.position)
         self.sweeper = Sweeper(
             self.executor,
             venue,

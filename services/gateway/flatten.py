@@ -66,12 +66,12 @@ class Reducer:
         self,
         executor: Executor,
         instruments: dict[str, Instrument],
-        max_order_notional: Decimal,
+        order_cap: Callable[[str], Decimal],
         position: Callable[[str], Decimal],
     ) -> None:
         self.ex = executor
         self.instruments = instruments
-        self.max_notional = max_order_notional
+        self.order_cap = order_cap
         self.position = position
         self.last: dict[str, tuple[float | None, Decimal]] = {}
         """Per symbol, the last reduction's slippage in bps (None: nothing filled) and size filled."""
@@ -115,7 +115,7 @@ class Reducer:
         """``qty`` cut into orders each within the notional cap and the venue's size limit."""
         if price <= 0:
             raise ValueError(f"{inst.symbol}: cannot size a reduction at price {price}")
-        cap = qty_down(inst, self.max_notional / price)
+        cap = qty_down(inst, self.order_cap(inst.symbol) / price)
         limit = (inst.market_max_qty if market and inst.market_max_qty else inst.max_qty) or qty
         size = min(cap, limit)
         if size < inst.min_qty or size <= 0:

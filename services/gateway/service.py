@@ -439,7 +439,11 @@ class GatewayService(Service):
             prev = old.get(b.a)
             old[b.a] = Balance(asset=b.a, wallet=b.wb, available=prev.available if prev else EMPTY)
         self.account = Account(
-            balances=list(old.values()), reason=ev.a.m, ts_event=ev.E * 1_000_000, account=self.account_name
+            balances=list(old.values()),
+            reason=ev.a.m,
+            ts_event=ev.E * 1_000_000,
+            account=self.account_name,
+            market="spot" if self.spot else "usdm",
         )
         self.publish(topics.OMS_ACCOUNT, self.account)
 
@@ -671,6 +675,7 @@ class GatewayService(Service):
             ],
             reason="rest",
             account=self.account_name,
+            market="spot" if self.spot else "usdm",
         )
         self.publish(topics.OMS_ACCOUNT, self.account)
 

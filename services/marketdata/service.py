@@ -14,6 +14,7 @@ import functools
 import itertools
 import time
 from collections import deque
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -34,7 +35,7 @@ from common.binance.rest import RestClient, until_answered
 from common.binance.shared_limits import SharedLimits, shared_path
 from common.config import Settings
 from common.logging import log
-from common.messages import AnyCommand, GetSnapshot, Request
+from common.messages import AnyCommand, GetSnapshot, MarkPrice, Request
 from common.metrics import latency_summary
 from common.runtime import CommandError, Service
 from services.marketdata.capture import Capture
@@ -268,6 +269,13 @@ class MarketDataService(Service):
         if msg is None:
             return
         self.publish(topics.md_features(feed.symbol), msg)
+        if self.market == "spot" and msg.mid > 0:
+            # Spot has no mark price: the book's mid stands in, so risk, strategy and the console
+            # value spot inventory as they value futures (funding 0, no index of its own).
+            mid = Decimal(repr(msg.mid))
+            mark = MarkPrice(symbol=feed.symbol, mark_price=mid, index_price=mid, funding_rate=Decimal(0),
+                             next_funding_time_ms=0, ts_event=msg.ts_event)  # fmt: skip
+            self.publish(topics.md_mark(feed.symbol), mark)
         MD_MID.labels(feed.symbol).set(msg.mid)
         MD_BID.labels(feed.symbol).set(msg.best_bid)
         MD_ASK.labels(feed.symbol).set(msg.best_ask)

@@ -188,7 +188,7 @@ class Ingestor:
 
     def _account(self, out: Ingested, a: Account, ts_recv: int) -> None:
         sig = tuple((b.asset, b.wallet, b.available) for b in a.balances)
-        if self._due(("account",), sig, a.ts_event, self.s.account_s) is not None:
+        if self._due(("account", a.account, a.market), sig, a.ts_event, self.s.account_s) is not None:
             out.rows.setdefault("account_snapshots", []).extend(build.account_rows(a, ts_recv))
 
     def _features(self, out: Ingested, f: Features, ts_recv: int) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from common.instrument import round_down
-from common.messages import Account, CancelAll
+from common.messages import Account, CancelAll, Instrument
 from common.params.risk import AccountRiskParams, RiskParams
 from services.risk.context import next_day
 from services.risk.margin import worst_notional
@@ -45,7 +45,11 @@ def symbols_of(st: EngineState, account: str) -> list[str]:
 
 def on_account(st: EngineState, acct: Account) -> None:
     """One account's balances: its part, then the sums the global rules read. Equity is known once
-    every account has been heard from."""
+    every account has been heard from. A spot wallet is kept apart: it bounds what spot symbols
+    rest (:func:`spot_room`) and is no margin."""
+    if acct.market == "spot":
+        st.spot_wallet = {b.asset: b.wallet for b in acct.balances}
+        return
     part = st.account.parts.setdefault(acct.account, AccountPart())
     part.wallet = sum((b.wallet for b in acct.balances), ZERO)
     part.maint = sum((b.maint_margin for b in acct.balances), ZERO)
@@ -57,6 +61,18 @@ def on_account(st: EngineState, acct: Account) -> None:
     a.gw_margin_balance = sum((p.margin_balance for p in parts), ZERO)
     a.wallet_adj = sum((p.adj for p in parts), ZERO)
     a.seen = all(n in st.account.parts and st.account.parts[n].seen for n in names(st))
+
+
+def spot_room(st: EngineState, inst: Instrument, outside_buy: Decimal, outside_sell: Decimal,
+              top_bid: Decimal) -> tuple[Decimal, Decimal]:  # fmt: skip
+    """What a spot symbol's bids and asks may total, in base units: its asks the base held, its bids
+    the quote held at ``top_bid`` (the highest price a bid of the target asks), less what orders
+    outside the target lock. Our resting orders' locks are in the wallet's totals, and the target
+    replaces them. Nothing before the wallet is known."""
+    base = st.spot_wallet.get(inst.base_asset, ZERO)
+    quote = st.spot_wallet.get(inst.quote_asset, ZERO)
+    buy = round_down(quote / top_bid, inst.qty_step) - outside_buy if top_bid > 0 else ZERO
+    return max(buy, ZERO), max(base - outside_sell, ZERO)
 
 
 def book(st: EngineState, symbol: str, amount: Decimal) -> None:

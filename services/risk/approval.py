@@ -155,8 +155,15 @@ def _caps(
     own = accounts.room(st, p, name, mark, step)
     if own is not None and own < net:
         net, rule = own, "account_notional"
-    buy, sell = outside(st.symbols[name], now_ns, int(sp.outside_order_grace_seconds * 1e9))
-    return Caps(net, rule, round_down(sp.single_max, step), reduce_only, buy, sell)
+    s = st.symbols[name]
+    buy, sell = outside(s, now_ns, int(sp.outside_order_grace_seconds * 1e9))
+    single = round_down(sp.single_max, step)
+    if inst.market != "spot":
+        return Caps(net, rule, single, reduce_only, buy, sell)
+    # a bid rests below the best ask (post-only): the quote held buys at least this much
+    ask = Decimal(repr(s.market.best_ask)) if s.market.best_ask > 0 else mark
+    buy_room, sell_room = accounts.spot_room(st, inst, buy, sell, ask)
+    return Caps(net, rule, single, reduce_only, buy, sell, buy_room, sell_room)
 
 
 def outside(s: SymbolState, now_ns: int, grace_ns: int) -> tuple[Decimal, Decimal]:

@@ -35,6 +35,8 @@ from services.risk.state import ZERO
 INF = Decimal("Infinity")
 
 _PRICE = attrgetter("price")
+SPOT = "spot_balance"
+"""The clip rule of a spot side held to the wallet: asks to the base held, bids to the quote."""
 
 
 class Caps(NamedTuple):
@@ -46,6 +48,10 @@ class Caps(NamedTuple):
     reduce_only: bool
     outside_buy: Decimal = Decimal(0)
     outside_sell: Decimal = Decimal(0)
+    buy_room: Decimal = INF
+    """Spot: what the bids may total (the quote held), apart from the position cap."""
+    sell_room: Decimal = INF
+    """Spot: what the asks may total (the base held)."""
 
 
 class Clip(NamedTuple):
@@ -74,8 +80,13 @@ def shape(
     if caps.reduce_only:
         kept = _reduce_only(bids, asks, pos, inst, clips)
     else:
-        kept = _cap(bids, caps.net - pos - caps.outside_buy, inst, caps.net_rule, clips)
-        kept += _cap(asks, caps.net + pos - caps.outside_sell, inst, caps.net_rule, clips)
+        buy, sell = caps.net - pos - caps.outside_buy, caps.net + pos - caps.outside_sell
+        kept = _cap(
+            bids, min(buy, caps.buy_room), inst, caps.net_rule if buy <= caps.buy_room else SPOT, clips
+        )
+        kept += _cap(
+            asks, min(sell, caps.sell_room), inst, caps.net_rule if sell <= caps.sell_room else SPOT, clips
+        )
     return kept, clips
 
 

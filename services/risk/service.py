@@ -89,7 +89,8 @@ class RiskService(Service):
     async def _instruments(self) -> dict[str, Instrument]:
         while True:
             try:
-                snap = await self.client("marketdata").call(GetSnapshot(what="all"), timeout_s=2.0)
+                feeds = self.settings.instances["marketdata"]
+                snap = await operator.marketdata_snapshot(self.client, feeds, 2.0)
                 return {s: msgspec.convert(row["instrument"], Instrument) for s, row in snap.items()}
             except (RequestTimeout, RequestRefused) as exc:
                 log.info("waiting_for_marketdata", reason=str(exc)[:120])

@@ -191,6 +191,9 @@ class EngineState(msgspec.Struct, kw_only=True):
     last_target_id: int = 0
     account_of: dict[str, str] = msgspec.field(default_factory=dict)
     """Symbol -> account, when several accounts trade (empty: one account, ``main``)."""
+    spot_wallet: dict[str, Decimal] = msgspec.field(default_factory=dict)
+    """The spot wallet, free + locked per asset (``oms.account`` of ``gateway-spot``): what spot
+    symbols may rest, apart from the futures margin the equity rules read."""
 
     def symbol(self, name: str) -> SymbolState:
         """The state of ``name``, created on first sight (a fill or mark of an unlisted symbol counts)."""

@@ -112,7 +112,7 @@ class StrategyService(Service):
         s = self.settings
         self.core = StrategyCore(
             s.strategy.symbols,
-            [x for x in s.strategy.symbols if x in s.symbols],
+            [x for x in s.strategy.symbols if x in s.quoted_symbols],
             self._params_version(s),
             s.strategy.republish_s,
         )
@@ -161,7 +161,8 @@ class StrategyService(Service):
         views = self.core.views
         while any(v.instrument is None for v in views.values()):
             try:
-                snap = await self.client("marketdata").call(GetSnapshot(what="all"), timeout_s=2.0)
+                feeds = self.settings.instances["marketdata"]
+                snap = await operator.marketdata_snapshot(self.client, feeds, 2.0)
                 for row in snap.values():
                     self.core.on_instrument(msgspec.convert(row["instrument"], Instrument))
             except (RequestTimeout, RequestRefused) as exc:
