@@ -152,3 +152,34 @@ def test_markouts_per_symbol_on_a_hand_computed_case() -> None:
     assert m == pytest.approx({"1s": -1.2481, "5s": 8.7444, "30s": -21.2331}, abs=1e-3)
     late = report._markouts([{"ts_event": 29 * s, "side": "BUY", "price": "100.00", "qty": "1"}], samples)
     assert late == pytest.approx({"1s": 50.0})
+
+
+def test_the_band_kpis_of_a_window_add_what_the_strategys_snapshots_gained_across_a_cold_restart() -> None:
+    """By hand: from the first snapshot to the second 100 s observed, 99.95 in band, 99.99
+    two-sided, 6 orders all of the minimum value, 2 excursions answered in time (the slowest 40 ms);
+    then a cold restart whose first snapshot has 5 s, all in band and two-sided, 2 orders. Over the
+    window: 105 s, in band 104.95 / 105, two-sided 104.99 / 105, min value 8 / 8, no fill."""
+    import msgspec
+
+    from services.recorder.report import band_kpis
+    from services.strategy.kpi import BandKpi
+    from services.strategy.state import StrategyState
+
+    def snap(**kpi: int) -> dict[str, bytes]:
+        return {"payload": msgspec.msgpack.encode({"ETHUSDT": StrategyState(kpi=BandKpi(**kpi)),
+                                                   "ETHUSDC": StrategyState()})}  # fmt: skip
+
+    s = 1_000_000_000
+    rows = [
+        snap(observed_ns=10 * s, in_band_ns=9_900_000_000, two_sided_ns=9_950_000_000, orders=4,
+             orders_min_value=4, responses=1, responses_in_time=1, response_max_ns=20_000_000),
+        snap(observed_ns=110 * s, in_band_ns=109_850_000_000, two_sided_ns=109_940_000_000, orders=10,
+             orders_min_value=10, responses=3, responses_in_time=3, response_max_ns=40_000_000),
+        snap(observed_ns=5 * s, in_band_ns=5 * s, two_sided_ns=5 * s, orders=2, orders_min_value=2),
+    ]  # fmt: skip
+    k = band_kpis(rows)
+    assert set(k) == {"ETHUSDT"}  # ETHUSDC quotes no band: no KPIs
+    e = k["ETHUSDT"]
+    assert e["observed_s"] == 105.0 and e["excursions"] == 2 and e["response_max_ms"] == 40.0
+    assert (e["time_in_band"], e["two_sided_time"]) == pytest.approx((104.95 / 105, 104.99 / 105), rel=1e-12)
+    assert (e["min_value_share"], e["fill_ratio"], e["response_within_100ms"]) == (1.0, 0.0, 1.0)

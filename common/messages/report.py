@@ -66,3 +66,5 @@ class ReportData(msgspec.Struct, kw_only=True):
     command_errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
     degraded: list[dict[str, Any]] = msgspec.field(default_factory=list)
     notes: list[str] = msgspec.field(default_factory=list)
+    band: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)
+    """Per passive-band symbol, seed 003's five KPIs over the window (from the strategy's snapshots)."""

@@ -185,9 +185,32 @@ def _risk(data: ReportData, utc: Callable[[int], str]) -> list[str]:
     return [*lines, ""]
 
 
+BAND_TARGETS = (
+    ("time_in_band", "> 99.8 %"),
+    ("two_sided_time", "> 99.9 %"),
+    ("min_value_share", "> 99.95 %"),
+    ("fill_ratio", "< 0.5 %"),
+    ("response_within_100ms", "100 %"),
+)
+"""Seed 003 §1.2's figures, in the order the seed lists them."""
+
+
+def _band(data: ReportData) -> list[str]:
+    """Seed 003's KPIs of each passive-band symbol over the window."""
+    if not data.band:
+        return []
+    head = ["Symbol", "Observed", *(k.replace("_", " ") + f" ({t})" for k, t in BAND_TARGETS), "Slowest"]
+    lines = ["## Passive band (seed 003)", "", _row(*head), _row(*(["---"] + ["---:"] * (len(head) - 1)))]
+    for sym, k in sorted(data.band.items()):
+        figs = [f"{k[name]:.3%}" for name, _ in BAND_TARGETS]
+        lines.append(_row(sym, f"{k['observed_s']:.0f} s", *figs, f"{k['response_max_ms']:.0f} ms"))
+    return [*lines, ""]
+
+
 def render(data: ReportData, charts: dict[str, str], utc: Callable[[int], str]) -> str:
     """The whole report."""
-    lines = _header(data, utc) + _summary(data) + _symbols(data) + _charts(charts) + _risk(data, utc)
+    lines = _header(data, utc) + _summary(data) + _symbols(data) + _band(data) + _charts(charts)
+    lines += _risk(data, utc)
     if data.command_errors:
         lines += [
             "## Failed commands",

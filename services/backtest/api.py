@@ -34,10 +34,11 @@ def load(
 ) -> MarketData:
     """The market to run on: a recorded file, a capture directory, ``"synthetic"`` (the simulated
     venue's generated market as ``simvenue.model`` sets it) or ``"flow"`` (its order-flow market)."""
-    venue_sym = next((s for s in settings.simvenue.symbols if s.symbol == symbol), None)
+    listed = [*settings.simvenue.symbols, *settings.simvenue.spot_symbols]  # futures, then spot
+    venue_sym = next((s for s in listed if s.symbol == symbol), None)
     if str(data) in ("synthetic", "flow"):
         if venue_sym is None:
-            known = ", ".join(s.symbol for s in settings.simvenue.symbols)
+            known = ", ".join(s.symbol for s in listed)
             raise ValueError(f"synthetic market: {symbol} is not a simvenue symbol (one of {known})")
         model = "flow" if "flow" in (str(data), settings.simvenue.model) else "synthetic"
         return synthetic(venue_sym, seconds, SYNTHETIC_START_NS, settings.simvenue.step_ms, seed, model)

@@ -472,7 +472,11 @@ class Backtest:
         self.record.over_rate_limit = sum(self.venue.over_limit.values())
         self.record.open_orders_at_end = len(self.exchange.open_orders(self.exchange.accounts[ACCOUNT], sym))
         if isinstance(self.strategy, StrategyCore) and self.strategy.params[sym].model == "passive_band":
-            self.record.band_kpis = self.strategy.views[sym].kpi.ratios()
+            kpi = self.strategy.views[sym].kpi
+            self.record.band_kpis = {
+                **kpi.ratios(), "observed_s": kpi.observed_ns / 1e9, "orders": kpi.orders,
+                "fills": kpi.fills, "excursions": kpi.responses, "response_max_ms": kpi.response_max_ns / 1e6,
+            }  # fmt: skip
 
     def _next_chunk(self, jf: int) -> bool:
         """Take the next chunk of the market, if there is one: the current chunk's events not yet

@@ -138,7 +138,7 @@ class Inventory:
         for sym, base in self.bases.items():
             if base in balances:
                 qty = balances[base] - self.flat.get(sym, ZERO)
-                out.append({"symbol": sym, "positionAmt": str(qty),
+                out.append({"symbol": sym, "positionAmt": f"{qty.normalize():f}",
                             "entryPrice": str(self.entry(sym) if qty else ZERO),
                             "positionSide": "BOTH", "updateTime": as_of_ms})  # fmt: skip
         return out

@@ -127,12 +127,14 @@ class StrategyCore:
         for sym, st in states.items():
             if sym in self.views:
                 self.views[sym].state = st
+                # the counts go on; the time away is not integrated (nothing was observed)
+                self.views[sym].kpi = msgspec.structs.replace(st.kpi, last_ns=0)
                 done.append(sym)
         return sorted(done)
 
     def snapshot(self) -> dict[str, StrategyState]:
         """Each symbol's model memory, to be saved for a restart."""
-        return {s: v.state for s, v in self.views.items()}
+        return {s: msgspec.structs.replace(v.state, kpi=v.kpi) for s, v in self.views.items()}
 
     def reload(self, params: Mapping[str, SymbolStrategy], version: str, republish_s: float) -> None:
         """New parameters; raises ``ValueError`` (old ones kept) when a quoted symbol has none."""

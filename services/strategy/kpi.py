@@ -20,7 +20,13 @@ import msgspec
 
 from common.messages import Quote
 from common.params.strategy import PassiveBandParams
-from services.strategy.models.passive_band import in_band
+
+
+def in_band(price: float, ref: float, p: PassiveBandParams) -> bool:
+    """Whether a price lies within [bandMin, bandMax] of the reference (relative distance)."""
+    d = abs(price - ref) / ref
+    return p.band_min <= d <= p.band_max
+
 
 RESPONSE_TARGET_NS = 100_000_000
 """Seed 003: a price change detected, the orders adjusted within 100 ms."""

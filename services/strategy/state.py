@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
+from services.strategy.kpi import BandKpi
 from services.strategy.legs import Leg
 from services.strategy.markouts import MarkoutState
 
@@ -67,4 +68,7 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True):
     grind: GrindState = msgspec.field(default_factory=GrindState)
     phase1: Phase1State = msgspec.field(default_factory=Phase1State)
     band: BandState = msgspec.field(default_factory=BandState)
+    kpi: BandKpi = msgspec.field(default_factory=BandKpi)
+    """The passive band's KPIs so far (saved with the snapshot: a restart keeps counting, and the
+    session report reads them from the stored snapshots)."""
     markout: MarkoutState = msgspec.field(default_factory=MarkoutState)

@@ -84,14 +84,14 @@ async def run(ctl: Ctl, args: argparse.Namespace) -> int:
         for r in rows:
             print_json(r)
         return code
-    print(f"{'SERVICE':<11} {'STATE':<10} {'PID':>7} {'HEARTBEAT':>9} {'UPTIME':>8} {'VERSION':<8} DETAIL")
+    print(f"{'SERVICE':<15} {'STATE':<10} {'PID':>7} {'HEARTBEAT':>9} {'UPTIME':>8} {'VERSION':<8} DETAIL")
     for r in rows:
         if not r["up"]:
-            print(f"{r['service']:<11} {'down':<10} {'-':>7} {'-':>9} {'-':>8} {'-':<8}")
+            print(f"{r['service']:<15} {'down':<10} {'-':>7} {'-':>9} {'-':>8} {'-':<8}")
             continue
         detail = " ".join(f"{k}={v}" for k, v in sorted(r.get("detail", {}).items()))
         print(
-            f"{r['service']:<11} {r['state']:<10} {r['pid']:>7} {fmt_age(r['heartbeat_age_s']):>9} "
+            f"{r['service']:<15} {r['state']:<10} {r['pid']:>7} {fmt_age(r['heartbeat_age_s']):>9} "
             f"{fmt_age(r['uptime_s']):>8} {r['version']:<8} {detail}"
         )
     if ctl.settings.accounts:

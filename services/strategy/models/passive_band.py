@@ -18,6 +18,7 @@ import msgspec
 from common.messages import Features, Side
 from common.params.strategy import PassiveBandParams, SymbolStrategy
 from services.strategy.context import Market
+from services.strategy.kpi import in_band
 from services.strategy.legs import Level
 from services.strategy.models import ModelOutput
 from services.strategy.rounding import side_ticks
@@ -28,12 +29,6 @@ def reference_price(f: Features, p: PassiveBandParams) -> tuple[float, list[str]
     """The band's reference, with the mid as fallback."""
     ref = {"mid": f.mid, "twap": f.twap, "vwap": f.vwap, "hybrid": f.ref_hybrid}[p.reference]
     return (ref, []) if ref > 0 else (f.mid, ["reference_fallback"])
-
-
-def in_band(price: float, ref: float, p: PassiveBandParams) -> bool:
-    """Whether a price lies within [bandMin, bandMax] of the reference (relative distance)."""
-    d = abs(price - ref) / ref
-    return p.band_min <= d <= p.band_max
 
 
 def distances(p: PassiveBandParams) -> list[float]:
