@@ -335,7 +335,7 @@ class Settings(BaseSettings):
 
     @property
     def _spot_instances(self) -> tuple[str, ...]:
-        return ("marketdata-spot",) if self.spot_symbols else ()
+        return ("marketdata-spot", "guardian") if self.spot_symbols else ()
 
     @property
     def curve_identities(self) -> tuple[str, ...]:
@@ -483,6 +483,8 @@ class Settings(BaseSettings):
             return self.marketdata.model_copy(update={"metrics_port": self.marketdata.spot_metrics_port})
         if service == SPOT_GATEWAY:
             return self.gateway.model_copy(update={"metrics_port": self.gateway.spot_metrics_port})
+        if service == "guardian":  # spot's dead-man's switch: the gateway's window, its own port
+            return self.gateway.model_copy(update={"metrics_port": self.gateway.guardian_metrics_port})
         if service != role(service):
             acct = self.accounts[self.account_of_gateway(service)]
             return self.gateway.model_copy(update={"metrics_port": acct.metrics_port})

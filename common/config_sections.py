@@ -410,6 +410,7 @@ class GatewayConfig(ServiceSection):
     flatten_maker_wait_s: float = Field(default=2.0, ge=0)
     leverage: dict[str, int] = Field(default_factory=dict, description="set at start, per symbol (1-125)")
     spot_metrics_port: int = Field(default=0, ge=0, le=65535, description="gateway-spot's; 0 disables")
+    guardian_metrics_port: int = Field(default=0, ge=0, le=65535, description="the guardian's; 0 disables")
     md_silence_s: float = Field(
         default=3.0, gt=0, description="no md.status for a symbol this long: cancel its orders"
     )

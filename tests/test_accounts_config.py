@@ -24,7 +24,7 @@ def test_an_extra_account_has_its_own_gateway_symbols_keys_endpoints_and_venue_a
     monkeypatch.setenv("MM_B_API_SECRET", "secret-of-b-123456")
     s = load_settings()
     assert s.gateways == ["gateway", "gateway-b"]
-    assert s.services[7:] == ("gateway-b", "gateway-spot", "marketdata-spot")  # the paper profile quotes spot
+    assert s.services[7:] == ("gateway-b", "gateway-spot", "marketdata-spot", "guardian")  # paper: spot too
     assert (s.account_symbols("main"), s.account_symbols("b")) == (["ETHUSDC"], ["BTCUSDC"])
     assert (s.gateway_of("ETHUSDC"), s.gateway_of("BTCUSDC")) == ("gateway", "gateway-b")
     assert s.account_credentials("b") == ("key-of-b-123456", "secret-of-b-123456")
@@ -44,7 +44,7 @@ def test_tcp_endpoints_of_extra_gateways_follow_the_services_and_never_collide(
     monkeypatch.setenv("MM_BUS_SECRET", "x" * 32)
     s = load_settings()
     eps = [s.pub_endpoint(x) for x in s.services] + [s.cmd_endpoint(x) for x in s.services]
-    assert len(set(eps)) == len(eps) == 20  # 7 services, gateway-b, and the paper profile's spot pair
+    assert len(set(eps)) == len(eps) == 22  # 7 services, gateway-b, and the paper profile's spot trio
     assert s.pub_endpoint("gateway-b") == "tcp://127.0.0.1:7114"  # 7100 + 2 x 7 (after the 7 services)
     assert curve.public_var("gateway-b") == "MM_BUS_CURVE_GATEWAY_B_PUBLIC"
 

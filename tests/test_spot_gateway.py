@@ -4,11 +4,15 @@
 under our client ids; a target that would take is refused by the venue with -2010 and the OMS
 books it as a post-only refusal; a fill of ours arrives over the WebSocket API's user data
 subscription with its commission in the base asset, and the position is the base held minus the
-configured flat holding; ``mmctl kill`` is done only once the venue shows no spot order open.
+configured flat holding; ``mmctl kill`` is done only once the venue shows no spot order open; and
+with the gateway frozen, the guardian (spot has no ``countdownCancelAll``) cancels every spot order
+once the gateway has been silent for ``deadman_ms``.
 """
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -30,6 +34,7 @@ FLAT = D(20)  # the venue's default spot wallet holds 20 ETH: position 0
 OVERLAY = f"""
 [gateway]
 reconcile_interval_s = 1.0
+deadman_ms = 2000
 [gateway.params.caps.max_position]
 ETHUSDT = "1.0"
 {SPOT}
@@ -51,7 +56,7 @@ def spot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Fa
     c = Cluster(tmp_path_factory.mktemp("spotgw"), OVERLAY, env)
     try:
         c.listen("oms.")
-        c.start("venue", "marketdata", "marketdata-spot", "gateway", "gateway-spot")
+        c.start("venue", "marketdata", "marketdata-spot", "gateway", "gateway-spot", "guardian")
         with FakeRisk(c.settings) as risk:
             yield c, risk
     finally:
@@ -155,3 +160,24 @@ def test_the_kill_is_done_once_the_venue_shows_no_spot_order(spot: tuple[Cluster
 
 def _unacked(out: dict[str, Any]) -> set[str]:
     return {a["service"] for a in out["acks"] if not a["ok"]}
+
+
+def test_a_frozen_gateway_leaves_no_spot_order_past_the_guardians_window(
+    spot: tuple[Cluster, FakeRisk],
+) -> None:
+    c, risk = spot
+    bid, ask = _touch(c)
+    risk.set_target(SYM, [Quote(side="BUY", price=bid - D("6.00"), qty=D("0.0500"), layer=0),
+                          Quote(side="SELL", price=ask + D("6.00"), qty=D("0.0500"), layer=0)])  # fmt: skip
+    wait_until(lambda: len(_open(c)) == 2, 30, what="two spot orders resting")
+    c.kill("gateway-spot", signal.SIGSTOP)  # frozen: no heartbeat, no cancel of its own
+    try:
+        t0 = time.monotonic()
+        wait_until(lambda: _open(c) == [], 15, what="the guardian's sweep of every spot order")
+        took = time.monotonic() - t0
+        assert "guardian_swept open_left=0" in c.log("guardian"), c.log("guardian")[-2000:]
+    finally:
+        c.kill("gateway-spot", signal.SIGCONT)
+    assert took >= 1.5, took  # not before the gateway was silent for its 2 s window
+    wait_until(lambda: len(_open(c)) == 2, 30, what="the thawed gateway quoting again")
+    risk.set_target(SYM, [])

@@ -77,6 +77,8 @@ def supervisor_programs(settings: Settings, root: Path = PROJECT_ROOT) -> str:
         progs.append(PROGRAM.format(name="marketdata-spot", root=root, **md))
         gw = {"module": "gateway", "args": "--market spot", "priority": 30}
         progs.append(PROGRAM.format(name=SPOT_GATEWAY, root=root, **gw))
+        guard = {"module": "guardian", "args": "", "priority": 30}
+        progs.append(PROGRAM.format(name="guardian", root=root, **guard))
     return head + "\n".join(progs) if progs else head
 
 

@@ -1,0 +1,1 @@
+"""The spot dead-man's switch: what stands in for ``countdownCancelAll``, which spot does not have."""

@@ -1,0 +1,4 @@
+from common.runtime import main
+from services.guardian.service import GuardianService
+
+main(GuardianService)
