@@ -310,7 +310,8 @@ class Settings(BaseSettings):
     def instances(self) -> dict[str, list[str]]:
         """The instances of each service that has several: every gateway holding orders, and the
         futures and spot market data (a subscription to ``oms.`` or ``md.`` hears them all)."""
-        return {"gateway": self.all_gateways, "marketdata": ["marketdata", *self._spot_instances]}
+        spot = ["marketdata-spot"] if self.spot_symbols else []
+        return {"gateway": self.all_gateways, "marketdata": ["marketdata", *spot]}
 
     def gateway_symbols(self, service: str) -> list[str]:
         """The symbols one gateway instance trades."""

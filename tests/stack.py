@@ -47,6 +47,10 @@ class Stack:
         }
 
     def start(self) -> None:
+        # as `make run`: a program per extra instance (the paper profile's spot trio)
+        conf = self.run_dir / "supervisor.d" / "accounts.conf"
+        subprocess.run([str(BIN / "mmctl"), "accounts", "--supervisor", str(conf)], cwd=PROJECT, env=self.env,
+                       check=True, timeout=60, capture_output=True)  # fmt: skip
         subprocess.run(
             [str(BIN / "supervisord"), "-c", str(PROJECT / "supervisord.conf")],
             cwd=PROJECT,

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -31,16 +32,27 @@ def _heartbeat_pid(stack: Stack, service: str) -> int:
     return 0
 
 
-def _open_orders(stack: Stack) -> int:
-    """Resting orders at the venue on both symbols; -1 while the venue is not up (yet)."""
+def _open_orders(stack: Stack, spot: bool = True) -> int:
+    """Resting orders at the venue on both futures symbols and spot ETHUSDT; -1 while the venue is
+    not up (yet)."""
     total = 0
-    for sym in ("ETHUSDC", "BTCUSDC"):
+    paths = [("/fapi/v1/openOrders", "ETHUSDC"), ("/fapi/v1/openOrders", "BTCUSDC")]
+    for path, sym in paths + ([("/api/v3/openOrders", "ETHUSDT")] if spot else []):
         try:
-            rows = signed_request(stack.venue_url, "GET", "/fapi/v1/openOrders", client="test", symbol=sym)
+            rows = signed_request(stack.venue_url, "GET", path, client="test", symbol=sym)
         except httpx.HTTPError:
             return -1
         total += len(rows.json())
     return total
+
+
+def _spot_orders(stack: Stack) -> list[dict[str, str]]:
+    try:
+        r = signed_request(stack.venue_url, "GET", "/api/v3/openOrders", client="test", symbol="ETHUSDT")
+    except httpx.HTTPError:
+        return []
+    rows: list[dict[str, str]] = r.json()
+    return rows
 
 
 def _venue_trades(stack: Stack, symbol: str) -> list[dict[str, object]]:
@@ -162,13 +174,23 @@ def test_the_whole_stack_trades_under_supervisord_and_the_console_kills_it(run_e
         def all_up() -> bool:
             out = stack.mmctl("status", "--json").stdout
             rows = [json.loads(line) for line in out.splitlines()]
-            return len(rows) == 7 and all(r["up"] and (r["heartbeat_age_s"] or 9) < 3 for r in rows)
+            return len(rows) == 10 and all(r["up"] and (r["heartbeat_age_s"] or 9) < 3 for r in rows)
 
-        wait_until(all_up, 60, interval=1.0, what="all seven services up with fresh heartbeats")
+        # the seven services, and the paper profile's spot: marketdata-spot, gateway-spot, guardian
+        wait_until(all_up, 60, interval=1.0, what="all ten services up with fresh heartbeats")
         for topic in ("md.book.ETHUSDC", "strategy.target.", "risk.state"):
             out = stack.mmctl("tap", topic, "-n", "1", "--seconds", "20")
             assert out.returncode == 0 and topic.rstrip(".") in out.stdout, (topic, out.stdout, out.stderr)
-        wait_until(lambda: _open_orders(stack) > 0, 60, interval=0.5, what="quotes resting at the venue")
+        wait_until(
+            lambda: _open_orders(stack, spot=False) > 0, 60, interval=0.5, what="quotes resting at the venue"
+        )
+        # spot ETHUSDT in the passive band: one post-only order a side, each worth 10,000 USDT or more
+        spot = wait_until(lambda: len(_spot_orders(stack)) == 2 and _spot_orders(stack), 60, interval=0.5,
+                          what="spot ETHUSDT quoting both sides")  # fmt: skip
+        assert {o["side"] for o in spot} == {"BUY", "SELL"} and {o["type"] for o in spot} == {"LIMIT_MAKER"}
+        assert all(Decimal(o["price"]) * Decimal(o["origQty"]) >= 10000 for o in spot), spot
+        status = stack.mmctl("status").stdout
+        assert "ETHUSDT_band=in_band=" in status and "gateway-spot" in status, status
         _metrics_follow_the_conventions(stack)
 
         # The recorder killed with kill -9 mid-session is back under supervisord with a live
