@@ -69,7 +69,7 @@ from services.gateway.core import GatewayCore
 from services.gateway.kill import KillFile, KillReport, KillState
 from services.gateway.oms import Effects
 from services.gateway.sendmark import SendMark
-from services.gateway.spot import Inventory, SpotUserStream, SpotVenue
+from services.gateway.spot import Inventory, SpotUserStream, SpotVenue, spot_params
 from services.gateway.venue import Venue
 
 RECENT_FILLS = Gauge(
@@ -171,8 +171,8 @@ class GatewayService(Service):
         self.venue: Venue | SpotVenue = (
             SpotVenue(self.rest, ws, self.inventory) if self.spot else Venue(self.rest, ws)
         )
-        if self.spot:  # spot has no modify: a moved order is canceled and placed anew
-            p = p.model_copy(update={"reconcile": p.reconcile.model_copy(update={"amend": False})})
+        if self.spot:
+            p = spot_params(p)
         self.send_mark = SendMark(settings.run_path / f"{self.name}.lastsend")
         self.core = GatewayCore(
             self.venue,
