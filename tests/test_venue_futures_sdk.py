@@ -72,7 +72,6 @@ def test_a_post_only_order_that_would_take_is_refused_with_5022(futures: tuple[V
 
 def test_a_taking_order_fills_into_a_position(futures: tuple[VenueProc, Any]) -> None:
     _, api = futures
-    _, ask = _touch(api)
     filled = api.new_order(symbol=SYM, side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.MARKET, quantity=0.02,
                            new_client_order_id="sdk-take-1").data()  # fmt: skip
     got = api.query_order(symbol=SYM, orig_client_order_id="sdk-take-1").data()
@@ -102,9 +101,9 @@ def test_the_ws_api_places_queries_and_cancels(futures: tuple[VenueProc, Any]) -
         conf = ConfigurationWebSocketAPI(api_key=KEY, api_secret=SECRET, stream_url=venue.ws + "/ws-fapi/v1")
         conn = await DerivativesTradingUsdsFutures(config_ws_api=conf).websocket_api.create_connection()
         try:
-            placed = (await conn.new_order(symbol=SYM, side=WsSide.BUY, type=WsType.LIMIT, time_in_force=WsTif.GTX,
-                                           quantity=0.01, price=float(price),
-                                           new_client_order_id="sdk-ws-1")).data()  # fmt: skip
+            order = {"symbol": SYM, "side": WsSide.BUY, "type": WsType.LIMIT, "time_in_force": WsTif.GTX,
+                     "quantity": 0.01, "price": float(price), "new_client_order_id": "sdk-ws-1"}  # fmt: skip
+            placed = (await conn.new_order(**order)).data()
             got = (await conn.query_order(symbol=SYM, orig_client_order_id="sdk-ws-1")).data()
             gone = (await conn.cancel_order(symbol=SYM, orig_client_order_id="sdk-ws-1")).data()
             return placed, got, gone
