@@ -192,9 +192,7 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"spot_symbols: {sym} is also a futures symbol; a pair is quoted on one market at a time"
                 )
-        for sym, held in self.spot_inventory.items():
-            if sym not in self.spot_symbols:
-                raise ValueError(f"spot_inventory: {sym} is not one of spot_symbols {self.spot_symbols}")
+        for sym, held in self.spot_inventory.items():  # an entry for a symbol not quoted stays unused
             if not held.is_finite() or held < 0:
                 raise ValueError(f"spot_inventory.{sym}: {held} is not a holding (a number >= 0)")
         spot_listed = {v.symbol for v in self.simvenue.spot_symbols}

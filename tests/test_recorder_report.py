@@ -161,13 +161,20 @@ def test_the_band_kpis_of_a_window_add_what_the_strategys_snapshots_gained_acros
     window: 105 s, in band 104.95 / 105, two-sided 104.99 / 105, min value 8 / 8, no fill."""
     import msgspec
 
+    from common.messages import StateSnapshot
     from services.recorder.report import band_kpis
+    from services.recorder.rows import band_rows
+    from services.recorder.schema import TABLE
     from services.strategy.kpi import BandKpi
     from services.strategy.state import StrategyState
 
-    def snap(**kpi: int) -> dict[str, bytes]:
-        return {"payload": msgspec.msgpack.encode({"ETHUSDT": StrategyState(kpi=BandKpi(**kpi)),
-                                                   "ETHUSDC": StrategyState()})}  # fmt: skip
+    def snap(**kpi: int) -> dict[str, object]:
+        """The strategy's snapshot as the recorder stores its band row."""
+        payload = msgspec.msgpack.encode(
+            {"ETHUSDT": StrategyState(kpi=BandKpi(**kpi)), "ETHUSDC": StrategyState()}
+        )
+        (r,) = band_rows(StateSnapshot(service="strategy", payload=payload), 0)  # ETHUSDC: no band, no row
+        return dict(zip(TABLE["band_kpis"].names, r, strict=True))
 
     s = 1_000_000_000
     rows = [
@@ -178,7 +185,7 @@ def test_the_band_kpis_of_a_window_add_what_the_strategys_snapshots_gained_acros
         snap(observed_ns=5 * s, in_band_ns=5 * s, two_sided_ns=5 * s, orders=2, orders_min_value=2),
     ]  # fmt: skip
     k = band_kpis(rows)
-    assert set(k) == {"ETHUSDT"}  # ETHUSDC quotes no band: no KPIs
+    assert set(k) == {"ETHUSDT"}
     e = k["ETHUSDT"]
     assert e["observed_s"] == 105.0 and e["excursions"] == 2 and e["response_max_ms"] == 40.0
     assert (e["time_in_band"], e["two_sided_time"]) == pytest.approx((104.95 / 105, 104.99 / 105), rel=1e-12)

@@ -158,6 +158,8 @@ class Ingestor:
             case StateSnapshot():
                 out.add("state_snapshots", build.snapshot_row(msg, ts_recv))
                 out.snapshots = True
+                if msg.service == "strategy":
+                    out.rows.setdefault("band_kpis", []).extend(build.band_rows(msg, ts_recv))
 
     # ---- sampling ------------------------------------------------------------------------------
 

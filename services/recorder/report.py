@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import msgspec
-
 from common.markouts import HORIZONS_S, markout_bps
 from common.messages.report import ReportData, Series, SymbolFigures
 from services.recorder import series
-from services.recorder.schema import dec_text
+from services.recorder.schema import BAND_COUNTERS, dec_text
 from services.recorder.series import Row, dec, quote_asset_fee
 from services.recorder.store import Cond, Store
 
@@ -115,39 +113,28 @@ def build(
     data.symbols = [_symbol_figures(s, w, data) for s in w.symbols()]
     _totals(data, w.fills)
     _notes(data, w)
-    data.band = band_kpis(store.select("state_snapshots", [("service", "=", "strategy"),
-        ("ts_event", ">=", since_ns), ("ts_event", "<=", until_ns)], columns=["payload"]))  # fmt: skip
+    data.band = band_kpis(w.rows("band_kpis", ["ts_event", "symbol", *BAND_COUNTERS, "response_max_ns"]))
     return data
 
 
-BAND_COUNTERS = ("observed_ns", "in_band_ns", "two_sided_ns", "orders", "orders_min_value", "fills",
-                 "responses", "responses_in_time")  # fmt: skip
-
-
-def band_kpis(snapshots: list[Row]) -> dict[str, dict[str, float]]:
-    """Seed 003's KPIs of each passive-band symbol over the window, from the strategy's saved KPI
-    counters: what each counter gained from the window's first snapshot to its last (a counter
-    that fell started again after a cold start: it counts from zero there)."""
+def band_kpis(rows: list[Row]) -> dict[str, dict[str, float]]:
+    """Seed 003's KPIs of each passive-band symbol over the window, from the strategy's KPI
+    counters as its snapshots carried them (``band_kpis``, oldest first): what each counter gained
+    from the window's first row to its last (a counter that fell started again after a cold start:
+    it counts from zero there). The slowest response is the counters' own, since they began."""
     gained: dict[str, dict[str, float]] = {}
-    last: dict[str, dict[str, Any]] = {}
+    last: dict[str, Row] = {}
     worst: dict[str, float] = {}
-    for r in snapshots:
-        try:
-            states = msgspec.msgpack.decode(r["payload"])
-        except (msgspec.DecodeError, ValueError):  # not a strategy snapshot we can read: skipped
-            continue
-        for sym, st in states.items() if isinstance(states, dict) else ():
-            kpi = st.get("kpi") if isinstance(st, dict) else None
-            if not isinstance(kpi, dict) or not kpi.get("observed_ns"):
-                continue
-            prev = last.get(sym)
-            g = gained.setdefault(sym, dict.fromkeys(BAND_COUNTERS, 0.0))
-            if prev is not None:
-                for k in BAND_COUNTERS:
-                    now, before = kpi.get(k, 0), prev.get(k, 0)
-                    g[k] += now - before if now >= before else now
-            last[sym] = kpi
-            worst[sym] = max(worst.get(sym, 0.0), float(kpi.get("response_max_ns", 0)))
+    for r in rows:
+        sym = r["symbol"]
+        prev = last.get(sym)
+        g = gained.setdefault(sym, dict.fromkeys(BAND_COUNTERS, 0.0))
+        if prev is not None:
+            for k in BAND_COUNTERS:
+                now, before = r[k], prev[k]
+                g[k] += now - before if now >= before else now
+        last[sym] = r
+        worst[sym] = max(worst.get(sym, 0.0), float(r["response_max_ns"]))
     out = {}
     for sym, g in gained.items():
         if not g["observed_ns"]:

@@ -27,7 +27,7 @@ from common.messages import (
     TargetQuotes,
     Trade,
 )
-from services.recorder.schema import TABLE, dec_text
+from services.recorder.schema import BAND_COUNTERS, TABLE, dec_text
 
 _json = msgspec.json.Encoder()
 
@@ -147,6 +147,25 @@ def status_row(s: ServiceStatus, ts_recv: int) -> tuple[Any, ...]:
         state=s.state,
         reason=s.reason,
     )
+
+
+def band_rows(s: StateSnapshot, ts_recv: int) -> list[tuple[Any, ...]]:
+    """``band_kpis`` rows from a strategy snapshot: each passive-band symbol's KPI counters (none
+    from a payload that is not a strategy snapshot we can read)."""
+    try:
+        states = msgspec.msgpack.decode(s.payload)
+    except (msgspec.DecodeError, ValueError):
+        return []
+    out = []
+    for sym, st in states.items() if isinstance(states, dict) else ():
+        kpi = st.get("kpi") if isinstance(st, dict) else None
+        if not isinstance(kpi, dict) or not isinstance(kpi.get("observed_ns"), int) or not kpi["observed_ns"]:
+            continue
+        counters = {k: kpi.get(k, 0) if isinstance(kpi.get(k, 0), int) else 0 for k in BAND_COUNTERS}
+        max_ns = kpi.get("response_max_ns", 0)
+        out.append(row("band_kpis", ts_event=s.ts_event, symbol=str(sym), **counters,
+                       response_max_ns=max_ns if isinstance(max_ns, int) else 0))  # fmt: skip
+    return out
 
 
 def snapshot_row(s: StateSnapshot, ts_recv: int) -> tuple[Any, ...]:

@@ -93,6 +93,11 @@ _ORDER_COLS: tuple[tuple[str, ColumnKind], ...] = (
     ("error_code", "int"),
 )
 
+BAND_COUNTERS = ("observed_ns", "in_band_ns", "two_sided_ns", "orders", "orders_min_value", "fills",
+                 "responses", "responses_in_time")  # fmt: skip
+"""The passive band's KPI counters (``services.strategy.kpi.BandKpi``), stored from the strategy's
+state snapshots for the session report."""
+
 TABLES: tuple[Table, ...] = (
     Table("meta", (("key", "text"), ("value", "text")), key=("key",), conflict="upsert"),
     Table(
@@ -282,6 +287,16 @@ TABLES: tuple[Table, ...] = (
         "state_snapshots",
         (("ts_event", "int"), ("ts_recv", "int"), ("service", "text"), ("payload", "blob")),
         indexes=(Index(("service", "ts_event")),),
+    ),
+    Table(
+        "band_kpis",
+        (
+            ("ts_event", "int"),
+            ("symbol", "text"),
+            *((name, "int") for name in BAND_COUNTERS),
+            ("response_max_ns", "int"),
+        ),
+        indexes=(Index(("symbol", "ts_event")),),
     ),
     Table(
         "market_samples",
