@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -256,3 +257,29 @@ def test_spot_streams_follow_spots_book_procedure_and_match_the_book_ticker(
     checkable = [t for t in tickers if t.u in top_at]
     mismatches = [t for t in checkable if ((D(t.b), D(t.B)), (D(t.a), D(t.A))) != top_at[t.u]]
     assert len(checkable) >= 3 and mismatches == []
+
+
+def test_spot_counts_its_own_weight_and_orders_with_spots_windows(tmp_path: Path) -> None:
+    """Spot is another host with its own limits: exchangeInfo lists spot's (6,000 weight a minute,
+    orders per 10 s and per day), order answers carry X-MBX-ORDER-COUNT-10S and -1D, spot requests
+    use none of the futures weight, and the order over the 10 s limit is refused with -1015."""
+    with VenueProc(tmp_path, "persist = false\nspot_orders_per_10s = 3\n" + SPOT) as venue:
+        limits = venue.signed("GET", "/api/v3/exchangeInfo").json()["rateLimits"]
+        assert {(x["rateLimitType"], x["interval"], x["intervalNum"], x["limit"]) for x in limits} >= {
+            ("REQUEST_WEIGHT", "MINUTE", 1, 6000), ("ORDERS", "SECOND", 10, 3), ("ORDERS", "DAY", 1, 200000),
+        }  # fmt: skip
+        bid = D(venue.signed("GET", "/api/v3/ticker/bookTicker", symbol="ETHUSDT").json()["bidPrice"])
+        order = {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT_MAKER", "quantity": "0.0100",
+                 "price": str(bid - D("5.00"))}  # fmt: skip
+        answers = [venue.signed("POST", "/api/v3/order", **order) for _ in range(4)]
+        assert [r.status_code for r in answers] == [200, 200, 200, 429]
+        assert [r.headers["X-MBX-ORDER-COUNT-10S"] for r in answers[:3]] == ["1", "2", "3"]
+        assert [r.headers["X-MBX-ORDER-COUNT-1D"] for r in answers[:3]] == ["1", "2", "3"]
+        assert answers[3].json() == {
+            "code": -1015,
+            "msg": "Too many new orders; current limit is 3 orders per 10 SECONDS.",
+        }
+        futures = venue.signed("GET", "/fapi/v1/ticker/bookTicker", symbol="ETHUSDC")
+        # the futures host counted only its own: the start-up ping (1) and this ticker (2), none of
+        # spot's exchangeInfo (20), tickers and orders
+        assert futures.headers["X-MBX-USED-WEIGHT-1M"] == "3"

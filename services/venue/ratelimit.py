@@ -1,7 +1,9 @@
 """Binance's rate limits, as the venue enforces them.
 
 * REQUEST_WEIGHT per IP in fixed one-minute windows (``X-MBX-USED-WEIGHT-1M``);
-* ORDERS per account in fixed 10-second and one-minute windows (``X-MBX-ORDER-COUNT-10S/-1M``).
+* ORDERS per account in fixed 10-second and one-minute windows (``X-MBX-ORDER-COUNT-10S/-1M``) on
+  USDⓈ-M; on spot (its own limiter: another host, its own counts) 10-second and one-day windows
+  (``X-MBX-ORDER-COUNT-10S/-1D``).
 
 A request over a limit is answered 429 (-1003 weight, -1015 orders) with ``Retry-After``. A
 client that keeps sending while told to back off is banned: 418 (-1003 "IP banned until ...")
@@ -48,6 +50,11 @@ class _IpState:
 class _AccountState:
     ten_s: _Window = field(default_factory=lambda: _Window(10_000))
     minute: _Window = field(default_factory=lambda: _Window(60_000))
+    """The long ORDERS window: one minute on USDⓈ-M, one day on spot."""
+
+
+LONG_WINDOWS = {"1M": (60_000, "1 MINUTE", "MINUTE"), "1D": (86_400_000, "1 DAY", "DAY")}
+"""The long ORDERS window by header suffix: its length, how a -1015 names it, its interval."""
 
 
 class RateLimiter:
@@ -61,10 +68,14 @@ class RateLimiter:
         ban_after_violations: int,
         ban_base_s: float,
         ban_max_s: float,
+        long_window: str = "1M",
     ) -> None:
         self.weight_limit = weight_per_minute
         self.orders_10s = orders_per_10s
         self.orders_1m = orders_per_minute
+        """The long window's limit (per minute on USDⓈ-M, per day on spot: ``long_window``)."""
+        self.long = long_window
+        self.long_ms, self.long_label, self.long_interval = LONG_WINDOWS[long_window]
         self.ban_after = ban_after_violations
         self.ban_base_ms = int(ban_base_s * 1000)
         self.ban_max_ms = int(ban_max_s * 1000)
@@ -140,12 +151,12 @@ class RateLimiter:
         """Charge ``n`` order units (10 s) and one (1 min) per request; raises -1015 on breach."""
         a = self.accounts.get(account)
         if a is None:
-            a = self.accounts[account] = _AccountState()
+            a = self.accounts[account] = _AccountState(minute=_Window(self.long_ms))
         a.ten_s.roll(now)
         a.minute.roll(now)
         for w, limit, label, cost in (
             (a.ten_s, self.orders_10s, "10 SECONDS", n),
-            (a.minute, self.orders_1m, "1 MINUTE", 1),
+            (a.minute, self.orders_1m, self.long_label, 1),
         ):
             if w.count + cost > limit:
                 if ip:
@@ -171,8 +182,18 @@ class RateLimiter:
             a.ten_s.roll(now)
             a.minute.roll(now)
             h["X-MBX-ORDER-COUNT-10S"] = str(a.ten_s.count)
-            h["X-MBX-ORDER-COUNT-1M"] = str(a.minute.count)
+            h[f"X-MBX-ORDER-COUNT-{self.long}"] = str(a.minute.count)
         return h
+
+    def rate_limits(self, ip: str, account: str | None, now: int) -> list[dict[str, object]]:
+        """The WS-API's ``rateLimits``: each limit with what this IP and account used of it."""
+        h = self.headers(ip, account, now)
+        weight, long_, short = self.limits_json()
+        out = [{**weight, "count": int(h["X-MBX-USED-WEIGHT-1M"])}]
+        if "X-MBX-ORDER-COUNT-10S" in h:
+            out.append({**short, "count": int(h["X-MBX-ORDER-COUNT-10S"])})
+            out.append({**long_, "count": int(h[f"X-MBX-ORDER-COUNT-{self.long}"])})
+        return out
 
     def limits_json(self) -> list[dict[str, object]]:
         return [
@@ -182,6 +203,11 @@ class RateLimiter:
                 "intervalNum": 1,
                 "limit": self.weight_limit,
             },
-            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": self.orders_1m},
+            {
+                "rateLimitType": "ORDERS",
+                "interval": self.long_interval,
+                "intervalNum": 1,
+                "limit": self.orders_1m,
+            },
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": self.orders_10s},
         ]

@@ -747,6 +747,7 @@ async def _answer(v: VenueState, req: web.Request) -> web.Response:
     ep = ROUTES.get((req.method, req.path))
     ip = client_ip(req)
     acct: Account | None = None
+    lim = v.spot_limiter if req.path.startswith("/api/") else v.limiter  # spot counts apart
     try:
         if ep is None:
             raise VenueError(-1000 if req.path.startswith("/fapi") else -1, "Unknown endpoint.", 404)
@@ -754,16 +755,16 @@ async def _answer(v: VenueState, req: web.Request) -> web.Response:
             await asyncio.sleep(v.faults.delay_ms / 1000)
         now = v.now_ms()
         if v.faults.storm_429_until_ms > now:
-            v.limiter._violation(v.limiter._ip(ip), now)  # a storm still counts toward a ban
+            lim._violation(lim._ip(ip), now)  # a storm still counts toward a ban
             raise VenueError(-1003, "Too many requests; please back off.", 429, {"Retry-After": "1"})
         query = req.rel_url.raw_query_string  # the bytes as sent: that is what was signed
         body = await req.text() if req.method != "GET" else ""
         p = parse_params(query, body)
         weight = ep.weight(p) if callable(ep.weight) else ep.weight
-        v.limiter.admit(ip, weight, now)
+        lim.admit(ip, weight, now)
         acct = authenticate(v, req, ep, query, body, p)
         if ep.orders and acct is not None:
-            v.limiter.count_orders(acct.name, ep.orders, now, ip)
+            lim.count_orders(acct.name, ep.orders, now, ip)
         if (req.method, req.path) == NEW_ORDER:
             await _late_new(v, _acct(acct), p)
         result = ep.handler(v, acct, p)
@@ -771,11 +772,11 @@ async def _answer(v: VenueState, req: web.Request) -> web.Response:
     except VenueError as e:
         ERRORS.labels(str(e.code)).inc()
         status, text = e.status, dumps(e.payload())
-        headers = {**e.headers, **v.limiter.headers(ip, acct.name if acct else None, v.now_ms())}
+        headers = {**e.headers, **lim.headers(ip, acct.name if acct else None, v.now_ms())}
         v.dispatch()
         return web.Response(status=status, text=text, content_type="application/json", headers=headers)
     v.dispatch()
-    headers = v.limiter.headers(ip, acct.name if acct else None, v.now_ms())
+    headers = lim.headers(ip, acct.name if acct else None, v.now_ms())
     return web.Response(status=status, text=text, content_type="application/json", headers=headers)
 
 

@@ -32,7 +32,6 @@ from services.venue.hub import Conn, Hub
 from services.venue.state import VenueState, dumps
 from services.venue.streams import SymbolStreams, _Pending
 from services.venue.symbols import VenueSymbol
-from services.venue.ws import _rate_limits as ws_rate_limits
 from services.venue.ws import api_account
 
 SPOT_SPEEDS_MS = {"depth@100ms": 100, "depth": 1000}
@@ -166,7 +165,7 @@ async def ws_api(side: SpotSide, req: web.Request) -> web.StreamResponse:
     v = side.v
     ip = rest.client_ip(req)
     try:
-        v.limiter.admit(ip, 2, v.now_ms())  # connecting costs 2 weight
+        v.spot_limiter.admit(ip, 2, v.now_ms())  # connecting costs 2 weight
     except VenueError as e:
         return web.json_response(e.payload(), status=e.status, headers=e.headers)
     ws = web.WebSocketResponse(heartbeat=v.cfg.ws_ping_interval_s, max_msg_size=1 << 20)
@@ -192,7 +191,7 @@ def _api_call(side: SpotSide, conn: Conn, ip: str, text: str) -> dict[str, Any]:
         req = json.loads(text)
         rid, method = req.get("id"), req.get("method", "")
         p = {k: rest._s(x) for k, x in (req.get("params") or {}).items()}
-        v.limiter.check_ban(ip, v.now_ms())
+        v.spot_limiter.check_ban(ip, v.now_ms())
         out: dict[str, Any] = {"id": rid, "status": 200, "result": _dispatch(side, conn, ip, method, p)}
     except VenueError as e:
         out = {"id": rid, "status": e.status, "error": e.ws_payload()}
@@ -200,7 +199,7 @@ def _api_call(side: SpotSide, conn: Conn, ip: str, text: str) -> dict[str, Any]:
         out = {"id": rid, "status": 400, "error": {"code": -1102, "msg": "Malformed request."}}
     if p.get("returnRateLimits") != "false":
         acct = v.keys.lookup(p.get("apiKey", ""))
-        out["rateLimits"] = ws_rate_limits(v, ip, acct.account if acct else None)
+        out["rateLimits"] = v.spot_limiter.rate_limits(ip, acct.account.name if acct else None, v.now_ms())
     return out
 
 
@@ -214,7 +213,7 @@ def _dispatch(side: SpotSide, conn: Conn, ip: str, method: str, p: dict[str, str
     if method == "exchangeInfo":
         return spot_rest.exchange_info(v, None, p)
     if method == "userDataStream.subscribe.signature":
-        v.limiter.admit(ip, 2, now)
+        v.spot_limiter.admit(ip, 2, now)
         acct = api_account(v, p, rest.USER_DATA)
         if conn.account:
             raise VenueError(-1210, "This connection already has a subscription to this account.")
@@ -235,10 +234,10 @@ def _dispatch(side: SpotSide, conn: Conn, ip: str, method: str, p: dict[str, str
         raise VenueError(-1000, f"Unknown method {method!r}.")
     ep = rest.ROUTES[route]
     weight = ep.weight(p) if callable(ep.weight) else ep.weight
-    v.limiter.admit(ip, weight, now)
+    v.spot_limiter.admit(ip, weight, now)
     acct = api_account(v, p, ep.security)
     if ep.orders:
-        v.limiter.count_orders(acct.name, ep.orders, now, ip)
+        v.spot_limiter.count_orders(acct.name, ep.orders, now, ip)
     return ep.handler(
         v, acct, {k: x for k, x in p.items() if k not in ("apiKey", "signature", "returnRateLimits")}
     )

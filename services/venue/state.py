@@ -59,6 +59,16 @@ class VenueState:
             cfg.ban_base_s,
             cfg.ban_max_s,
         )
+        # spot is another host with its own counts: 6,000 weight a minute, orders per 10 s and per day
+        self.spot_limiter = RateLimiter(
+            cfg.spot_weight_per_minute,
+            cfg.spot_orders_per_10s,
+            cfg.spot_orders_per_day,
+            cfg.ban_after_violations,
+            cfg.ban_base_s,
+            cfg.ban_max_s,
+            long_window="1D",
+        )
         self.listen_keys = ListenKeys(int(cfg.listen_key_ttl_s * 1000))
         self.streams = {name: SymbolStreams(st.sym) for name, st in self.exchange.symbols.items()}
         self.hub = Hub()

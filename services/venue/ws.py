@@ -327,36 +327,7 @@ def api_account(v: VenueState, p: dict[str, str], security: str) -> Account:
 
 
 def _rate_limits(v: VenueState, ip: str, acct: Account | None) -> list[dict[str, Any]]:
-    h = v.limiter.headers(ip, acct.name if acct else None, v.now_ms())
-    out = [
-        {
-            "rateLimitType": "REQUEST_WEIGHT",
-            "interval": "MINUTE",
-            "intervalNum": 1,
-            "limit": v.cfg.weight_per_minute,
-            "count": int(h["X-MBX-USED-WEIGHT-1M"]),
-        }
-    ]
-    if "X-MBX-ORDER-COUNT-10S" in h:
-        out.append(
-            {
-                "rateLimitType": "ORDERS",
-                "interval": "SECOND",
-                "intervalNum": 10,
-                "limit": v.cfg.orders_per_10s,
-                "count": int(h["X-MBX-ORDER-COUNT-10S"]),
-            }
-        )
-        out.append(
-            {
-                "rateLimitType": "ORDERS",
-                "interval": "MINUTE",
-                "intervalNum": 1,
-                "limit": v.cfg.orders_per_minute,
-                "count": int(h["X-MBX-ORDER-COUNT-1M"]),
-            }
-        )
-    return out
+    return v.limiter.rate_limits(ip, acct.name if acct else None, v.now_ms())
 
 
 async def close_quietly(ws: web.WebSocketResponse) -> None:
