@@ -19,7 +19,8 @@ BIN = Path(sys.executable).parent
 class Stack:
     """supervisord with the project's ``supervisord.conf``; every path under ``run_dir``."""
 
-    def __init__(self, run_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, run_dir: Path, env: dict[str, str] | None = None, spot: bool = False) -> None:
+        """``spot``: the whole paper profile, as ``make run``, the spot trio included."""
         self.run_dir = run_dir
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         port = free_port()
@@ -45,6 +46,8 @@ class Stack:
             **metrics_port_env(self.metrics_ports),
             **(env or {}),
         }
+        if spot:
+            self.env.pop("MM_SPOT_SYMBOLS", None)
 
     def start(self) -> None:
         # as `make run`: a program per extra instance (the paper profile's spot trio)

@@ -24,7 +24,7 @@ def test_an_extra_account_has_its_own_gateway_symbols_keys_endpoints_and_venue_a
     monkeypatch.setenv("MM_B_API_SECRET", "secret-of-b-123456")
     s = load_settings()
     assert s.gateways == ["gateway", "gateway-b"]
-    assert s.services[7:] == ("gateway-b", "gateway-spot", "marketdata-spot", "guardian")  # paper: spot too
+    assert s.services[-1] == "gateway-b"
     assert (s.account_symbols("main"), s.account_symbols("b")) == (["ETHUSDC"], ["BTCUSDC"])
     assert (s.gateway_of("ETHUSDC"), s.gateway_of("BTCUSDC")) == ("gateway", "gateway-b")
     assert s.account_credentials("b") == ("key-of-b-123456", "secret-of-b-123456")
@@ -44,7 +44,7 @@ def test_tcp_endpoints_of_extra_gateways_follow_the_services_and_never_collide(
     monkeypatch.setenv("MM_BUS_SECRET", "x" * 32)
     s = load_settings()
     eps = [s.pub_endpoint(x) for x in s.services] + [s.cmd_endpoint(x) for x in s.services]
-    assert len(set(eps)) == len(eps) == 22  # 7 services, gateway-b, and the paper profile's spot trio
+    assert len(set(eps)) == len(eps) == 16
     assert s.pub_endpoint("gateway-b") == "tcp://127.0.0.1:7114"  # 7100 + 2 x 7 (after the 7 services)
     assert curve.public_var("gateway-b") == "MM_BUS_CURVE_GATEWAY_B_PUBLIC"
 
@@ -99,7 +99,8 @@ def test_make_runs_account_step_writes_a_supervisord_program_and_paper_keys_per_
     from common.config import PROJECT_ROOT
     from services.mmctl.commands.accounts import add_paper_keys, supervisor_programs
 
-    _overlay(run_env, monkeypatch, 'spot_symbols = ["ETHUSDT"]\n[accounts.b]\nsymbols = ["BTCUSDC"]\n')
+    _overlay(run_env, monkeypatch, '[accounts.b]\nsymbols = ["BTCUSDC"]\n')
+    monkeypatch.setenv("MM_SPOT_SYMBOLS", '["ETHUSDT"]')
     s = load_settings()
     env_file = run_env / "paper.env"
     env_file.write_text("MM_API_KEY=paper-x\nMM_API_SECRET=y\n")
@@ -115,10 +116,12 @@ def test_make_runs_account_step_writes_a_supervisord_program_and_paper_keys_per_
     opts = ServerOptions()
     opts.realize(args=["-c", str(PROJECT_ROOT / "supervisord.conf")])
     programs = {g.name: g for g in opts.process_group_configs}
-    assert {"gateway", "gateway-b", "marketdata-spot"} <= set(programs)
+    assert {"gateway", "gateway-b", "marketdata-spot", "gateway-spot", "guardian"} <= set(programs)
     assert programs["gateway-b"].process_configs[0].command.endswith("-m services.gateway --account b")
     spot_md = programs["marketdata-spot"].process_configs[0].command
     assert spot_md.endswith("-m services.marketdata --market spot")
+    assert programs["gateway-spot"].process_configs[0].command.endswith("-m services.gateway --market spot")
+    assert programs["guardian"].process_configs[0].command.endswith("-m services.guardian")
 
 
 def test_the_recorders_history_catch_up_reads_each_symbol_with_its_own_accounts_key() -> None:

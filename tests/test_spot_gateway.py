@@ -22,7 +22,7 @@ import pytest
 from common.messages import Fill, OrderUpdate, Position, Quote
 from common.operator import KILL_PARTIAL_ACK
 from tests.cluster import Cluster, FakeRisk
-from tests.drills.support import mmctl
+from tests.drills.support import ACCOUNT_B, mmctl
 from tests.helpers import wait_until as _wait_until
 from tests.test_venue_spot import SPOT
 from tests.venue_proc import KEY_B, SECRET_B
@@ -38,14 +38,7 @@ deadman_ms = 2000
 [gateway.params.caps.max_position]
 ETHUSDT = "1.0"
 {SPOT}
-[[simvenue.accounts]]
-name = "paper"
-
-[[simvenue.accounts]]
-name = "b"
-api_key_env = "MM_B_KEY"
-api_secret_env = "MM_B_SECRET"
-spot_balances = {{ ETH = 100000, USDT = 10000000 }}
+{ACCOUNT_B}spot_balances = {{ ETH = 100000, USDT = 10000000 }}
 """
 
 

@@ -169,7 +169,7 @@ async def _work_the_console(stack: Stack, shots: Path) -> None:
 
 
 def test_the_whole_stack_trades_under_supervisord_and_the_console_kills_it(run_env: Path) -> None:
-    with Stack(run_env, CONSOLE_ENV) as stack:
+    with Stack(run_env, CONSOLE_ENV, spot=True) as stack:
 
         def all_up() -> bool:
             out = stack.mmctl("status", "--json").stdout

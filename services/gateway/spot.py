@@ -47,6 +47,7 @@ from common.binance.user import AccountUpdate, OrderTradeUpdate, UserEvent
 from common.binance.ws_api import WsApiClient
 from common.logging import log
 from common.params.gateway import GatewayParams
+from services.gateway.venue import trade_page
 
 ZERO = Decimal(0)
 POST_ONLY_MSG = "Order would immediately match and take."
@@ -296,10 +297,8 @@ class SpotVenue:
     async def user_trades(
         self, symbol: str, from_id: int | None = None, limit: int = 1000
     ) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"symbol": symbol, "limit": limit}
-        if from_id is not None:
-            params["fromId"] = from_id
-        rows = await self.rest.request("GET", "/api/v3/myTrades", params, weight=20, signed=True)
+        page = trade_page(symbol, from_id, limit)
+        rows = await self.rest.request("GET", "/api/v3/myTrades", page, weight=20, signed=True)
         if not isinstance(rows, list):
             raise BinanceError(f"myTrades: expected a list, got {type(rows).__name__}")
         return [user_trade(r) for r in rows]

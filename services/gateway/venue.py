@@ -51,6 +51,14 @@ class VenuePort(Protocol):
     async def book_ticker(self, symbol: str) -> dict[str, Any]: ...
 
 
+def trade_page(symbol: str, from_id: int | None, limit: int) -> dict[str, Any]:
+    """The parameters of one page of the account's trades (``userTrades``, spot's ``myTrades``)."""
+    params: dict[str, Any] = {"symbol": symbol, "limit": limit}
+    if from_id is not None:
+        params["fromId"] = from_id
+    return params
+
+
 class Venue:
     """Order and account calls for one account."""
 
@@ -151,11 +159,8 @@ class Venue:
     async def user_trades(
         self, symbol: str, from_id: int | None = None, limit: int = 1000
     ) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"symbol": symbol, "limit": limit}
-        if from_id is not None:
-            params["fromId"] = from_id
         res: list[dict[str, Any]] = await self.rest.request(
-            "GET", "/fapi/v1/userTrades", params, weight=5, signed=True
+            "GET", "/fapi/v1/userTrades", trade_page(symbol, from_id, limit), weight=5, signed=True
         )
         return res
 
