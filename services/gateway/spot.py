@@ -354,9 +354,11 @@ class SpotUserStream:
                     log.info("user_stream_connected", market="spot")
                     self.on_gap()
                     while True:
-                        raw = await asyncio.wait_for(ws.recv(), self.idle_s)
-                        self._frame(raw, time.time_ns())
+                        self._frame(await self._recv(ws), time.time_ns())
             except (BinanceError, OSError, TimeoutError, websockets.WebSocketException) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # stopping: a close that failed while cancelled must not start a reconnect
                 log.warning(
                     "user_stream_down", market="spot", error=str(exc)[:200], retry_s=round(backoff, 2)
                 )
@@ -365,13 +367,28 @@ class SpotUserStream:
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, 10.0)
 
+    async def _recv(self, ws: Any, timeout_s: float = 0.0) -> str | bytes:
+        """The next frame; TimeoutError after ``idle_s`` of silence. The receive runs as a task of
+        its own, canceled on the way out: a stop never waits on a frame (``wait_for`` around
+        ``recv`` could swallow the cancel and hang the stop)."""
+        recv = asyncio.ensure_future(ws.recv())
+        try:
+            done, _ = await asyncio.wait({recv}, timeout=timeout_s or self.idle_s)
+        finally:
+            if not recv.done():
+                recv.cancel()
+        if not done:
+            raise TimeoutError(f"no frame for {timeout_s or self.idle_s:g} s")
+        raw: str | bytes = recv.result()
+        return raw
+
     async def _subscribe(self, ws: Any) -> None:
         p: dict[str, Any] = {"apiKey": self._key, "timestamp": self.rest.now_ms()}
         p["signature"] = hmac_hex(self._secret, ws_api_payload(p))
         rid = str(next(self._ids))
         await ws.send(json.dumps({"id": rid, "method": "userDataStream.subscribe.signature", "params": p}))
         while True:
-            answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            answer = json.loads(await self._recv(ws, 10.0))
             if isinstance(answer, dict) and str(answer.get("id")) == rid:
                 break
         if answer.get("status") != 200:
