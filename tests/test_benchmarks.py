@@ -58,6 +58,7 @@ def test_the_other_benchmarks_run_and_report(name: str, args: tuple[str, ...], e
     assert re.search(expect, out), out
 
 
+@pytest.mark.slow  # it starts the stack: make test-slow (make test stays near ten minutes)
 def test_tick_to_wire_traces_orders_to_their_market_event_and_prints_the_floor() -> None:
     """The running stack's orders are joined to the depth update that caused them, every stage
     found for each, and the raw chain floor is measured in the same run."""
@@ -71,6 +72,7 @@ def test_tick_to_wire_traces_orders_to_their_market_event_and_prints_the_floor()
     assert "ratio to the floor" in out
 
 
+@pytest.mark.slow  # the stack and a market-data cut: make test-slow
 def test_acceptance_prints_every_figure_of_seed_002_with_its_target_and_status(tmp_path: Path) -> None:
     """The quick run: Part A's days (each symbol and the account) and every row of the table. Its
     exit status says whether a target was missed (the quote interval is, at the product's 500 ms
