@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from common.config import load_settings
 from services.backtest.api import run
 
 
-def test_a_twenty_minute_passive_band_session_on_spot_meets_every_kpi_of_seed_003(run_env: Path) -> None:
+def test_a_twenty_minute_passive_band_session_on_spot_meets_every_kpi_of_seed_003(
+    run_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MM_SPOT_SYMBOLS")  # the paper profile as it is: spot ETHUSDT quoted
     s = load_settings()
     assert "ETHUSDT" in s.spot_symbols and s.strategy.symbols["ETHUSDT"].model == "passive_band"
     band = s.strategy.symbols["ETHUSDT"].passive_band
