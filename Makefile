@@ -79,7 +79,7 @@ supervisorctl: venv
 	$(SUPERVISORCTL) $(ARGS)
 
 test: venv
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n 2 --dist loadfile
 
 test-slow: venv
 	$(BIN)/python -m pytest -m "slow" -q
