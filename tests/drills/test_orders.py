@@ -195,6 +195,9 @@ def _sweep_into_our_bid(c: Cluster, risk: FakeRisk, q: list[Quote]) -> int:
         r = c.signed("POST", "/fapi/v1/order", symbol=SYM, side="SELL", type="LIMIT", timeInForce="IOC",
                      quantity=str(qty), price=str(price), selfTradePreventionMode="NONE",
                      newClientOrderId=f"manual-sweep-{attempt}")  # fmt: skip
+        if r.get("code") == -2019:  # more bid ahead of ours than our margin can sell into: rest anew
+            q = rest_quotes(c, risk, [-0.00002], qty="0.050")
+            continue
         assert r.get("orderId"), r
         rows = trades(c)
         ours = {t["id"] for t in rows if t["orderId"] == r["orderId"]}
