@@ -47,7 +47,7 @@ from common.binance.user import AccountUpdate, OrderTradeUpdate, UserEvent
 from common.binance.ws_api import WsApiClient
 from common.logging import log
 from common.params.gateway import GatewayParams
-from services.gateway.venue import trade_page
+from services.gateway.venue import order_call, trade_page
 
 ZERO = Decimal(0)
 POST_ONLY_MSG = "Order would immediately match and take."
@@ -181,14 +181,24 @@ class Inventory:
         return msgspec.convert(payload, AccountUpdate, strict=False)
 
 
-def balances_of(account: Any) -> dict[str, Decimal]:
-    """Free + locked per asset of a ``GET /api/v3/account`` answer."""
+def wallet_of(account: Any) -> dict[str, tuple[Decimal, Decimal]]:
+    """(free, locked) per asset of a ``GET /api/v3/account`` answer; a malformed one is refused
+    whole with a :class:`BinanceError` naming what is wrong (the caller logs it and keeps running)."""
     if not isinstance(account, dict) or not isinstance(account.get("balances"), list):
         raise BinanceError(f"account: expected balances, got {str(account)[:120]}")
     try:
-        return {b["asset"]: Decimal(b["free"]) + Decimal(b["locked"]) for b in account["balances"]}
+        out = {str(b["asset"]): (Decimal(b["free"]), Decimal(b["locked"])) for b in account["balances"]}
     except (KeyError, TypeError, InvalidOperation) as exc:
-        raise BinanceError(f"account: a malformed balance: {exc}") from exc
+        raise BinanceError(f"account: a malformed balance: {exc!r}") from exc
+    bad = [a for a, (free, locked) in out.items() if not (free.is_finite() and locked.is_finite())]
+    if bad:
+        raise BinanceError(f"account: a balance that is not a finite number: {bad}")
+    return out
+
+
+def balances_of(account: Any) -> dict[str, Decimal]:
+    """Free + locked per asset of a ``GET /api/v3/account`` answer."""
+    return {a: free + locked for a, (free, locked) in wallet_of(account).items()}
 
 
 class SpotVenue:
@@ -203,17 +213,7 @@ class SpotVenue:
     async def _call(self, method: str, rest_method: str, path: str, params: dict[str, Any], orders: int,
                     weight: int) -> Any:  # fmt: skip
         try:
-            if self.ws is not None:
-                try:
-                    return await self.ws.call(method, params)
-                except TransportError:
-                    if self.ws.connected or method == "order.place":
-                        raise  # the request may have reached the venue: the caller resolves it
-                    self.ws_fallbacks += 1
-                    log.warning("ws_api_down_rest_fallback", method=method)
-            urgent = rest_method == "DELETE"
-            return await self.rest.request(rest_method, path, params, weight=weight, signed=True,
-                                           orders=orders, urgent=urgent)  # fmt: skip
+            return await order_call(self, method, rest_method, path, params, orders, weight)
         except BinanceError as exc:
             raise futures_error(exc) from None
 
@@ -278,20 +278,11 @@ class SpotVenue:
 
     async def account(self) -> dict[str, Any]:
         """The wallet as ``/fapi/v3/account``'s ``assets`` (wallet = free + locked; no margin)."""
-        data = await self.spot_account()
-        balances = data.get("balances") if isinstance(data, dict) else None
-        if not isinstance(balances, list):
-            raise BinanceError(f"account: expected balances, got {str(data)[:120]}")
-        assets = []
-        for b in balances:
-            if not isinstance(b, dict):
-                continue
-            try:
-                total = Decimal(b["free"]) + Decimal(b["locked"])
-            except (KeyError, TypeError, InvalidOperation):
-                continue
-            assets.append({"asset": b.get("asset", ""), "walletBalance": str(total),
-                           "availableBalance": b["free"], "marginBalance": str(total)})  # fmt: skip
+        assets = [
+            {"asset": a, "walletBalance": str(free + locked), "availableBalance": str(free),
+             "marginBalance": str(free + locked)}
+            for a, (free, locked) in wallet_of(await self.spot_account()).items()
+        ]  # fmt: skip
         return {"assets": assets}
 
     async def user_trades(

@@ -51,6 +51,31 @@ class VenuePort(Protocol):
     async def book_ticker(self, symbol: str) -> dict[str, Any]: ...
 
 
+class _OrderPath(Protocol):
+    rest: RestClient
+    ws: WsApiClient | None
+    ws_fallbacks: int
+
+
+async def order_call(
+    v: _OrderPath, method: str, rest_method: str, path: str, params: dict[str, Any], orders: int, weight: int
+) -> Any:
+    """One order call over the WS-API, or over REST (``path``, ``weight``) while the WS-API is down.
+    A place or modify the WS-API may have delivered is never sent again: the caller must resolve it."""
+    if v.ws is not None:
+        try:
+            return await v.ws.call(method, params)
+        except TransportError:
+            if v.ws.connected or method in ("order.place", "order.modify"):
+                raise  # the request may have reached the venue: the caller must resolve it
+            v.ws_fallbacks += 1
+            log.warning("ws_api_down_rest_fallback", method=method)
+    urgent = rest_method == "DELETE"  # a cancel takes risk off: it may use the reserve
+    return await v.rest.request(
+        rest_method, path, params, weight=weight, signed=True, orders=orders, urgent=urgent
+    )
+
+
 def trade_page(symbol: str, from_id: int | None, limit: int) -> dict[str, Any]:
     """The parameters of one page of the account's trades (``userTrades``, spot's ``myTrades``)."""
     params: dict[str, Any] = {"symbol": symbol, "limit": limit}
@@ -68,24 +93,8 @@ class Venue:
         self.ws_fallbacks = 0
 
     async def _order_call(self, method: str, rest_method: str, params: dict[str, Any], orders: int) -> Any:
-        if self.ws is not None:
-            try:
-                return await self.ws.call(method, params)
-            except TransportError:
-                if self.ws.connected or method in ("order.place", "order.modify"):
-                    raise  # the request may have reached the venue: the caller must resolve it
-                self.ws_fallbacks += 1
-                log.warning("ws_api_down_rest_fallback", method=method)
-        urgent = rest_method == "DELETE"  # a cancel takes risk off: it may use the reserve
-        return await self.rest.request(
-            rest_method,
-            "/fapi/v1/order",
-            params,
-            weight=0 if orders else 1,
-            signed=True,
-            orders=orders,
-            urgent=urgent,
-        )
+        weight = 0 if orders else 1
+        return await order_call(self, method, rest_method, "/fapi/v1/order", params, orders, weight)
 
     async def place(self, params: dict[str, Any]) -> Any:
         return await self._order_call("order.place", "POST", params, orders=1)

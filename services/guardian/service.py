@@ -16,12 +16,13 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from common import topics
-from common.binance.errors import BinanceError, UnknownOrder
+from common.binance.errors import BinanceError
 from common.binance.rest import RestClient
 from common.config import SPOT_GATEWAY, Settings
 from common.logging import log
 from common.messages import Envelope, Heartbeat
 from common.runtime import CommandError, Service
+from services.gateway.spot import Inventory, SpotVenue
 from services.guardian.core import SpotSwitch
 
 SWEEPS = Counter("mm_guardian_sweeps_total", "Spot cancel sweeps after gateway-spot fell silent", ["result"])
@@ -39,6 +40,8 @@ class GuardianService(Service):
         key, secret = settings.account_credentials("main")
         venue = settings.venue
         self.rest = RestClient(venue.spot_rest, key, secret, venue.http_timeout_s, market="spot")
+        # the spot gateway's own calls (cancel-all taking -2011 for "nothing open", the listing)
+        self.venue = SpotVenue(self.rest, None, Inventory({}, {}))
         self.has_keys = bool(key and secret)
         self.left: dict[str, int] = {}
 
@@ -50,9 +53,10 @@ class GuardianService(Service):
 
     def _on_message(self, topic: str, msg: Any, env: Envelope) -> None:
         if isinstance(msg, Heartbeat) and msg.service == SPOT_GATEWAY:
-            if self.switch.clean or (self.switch.sweeps and not self.switch.armed):
-                log.info("guardian_gateway_back", silent_s=round(self.switch.silent_s(time.time_ns()), 1))
-            self.switch.on_heartbeat(time.time_ns())
+            now = time.time_ns()
+            if self.switch.clean or self.switch.due(now):  # back after a silence the switch acted on
+                log.info("guardian_gateway_back", silent_s=round(self.switch.silent_s(now), 1))
+            self.switch.on_heartbeat(now)
 
     async def _watch(self) -> None:
         while True:
@@ -75,16 +79,11 @@ class GuardianService(Service):
         total = 0
         for sym in self.settings.spot_symbols:
             try:
-                await self.rest.request("DELETE", "/api/v3/openOrders", {"symbol": sym}, weight=1,
-                                        signed=True, urgent=True)  # fmt: skip
-            except UnknownOrder:
-                pass  # -2011: nothing open
+                await self.venue.cancel_all(sym)
             except BinanceError as exc:
                 log.error("guardian_cancel_failed", symbol=sym, error=str(exc)[:200])
             try:
-                rows = await self.rest.request("GET", "/api/v3/openOrders", {"symbol": sym}, weight=6,
-                                               signed=True, urgent=True)  # fmt: skip
-                n = len(rows) if isinstance(rows, list) else 1
+                n = len(await self.venue.open_orders(sym, urgent=True))
             except BinanceError as exc:
                 log.error("guardian_list_failed", symbol=sym, error=str(exc)[:200])
                 n = 1
