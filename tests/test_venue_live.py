@@ -52,26 +52,33 @@ def test_a_live_fed_venue_follows_the_source_book_and_fills_our_order_on_its_tra
                     checked += 1
                 time.sleep(0.05)
             assert checked >= 10, f"only {checked} settled samples in 30 s"
+
             # a post-only buy at the best bid: the source's sellers reach it at the paper venue (its
-            # queue model), never at the source. The market steps every 2 s: a step between reading
-            # the bid and placing can bring the ask down to it, and the venue then refuses the
-            # post-only order (-5022) as Binance does; a maker places again at the new bid
-            attempts: list[str] = []
-            while len(attempts) < 5:
-                order = resting_buy(SYM, "0.010", _ticker(paper.url)["bidPrice"], newClientOrderId="live-1",
-                                    timeInForce="GTX")  # fmt: skip
-                r = paper.signed("POST", "/fapi/v1/order", **order)
-                if r.status_code == 200:
-                    break
-                assert r.json()["code"] == -5022, r.text
-                attempts.append(r.text)
-            assert r.status_code == 200, attempts
+            # queue model), never at the source. A maker keeps its bid at the touch: when the market
+            # rose away from it, it is cancelled and placed again at the new bid. The market steps
+            # every 2 s, and a step between reading the bid and placing can bring the ask down to it:
+            # the venue then refuses the post-only order (-5022) as Binance does, and it is placed
+            # again at the new bid.
+            def place(n: int) -> str:
+                for _ in range(5):
+                    price = _ticker(paper.url)["bidPrice"]
+                    order = resting_buy(SYM, "0.010", price, newClientOrderId=f"live-{n}", timeInForce="GTX")
+                    r = paper.signed("POST", "/fapi/v1/order", **order)
+                    if r.status_code == 200:
+                        return str(price)
+                    assert r.json()["code"] == -5022, r.text
+                raise AssertionError("five post-only buys at the bid refused")
 
-            def filled() -> bool:
-                o = paper.signed("GET", "/fapi/v1/order", symbol=SYM, origClientOrderId="live-1").json()
-                return Decimal(o["executedQty"]) > 0
-
-            wait_until(filled, 60, interval=0.5, what="our resting buy filled by the source's trades")
+            n, price = 1, place(1)
+            deadline = time.monotonic() + 120
+            while not paper.signed("GET", "/fapi/v1/userTrades", symbol=SYM).json():
+                assert time.monotonic() < deadline, "no buy of ours filled by the source's trades in 120 s"
+                if Decimal(_ticker(paper.url)["bidPrice"]) > Decimal(price):
+                    r = paper.signed("DELETE", "/fapi/v1/order", symbol=SYM, origClientOrderId=f"live-{n}")
+                    if r.status_code == 200 and Decimal(r.json()["executedQty"]) == 0:
+                        n += 1
+                        price = place(n)
+                time.sleep(0.5)
             trades = paper.signed("GET", "/fapi/v1/userTrades", symbol=SYM).json()
             assert trades and all(t["maker"] for t in trades), "filled as a maker, locally"
             source_trades = source.signed("GET", "/fapi/v1/userTrades", symbol=SYM).json()
