@@ -95,6 +95,22 @@ def test_the_global_notional_cap_sums_every_symbols_worst_case() -> None:
     assert caps.check_place(buy("0.2"), exposures, T0) == GLOBAL_NOTIONAL_CAP  # 2000 + 8100
 
 
+def test_above_the_global_cap_an_order_against_the_worse_side_passes_and_one_adding_to_it_does_not() -> None:
+    """Long 0.1 BTC at 90000 (9000) and short 0.9 ETH at 2000 (1800): 10800 > the 10000 cap (a
+    manual trade, an adopted position). ETH's worse side is the sell side, 0.9: a bid of 0.5 leaves
+    it there (the buy side's worst is −0.4), a reduce-only buy of 0.9 closes the short, and a bid of
+    1.8 makes the buy side 0.9 too: all pass. An ask of 0.05 makes it 0.95 × 2000 + 9000 = 10900,
+    and a bid of 1.85 the buy side 0.95: refused."""
+    caps = Caps(PARAMS)
+    exposures = eth("-0.9")
+    exposures["BTCUSDC"] = Exposure("BTCUSDC", Decimal("0.1"), price=Decimal(90000))
+    assert caps.check_place(buy("0.5"), exposures, T0) == ""
+    assert caps.check_place(buy("0.9", reduce_only=True), exposures, T0) == ""
+    assert caps.check_place(buy("1.8", "1500"), exposures, T0) == ""
+    assert caps.check_place(sell("0.05"), exposures, T0) == GLOBAL_NOTIONAL_CAP
+    assert caps.check_place(buy("1.85", "1500"), exposures, T0) == GLOBAL_NOTIONAL_CAP
+
+
 def test_a_modify_is_judged_by_its_effect() -> None:
     caps = Caps(PARAMS)
     exp = eth("0.9", buys="0.3")  # already above the 1.0 cap (risk changed its mind)

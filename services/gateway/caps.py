@@ -12,7 +12,8 @@ limits:
 * per order: price × size ≤ ``max_order_notional`` — flatten and reduce orders included (they are
   sliced to fit);
 * whole account: the sum over symbols of the worse side's worst case × reference price ≤
-  ``max_global_notional``;
+  ``max_global_notional``, for an order that raises its symbol's worse side (one that does not,
+  such as a bid against a short, passes even when the account is above the cap);
 * rate: places and modifies per second ≤ ``max_orders_per_second`` (a passing check counts as sent).
 
 A reduce-only order must actually reduce: its side is opposite the position, and every reduce-only
@@ -136,9 +137,14 @@ class Caps:
         grows = after.worst(side) > before.worst(side)
         if grows and after.worst(side) > self.params.position_cap(before.symbol):
             return POSITION_CAP
+        # the account's worst case is the worse side of each symbol: an order that leaves it where
+        # it was (a bid while the short is the worse side) passes even above the cap, so a position
+        # over it can still be bought or sold back
+        after_notional = after.worst_notional(price)
+        if after_notional <= before.worst_notional(price):
+            return ""
         others = sum((e.worst_notional(e.price) for s, e in exposures.items() if s != before.symbol), ZERO)
-        total_after = others + after.worst_notional(price)
-        if grows and total_after > self.params.max_global_notional:
+        if others + after_notional > self.params.max_global_notional:
             return GLOBAL_NOTIONAL_CAP
         return ""
 
