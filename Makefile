@@ -99,11 +99,12 @@ screenshot: venv
 	$(BIN)/python -m tests.browser http://127.0.0.1:$${MM_CONSOLE__PORT:-8080}/ docs/console.png
 
 # The simulated venue keeps its accounts, orders and trades in $(RUN)/venue_state.json across
-# restarts, as an exchange does; this starts it afresh (the stack must be stopped first).
+# restarts, as an exchange does; this starts it afresh (the stack must be stopped first), and
+# forgets the gateways' fill marks, which are trade ids of that venue.
 venue-reset:
 	@if [ -S $(RUN)/supervisor.sock ] && $(SUPERVISORCTL) pid >/dev/null 2>&1; then \
 	  echo "the stack is running: make stop first"; exit 1; fi
-	rm -f $(RUN)/venue_state.json
+	rm -f $(RUN)/venue_state.json $(RUN)/gateway*.fills.json
 	@echo "the simulated venue starts afresh at the next make run"
 
 clean:

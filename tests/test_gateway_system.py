@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from common.messages import FeedStatus, Fill, GetSnapshot, OmsEvent, OrderUpdate, Quote, Resume
+from common.messages import FeedStatus, Fill, GetSnapshot, OmsEvent, OrderUpdate, Query, Quote, Resume
 from tests.cluster import Cluster, FakeRisk
 from tests.helpers import wait_until as _wait_until
 from tests.venue_proc import KEY_B, SECRET_B, book_mid, resting_buy
@@ -246,6 +246,43 @@ def test_mmctl_kill_leaves_zero_open_orders(cluster: Cluster, risk: FakeRisk) ->
     assert cluster.request("gateway", Resume()).ok
 
 
+def _unpublished(c: Cluster) -> list[dict[str, Any]]:
+    """The venue's trades of our account not heard on ``oms.fill``."""
+    heard = {f.trade_id for f in c.heard.of("oms.fill.", Fill)}
+    return [t for t in _trades(c) if t["id"] not in heard]
+
+
+def test_a_fill_the_recorder_stored_while_the_gateway_was_down_is_published_when_it_is_back(
+    cluster: Cluster, risk: FakeRisk
+) -> None:
+    """kill -9 the gateway, and our bid fills. The recorder, restarted meanwhile, reads the venue's
+    trade history at once and stores that trade, under its venue mark, before the gateway is back.
+    What the store holds is not what was published: the gateway resumes from its own fill marks and
+    the fill reaches oms.fill (risk and the strategy), once."""
+    q = _quotes(cluster, [-0.002, 0.004])
+    risk.set_target(SYM, q)
+    wait_until(lambda: _follows(cluster, q), 20)
+    cluster.kill("gateway", signal.SIGKILL)
+    before = {t["id"] for t in _trades(cluster)}
+    _fill_our_bid(cluster)
+    new = {t["id"] for t in _trades(cluster)} - before
+    cluster.kill("recorder", signal.SIGTERM)
+    cluster.start("recorder")
+
+    def stored() -> set[int]:
+        rows = cluster.request("recorder", Query(kind="fills", filters={"symbol": SYM}, limit=10_000)).result
+        return {r["trade_id"] for r in rows or []}
+
+    wait_until(lambda: new <= stored(), 30, what="the recorder's catch-up storing the trade")
+    cluster.start("gateway")
+    wait_until(lambda: not _unpublished(cluster), 30,
+               what=lambda: f"every venue trade published; missing: {_unpublished(cluster)}")  # fmt: skip
+    published = [f.trade_id for f in cluster.heard.of("oms.fill.", Fill) if f.trade_id in new]
+    assert sorted(published) == sorted(new), published  # once each
+    risk.set_target(SYM, [])
+    wait_until(lambda: cluster.open_orders(SYM) == [], 15)
+
+
 def test_kill_9_mid_quoting_then_restart_leaves_no_orphan_duplicate_or_lost_fill(
     cluster: Cluster, risk: FakeRisk
 ) -> None:
@@ -260,7 +297,7 @@ def test_kill_9_mid_quoting_then_restart_leaves_no_orphan_duplicate_or_lost_fill
     assert len(ids) == len(set(ids)) == len(q)  # no orphan, no duplicate
     venue_ids = {t["id"] for t in _trades(cluster)}
     wait_until(lambda: venue_ids <= {f.trade_id for f in cluster.heard.of("oms.fill.", Fill)}, 20,
-               what="every venue trade published")  # fmt: skip
+               what=lambda: f"every venue trade published; missing: {_unpublished(cluster)}")  # fmt: skip
     published = [f.trade_id for f in cluster.heard.of("oms.fill.", Fill) if f.symbol == SYM]
     assert len(published) == len(set(published))  # none twice, across both gateway runs
     snap = cluster.request("gateway", GetSnapshot(what="oms")).result

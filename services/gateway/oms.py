@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 
@@ -126,18 +126,24 @@ class PositionBook:
         )
 
 
-class _Bounded:
+K = TypeVar("K", bound=Hashable)
+
+
+class _Bounded(Generic[K]):
     """A set that forgets its oldest members beyond ``size``."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._set: set[Hashable] = set()
-        self._order: deque[Hashable] = deque()
+        self._set: set[K] = set()
+        self._order: deque[K] = deque()
 
     def __contains__(self, key: object) -> bool:
         return key in self._set
 
-    def add(self, key: Hashable) -> None:
+    def keys(self) -> list[K]:
+        return list(self._order)
+
+    def add(self, key: K) -> None:
         if key in self._set:
             return
         self._set.add(key)
@@ -157,8 +163,8 @@ class Oms:
         self._live: dict[str, dict[str, OrderRecord]] = {}
         self._unbooked: dict[str, dict[str, OrderRecord]] = {}
         self._by_venue: dict[tuple[str, int], str] = {}
-        self._seen = _Bounded(self.params.seen_trades_max)
-        self._retired = _Bounded(self.params.retired_ids_max)
+        self._seen: _Bounded[tuple[str, int, str]] = _Bounded(self.params.seen_trades_max)
+        self._retired: _Bounded[str] = _Bounded(self.params.retired_ids_max)
         self._horizon_ns = int(self.params.unknown_horizon_s * NS_PER_S)
         self.base_assets: dict[str, str] = {}
         """Spot symbols' base assets: a commission paid in it comes out of what a buy adds."""
@@ -413,8 +419,17 @@ class Oms:
 
     def remember_fills(self, fills: Iterable[Fill]) -> None:
         """Fills already published by an earlier session (from the recorder): a replay skips them."""
-        for f in fills:
-            self._seen.add((f.symbol, f.trade_id, f.side))
+        self.remember((f.symbol, f.trade_id, f.side) for f in fills)
+
+    def remember(self, keys: Iterable[tuple[str, int, str]]) -> None:
+        """Fills already published, by (symbol, trade id, side): a replay skips them."""
+        for k in keys:
+            self._seen.add(k)
+
+    def published(self) -> list[tuple[str, int, str]]:
+        """Every fill this OMS published or was told of, as (symbol, trade id, side), oldest first
+        (the newest ``seen_trades_max``)."""
+        return self._seen.keys()
 
     def on_trade_lite(self, ev: TradeLite, now: int) -> Effects:
         """``TRADE_LITE``: the fastest news of a fill (no fee, no realized PnL, no cumulative size)."""

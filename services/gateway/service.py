@@ -66,6 +66,7 @@ from common.runtime import CommandError, Service, wait_set
 from common.trace import CAUSE
 from services.gateway.activity import Activity
 from services.gateway.core import GatewayCore
+from services.gateway.fillmarks import FillMarks
 from services.gateway.kill import KillFile, KillReport, KillState
 from services.gateway.oms import Effects
 from services.gateway.sendmark import SendMark
@@ -174,6 +175,7 @@ class GatewayService(Service):
         if self.spot:
             p = spot_params(p)
         self.send_mark = SendMark(settings.run_path / f"{self.name}.lastsend")
+        self.fill_marks = FillMarks(settings.run_path / f"{self.name}.fills.json")
         self.core = GatewayCore(
             self.venue,
             p,
@@ -274,13 +276,18 @@ class GatewayService(Service):
 
     async def _startup_reconcile(self) -> None:
         """Before any order: leverage, what is open, what we hold, and what filled while we were away."""
-        marks = await self._recorded_marks()
-        self.sync.seed(marks)
+        own = self.fill_marks.load()
+        if own is not None:
+            self.oms.remember(own[1])
+            self.sync.seed(own[0])
+        others = [s for s in self.symbols if own is None or s not in own[0]]
+        self.sync.seed(await self._recorded_marks(others) if others else {})
         for sym, lev in self.settings.gateway.leverage.items():
             if sym not in self.symbols:
                 continue
             await self._set_leverage(sym, lev)
         await self.sync.full(self.symbols, startup=True)
+        self._save_fill_marks()
         await self._refresh_account()
         self._emit(self.oms.snapshot(time.time_ns()))
         log.info(
@@ -298,11 +305,15 @@ class GatewayService(Service):
             self.blocked[sym] = why
             log.error("leverage_refused", symbol=sym, leverage=lev, error=str(exc)[:200])
 
-    async def _recorded_marks(self) -> dict[str, int]:
-        """Per symbol, the trade id up to which every fill was published in an earlier session (the
-        recorder's contiguous venue watermark, else its newest stored fill), and the fills above it,
-        so a restart neither republishes old fills nor skips a missed one. Waits for a starting
-        recorder up to ``recorder_wait_s`` (0: the recorder is not asked)."""
+    def _save_fill_marks(self) -> None:
+        self.fill_marks.save(self.sync.trade_mark, self.oms.published())
+
+    async def _recorded_marks(self, symbols: list[str]) -> dict[str, int]:
+        """For ``symbols`` (those the gateway's own fill marks do not know), the trade id up to which
+        every fill was published in an earlier session as the recorder sees it (its contiguous venue
+        watermark, else its newest stored fill), and the fills above it, so a restart neither
+        republishes old fills nor skips a missed one. Waits for a starting recorder up to
+        ``recorder_wait_s`` (0: the recorder is not asked)."""
         wait = self.settings.gateway.recorder_wait_s
         if not wait:
             return {}
@@ -322,7 +333,7 @@ class GatewayService(Service):
         for row in rows if isinstance(rows, list) else []:
             sym = row.get("symbol") if isinstance(row, dict) else None
             mark = row.get("venue_mark") or row.get("max_trade_id") if isinstance(row, dict) else None
-            if sym in self.symbols and isinstance(mark, int):
+            if sym in symbols and isinstance(mark, int):
                 marks[sym] = mark
         for sym, mark in marks.items():
             try:
@@ -344,6 +355,8 @@ class GatewayService(Service):
             self.publish(topics.oms_fill(f.symbol), f)
             FILLS.labels(f.symbol, f.side).inc()
             self.activity.on_fill(f.symbol, now)
+        if eff.fills:
+            self._save_fill_marks()  # after publishing: a kill in between publishes them again
         for u in eff.updates:
             self.publish(topics.oms_order(u.symbol), u)
             if u.state == "PendingNew":
@@ -622,6 +635,7 @@ class GatewayService(Service):
             await asyncio.sleep(0.5 if self.gap_pending else self.settings.gateway.reconcile_interval_s)
             gap, self.gap_pending = self.gap_pending, False
             await self.sync.full(self.symbols)
+            self._save_fill_marks()
             n += 1
             if gap or n % 6 == 0:
                 await self._refresh_account()
