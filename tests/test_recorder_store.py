@@ -15,17 +15,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 
 from common import topics
-from common.messages import Fill, Heartbeat, OrderUpdate, StateSnapshot, TargetQuotes
+from common.messages import Account, Balance, Fill, Heartbeat, OrderUpdate, StateSnapshot, TargetQuotes
 from services.recorder.catchup import UserTrade, trade_row
 from services.recorder.ingest import Ingestor, Sampling
 from services.recorder.marks import watermark_row
 from services.recorder.persistence import Persistence
 from services.recorder.queries import Queries, QueryError
-from services.recorder.rows import fill_row
+from services.recorder.rows import account_rows, fill_row
 from services.recorder.schema import TABLE, ddl, insert_sql, key_index_sql
 from services.recorder.store import PostgresStore, SqliteStore, Store, StoreError
 from tests.fixtures.recorder_mix import MessageMix, Wire
@@ -232,7 +233,7 @@ def test_a_store_with_the_old_fills_key_is_migrated_on_open_once(
             ("BUY", T0),
             ("SELL", T0 + 1),
         ]
-        assert st.select("meta", [("key", "=", "schema_version")], order="key")[0]["value"] == "2"
+        assert st.select("meta", [("key", "=", "schema_version")], order="key")[0]["value"] == "3"
     finally:
         st.close()
     again = factory().open()
@@ -249,12 +250,57 @@ def test_a_store_of_a_newer_build_is_refused_and_not_migrated(
     _old_fills_key_store("sqlite", tmp_path, request)  # a key this build would migrate
     newer = SqliteStore(tmp_path / "old.sqlite")
     with contextlib.closing(sqlite3.connect(newer.path, isolation_level=None)) as con:
-        con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match="schema version 3 is newer than this build's 2"):
+        con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 4 is newer than this build's 3"):
         newer.open()
     newer.close()
     with contextlib.closing(sqlite3.connect(newer.path)) as con:
         assert [r[2] for r in con.execute("PRAGMA index_info(fills_key)")] == ["symbol", "trade_id"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_version_2_store_gains_the_account_and_market_of_its_balances_on_open(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Version 2's account_snapshots had neither column: its rows were the primary account's
+    futures balances, and a spot wallet's rows are told apart from them once migrated."""
+    factory: Callable[[], Store]
+    if backend == "sqlite":
+        con: Any = sqlite3.connect(tmp_path / "v2.sqlite", isolation_level=None)
+        factory = functools.partial(SqliteStore, tmp_path / "v2.sqlite")
+    else:
+        dsn = request.getfixturevalue("pg").fresh_dsn()
+        con = psycopg.connect(dsn, autocommit=True)
+        factory = functools.partial(PostgresStore, dsn)
+    ph = factory().ph
+    with contextlib.closing(con):
+        for stmt in ddl(factory().dialect):
+            v2 = stmt
+            if stmt.startswith("CREATE TABLE IF NOT EXISTS account_snapshots "):
+                v2 = stmt.replace(", account TEXT", ", -").split(", -")[0] + ")"
+                assert "reason" in v2 and "market" not in v2, v2
+            con.execute(v2)
+        con.execute(insert_sql(TABLE["meta"], ph), ("schema_version", "2"))
+        con.execute(
+            "INSERT INTO account_snapshots (ts_event, ts_recv, asset, wallet, available, unrealized_pnl,"
+            f" margin_balance, maint_margin, initial_margin, reason) VALUES ({', '.join([ph] * 10)})",
+            (T0, T0, "USDC", "10000", "9000", "0", "10000", "12.5", "300", "ORDER"),
+        )
+    st = factory().open()
+    try:
+        spot = Account(
+            ts_event=T0 + 1, balances=[Balance(asset="ETH", wallet=Decimal("20.5"))], market="spot"
+        )
+        st.write({"account_snapshots": account_rows(spot, T0 + 1)})
+        q = Queries(st)
+        assert [(r["asset"], r["account"], r["market"], r["wallet"]) for r in q.run("account", {}, 10)] == [
+            ("USDC", "main", "usdm", "10000"),
+            ("ETH", "main", "spot", "20.5"),
+        ]
+        assert [r["asset"] for r in q.run("account", {"market": "spot"}, 10)] == ["ETH"]
+    finally:
+        st.close()
+    factory().open().close()  # opened again: nothing left to add
 
 
 def test_a_provisional_fill_is_completed_once_and_a_complete_fill_never_changes(store: Store) -> None:
@@ -317,6 +363,42 @@ def test_state_snapshots_keep_only_the_newest_per_service(store: Store) -> None:
     assert "payload" not in rows[0]
     newest = store.select("state_snapshots", [("service", "=", "risk")], limit=1)[0]
     assert newest["payload"] == bytes([7]) * 10
+
+
+def test_a_strategy_snapshot_without_band_kpis_is_stored_and_counted_not_dropped(tmp_path: Path) -> None:
+    """A payload this build cannot read (not msgpack; msgpack but not a map of symbols) gives no
+    band_kpis row, is stored all the same, and is counted by reason; a readable one gives its row."""
+    from services.recorder.persistence import UNREADABLE, Persistence
+    from services.strategy.kpi import BandKpi
+    from services.strategy.state import StrategyState
+
+    wire = Wire()
+    good = msgspec.msgpack.encode({"ETHUSDT": StrategyState(kpi=BandKpi(observed_ns=10, in_band_ns=10))})
+    payloads = [b"\xc1", msgspec.msgpack.encode([1, 2]), good]
+    raws = [
+        wire.raw(
+            topics.state("strategy"),
+            "strategy",
+            StateSnapshot(service="strategy", payload=p, ts_event=T0 + i),
+        )
+        for i, p in enumerate(payloads)
+    ]
+    before = UNREADABLE.labels("band_snapshot")._value.get()
+    p = Persistence(lambda: SqliteStore(tmp_path / "s.sqlite").open(), Ingestor(), None, 5)
+    p.open()
+    try:
+        out = p.apply(raws)
+        assert [e.split(":")[0] for e in out.bad_snapshots] == [
+            "strategy snapshot payload is not msgpack",
+            "strategy snapshot payload is a list, not a map of symbols",
+        ]
+        assert p.stats.bad_snapshots == 2
+        assert UNREADABLE.labels("band_snapshot")._value.get() - before == 2
+        assert p.store is not None
+        assert len(p.store.select("state_snapshots", [("service", "=", "strategy")], limit=10)) == 3
+        assert [r["symbol"] for r in p.store.select("band_kpis", [], limit=10)] == ["ETHUSDT"]
+    finally:
+        p.close()
 
 
 def test_an_unchanged_target_is_stored_once_per_sample_interval(store: Store) -> None:

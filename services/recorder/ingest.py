@@ -69,6 +69,8 @@ class Ingested:
     snapshots: bool = False
     messages: int = 0
     undecodable: int = 0
+    bad_snapshots: list[str] = field(default_factory=list)
+    """Why a strategy snapshot of the batch gave no band KPIs (stored all the same)."""
 
     def add(self, table: str, r: tuple[Any, ...]) -> None:
         """Append one row of ``table``."""
@@ -159,7 +161,10 @@ class Ingestor:
                 out.add("state_snapshots", build.snapshot_row(msg, ts_recv))
                 out.snapshots = True
                 if msg.service == "strategy":
-                    out.rows.setdefault("band_kpis", []).extend(build.band_rows(msg, ts_recv))
+                    try:
+                        out.rows.setdefault("band_kpis", []).extend(build.band_rows(msg, ts_recv))
+                    except ValueError as exc:
+                        out.bad_snapshots.append(str(exc))
 
     # ---- sampling ------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from prometheus_client import Counter, Gauge
 
+from common.logging import log
 from services.recorder.ingest import Ingested, Ingestor, RawMsg
 from services.recorder.lake import Lake
 from services.recorder.store import Rows, Store, StoreError
@@ -32,6 +33,11 @@ LAG = Gauge(
     "From the oldest message of the last batch written to its commit: how far the store trails the bus",
 )
 STORED = Counter("mm_recorder_messages_stored_total", "Bus messages written to the store")
+UNREADABLE = Counter(
+    "mm_recorder_unreadable_total",
+    "Messages stored raw without their typed rows: undecodable bodies, strategy snapshots without band KPIs",
+    ["what"],
+)
 
 
 @dataclass
@@ -42,6 +48,7 @@ class WriteStats:
     batches: int = 0
     failures: int = 0
     undecodable: int = 0
+    bad_snapshots: int = 0
 
 
 class Persistence:
@@ -81,7 +88,7 @@ class Persistence:
             self._commit(self._pending)
             self._pending = None
         out = self.ingestor.ingest(batch)
-        self.stats.undecodable += out.undecodable
+        self._count_unreadable(out)
         try:
             self._commit(out)
         except StoreError:
@@ -93,6 +100,15 @@ class Persistence:
             LAG.set(max(0.0, (time.time_ns() - min(m[0] for m in batch)) / 1e9))
         STORED.inc(out.messages)
         return out
+
+    def _count_unreadable(self, out: Ingested) -> None:
+        self.stats.undecodable += out.undecodable
+        UNREADABLE.labels("message").inc(out.undecodable)
+        if out.bad_snapshots:
+            if not self.stats.bad_snapshots:  # the first, then the counter and status say how many
+                log.warning("band_kpis_unreadable", error=out.bad_snapshots[0][:200])
+            self.stats.bad_snapshots += len(out.bad_snapshots)
+            UNREADABLE.labels("band_snapshot").inc(len(out.bad_snapshots))
 
     def _commit(self, out: Ingested) -> None:
         assert self.store is not None

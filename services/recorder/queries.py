@@ -95,7 +95,10 @@ KINDS: dict[str, Kind] = {
         },
     ),
     "positions": Kind("positions", {**_SYM, "source": ("source", "=")}),
-    "account": Kind("account_snapshots", {"asset": ("asset", "=")}),
+    "account": Kind(
+        "account_snapshots",
+        {"asset": ("asset", "="), "account": ("account", "="), "market": ("market", "=")},
+    ),
     "targets": Kind("targets", {**_SYM, "origin": ("origin", "="), "mode": ("mode", "=")}),
     "risk_events": Kind("risk_events", {**_SYM, "rule": ("rule", "="), "action": ("action", "=")}),
     "commands": Kind(

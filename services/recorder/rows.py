@@ -118,7 +118,8 @@ def position_row(p: Position, ts_recv: int, source: str) -> tuple[Any, ...]:
 
 
 def account_rows(a: Account, ts_recv: int) -> list[tuple[Any, ...]]:
-    """One ``account_snapshots`` row per balance."""
+    """One ``account_snapshots`` row per balance, with its account and market (futures margin or
+    the spot wallet)."""
     return [
         row(
             "account_snapshots",
@@ -132,6 +133,8 @@ def account_rows(a: Account, ts_recv: int) -> list[tuple[Any, ...]]:
             maint_margin=dec_text(b.maint_margin),
             initial_margin=dec_text(b.initial_margin),
             reason=a.reason,
+            account=a.account,
+            market=a.market,
         )
         for b in a.balances
     ]
@@ -150,14 +153,18 @@ def status_row(s: ServiceStatus, ts_recv: int) -> tuple[Any, ...]:
 
 
 def band_rows(s: StateSnapshot, ts_recv: int) -> list[tuple[Any, ...]]:
-    """``band_kpis`` rows from a strategy snapshot: each passive-band symbol's KPI counters (none
-    from a payload that is not a strategy snapshot we can read)."""
+    """``band_kpis`` rows from a strategy snapshot: each passive-band symbol's KPI counters.
+
+    Raises ValueError naming what is wrong when the payload is not a strategy snapshot this build
+    can read (the snapshot itself is stored all the same)."""
     try:
         states = msgspec.msgpack.decode(s.payload)
-    except (msgspec.DecodeError, ValueError):
-        return []
+    except (msgspec.DecodeError, ValueError) as exc:
+        raise ValueError(f"strategy snapshot payload is not msgpack: {exc}") from exc
+    if not isinstance(states, dict):
+        raise ValueError(f"strategy snapshot payload is a {type(states).__name__}, not a map of symbols")
     out = []
-    for sym, st in states.items() if isinstance(states, dict) else ():
+    for sym, st in states.items():
         kpi = st.get("kpi") if isinstance(st, dict) else None
         if not isinstance(kpi, dict) or not isinstance(kpi.get("observed_ns"), int) or not kpi["observed_ns"]:
             continue

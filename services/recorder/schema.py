@@ -7,10 +7,12 @@ nothing is rounded through a float. ``bool`` is INTEGER 0/1 in SQLite and BOOLEA
 readers normalise it. Text compares byte-wise on both (``COLLATE "C"`` in PostgreSQL), so range
 scans on topics and ordering agree.
 
-The schema grows only by new tables and new columns with defaults; ``SCHEMA_VERSION`` records it.
+The schema grows only by new tables and new columns with defaults (:attr:`Table.added`: the store
+adds them to an older store's table on open); ``SCHEMA_VERSION`` records it.
 The one exception is a natural key that proved wrong: the store re-creates a table's key index when
 its columns differ from :attr:`Table.key` (see ``Store.open``). Version 2 widened the fills key to
-(symbol, trade id, side), since a self-trade gives our two orders one trade id.
+(symbol, trade id, side), since a self-trade gives our two orders one trade id. Version 3 gave
+``account_snapshots`` the account and market of each balance (several accounts, spot beside futures).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ColumnKind = Literal["int", "text", "dec", "bool", "float", "blob", "json"]
 Dialect = Literal["sqlite", "postgres"]
@@ -54,6 +56,8 @@ class Table:
     indexes: tuple[Index, ...] = field(default=())
     complete: tuple[str, ...] = ()
     provisional: str = ""
+    added: tuple[tuple[str, str], ...] = ()
+    """Columns added after the table first shipped, each with the SQL default its older rows get."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -220,8 +224,11 @@ TABLES: tuple[Table, ...] = (
             ("maint_margin", "dec"),
             ("initial_margin", "dec"),
             ("reason", "text"),
+            ("account", "text"),
+            ("market", "text"),
         ),
         indexes=(Index(("ts_event",)),),
+        added=(("account", "'main'"), ("market", "'usdm'")),
     ),
     Table(
         "targets",
@@ -369,6 +376,12 @@ def ddl(dialect: Dialect) -> list[str]:
                 f"CREATE {unique}INDEX IF NOT EXISTS {name} ON {t.name} ({', '.join(ix.columns)}){where}"
             )
     return out
+
+
+def add_column_sql(dialect: Dialect, table: Table, column: str, default: str) -> str:
+    """The ``ALTER TABLE`` that gives an older store's ``table`` one of its :attr:`Table.added`."""
+    kind = dict(table.columns)[column]
+    return f"ALTER TABLE {table.name} ADD COLUMN {column} {_TYPES[dialect][kind]} NOT NULL DEFAULT {default}"
 
 
 def insert_sql(table: Table, placeholder: str) -> str:

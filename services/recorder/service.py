@@ -593,6 +593,8 @@ class RecorderService(Service):
             "dropped": str(self.dropped),
             "session": self.session.session_id,
             "deduplicated": str(p.ingestor.deduplicated),
+            "undecodable": str(p.stats.undecodable),
+            "bad_snapshots": str(p.stats.bad_snapshots),
         }
         if p.lake is not None:
             detail["lake_parts"] = str(p.lake.stats.parts_written)

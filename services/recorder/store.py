@@ -24,6 +24,7 @@ from services.recorder.schema import (
     TABLES,
     Dialect,
     Table,
+    add_column_sql,
     ddl,
     insert_sql,
     key_index,
@@ -109,6 +110,10 @@ class Store(ABC):
     def _index_columns(self, cur: Any, index: str) -> list[str]:
         """The columns of ``index`` in order (empty if there is no such index)."""
 
+    @abstractmethod
+    def _table_columns(self, cur: Any, table: str) -> list[str]:
+        """The columns ``table`` has in the store."""
+
     # ---- lifecycle ----------------------------------------------------------------------------
 
     def open(self) -> Store:
@@ -116,16 +121,33 @@ class Store(ABC):
 
         All in one transaction: a store of a newer build is left as it was.
         """
+        stmts = ddl(self.dialect)
+        tables = [s for s in stmts if s.startswith("CREATE TABLE")]
         with self._tx() as cur:
-            for stmt in ddl(self.dialect):
+            for stmt in tables:
                 cur.execute(stmt)
             cur.execute(f"SELECT value FROM meta WHERE key = {self.ph}", ("schema_version",))
             row = cur.fetchone()
             if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(f"store schema version {row[0]} is newer than this build's {SCHEMA_VERSION}")
+            self._migrate_columns(cur)
+            for stmt in stmts:
+                if stmt not in tables:
+                    cur.execute(stmt)
             self._migrate_keys(cur)
             cur.execute(self._inserts["meta"], ("schema_version", str(SCHEMA_VERSION)))
         return self
+
+    def _migrate_columns(self, cur: Any) -> None:
+        """Add each :attr:`Table.added` column an older store's table lacks, with its default."""
+        for t in TABLES:
+            if not t.added:
+                continue
+            have = set(self._table_columns(cur, t.name))
+            for column, default in t.added:
+                if column not in have:
+                    cur.execute(add_column_sql(self.dialect, t, column, default))
+                    log.info("store_column_added", table=t.name, column=column, default=default)
 
     def _migrate_keys(self, cur: Any) -> None:
         """Re-create each key index whose columns are not its table's key (a store of an older build).
@@ -307,6 +329,10 @@ class SqliteStore(Store):
         cur.execute(f"PRAGMA index_info({index})")  # (seqno, cid, name), one row per column
         return [name for _, _, name in sorted(cur.fetchall())]
 
+    def _table_columns(self, cur: Any, table: str) -> list[str]:
+        cur.execute(f"PRAGMA table_info({table})")  # (cid, name, type, notnull, default, pk)
+        return [r[1] for r in cur.fetchall()]
+
     def _write_rows(self, cur: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
         cur.executemany(self._inserts[table.name], rows)
 
@@ -364,6 +390,15 @@ class PostgresStore(Store):
             " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
             " WHERE i.indexrelid = to_regclass(%s) ORDER BY k.n",
             (index,),
+        )
+        return [r[0] for r in cur.fetchall()]
+
+    def _table_columns(self, cur: Any, table: str) -> list[str]:
+        # the table the search path resolves the name to, as ALTER TABLE will
+        cur.execute(
+            "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(%s)"
+            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (table,),
         )
         return [r[0] for r in cur.fetchall()]
 
