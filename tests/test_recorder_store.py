@@ -193,20 +193,21 @@ def test_both_legs_of_a_self_trade_are_stored_and_each_only_once(store: Store) -
     ]
 
 
+def _raw_store(backend: str, path: Path, request: pytest.FixtureRequest) -> tuple[Any, Callable[[], Store]]:
+    """An empty database of ``backend`` (SQLite at ``path``, or a fresh PostgreSQL database): a raw
+    autocommit connection to build an older build's store in, and how to open it with this build."""
+    if backend == "sqlite":
+        return sqlite3.connect(path, isolation_level=None), functools.partial(SqliteStore, path)
+    dsn = request.getfixturevalue("pg").fresh_dsn()
+    return psycopg.connect(dsn, autocommit=True), functools.partial(PostgresStore, dsn)
+
+
 def _old_fills_key_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], Store]:
     """A store as builds before schema version 2 made it (fills unique on symbol and trade id),
     holding one fill; returns how to open it with this build."""
     fills = TABLE["fills"]
     old = dataclasses.replace(fills, key=("symbol", "trade_id"))
-    factory: Callable[[], Store]
-    if backend == "sqlite":
-        path = tmp_path / "old.sqlite"
-        con: Any = sqlite3.connect(path, isolation_level=None)
-        factory = functools.partial(SqliteStore, path)
-    else:
-        dsn = request.getfixturevalue("pg").fresh_dsn()
-        con = psycopg.connect(dsn, autocommit=True)
-        factory = functools.partial(PostgresStore, dsn)
+    con, factory = _raw_store(backend, tmp_path / "old.sqlite", request)
     ph = factory().ph
     with contextlib.closing(con):
         for stmt in ddl(factory().dialect):
@@ -264,14 +265,7 @@ def test_a_version_2_store_gains_the_account_and_market_of_its_balances_on_open(
 ) -> None:
     """Version 2's account_snapshots had neither column: its rows were the primary account's
     futures balances, and a spot wallet's rows are told apart from them once migrated."""
-    factory: Callable[[], Store]
-    if backend == "sqlite":
-        con: Any = sqlite3.connect(tmp_path / "v2.sqlite", isolation_level=None)
-        factory = functools.partial(SqliteStore, tmp_path / "v2.sqlite")
-    else:
-        dsn = request.getfixturevalue("pg").fresh_dsn()
-        con = psycopg.connect(dsn, autocommit=True)
-        factory = functools.partial(PostgresStore, dsn)
+    con, factory = _raw_store(backend, tmp_path / "v2.sqlite", request)
     ph = factory().ph
     with contextlib.closing(con):
         for stmt in ddl(factory().dialect):
