@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from pydantic import ValidationError
 
@@ -13,6 +14,7 @@ from common.params.gateway import GatewayParams, ReconcileParams
 from services.gateway.budget import Budget
 from services.gateway.caps import Caps
 from services.gateway.client_ids import ClientIds
+from services.gateway.core import takes_risk_off
 from services.gateway.oms import Effects, Oms
 from services.gateway.orders import RequestKind
 from services.gateway.reconcile import CancelOrders, ModifyOrders, PlaceOrders, plan
@@ -45,7 +47,7 @@ class Loop:
     def step(self, target: TargetQuotes, now: int) -> Effects:
         eff = Effects()
         p = plan(target, self.oms.working("ETHUSDC"), INST, self.params.reconcile, now)
-        for action in self.budget.admit(p.actions, now).admitted:
+        for action in self.budget.admit(p.actions, now, urgent=takes_risk_off(target, "")).admitted:
             match action:
                 case CancelOrders(items=cids):
                     for cid in cids:
@@ -129,6 +131,32 @@ def test_the_loop_converges_and_never_repeats_an_action_while_answers_are_pendin
     assert len(loop.sent) == 3
     loop.answer_all(T0 + 10 * MS)
     assert loop.oms.working("ETHUSDC") == []
+
+
+def test_withdrawing_every_quote_is_not_held_back_by_the_cancel_pacing_and_repricing_is() -> None:
+    """The default pacing: 49 cancels a minute per symbol (seeds: under 50). Thirty bids rest and
+    twenty cancels were spent this minute, so 29 more fit. A target of thirty other prices cancels
+    (no modify here) 29 now and the last one a minute after the first cancels; a target with no
+    quote (a pause, a calendar rule stopping the symbol) or risk's halt cancels all thirty at once."""
+
+    def resting() -> Loop:
+        loop = Loop()
+        loop.params = GatewayParams.model_validate({"reconcile": {"amend": False}})
+        loop.budget.admit([CancelOrders("ETHUSDC", 0, tuple(f"x{i}" for i in range(20)))], T0)
+        loop.step(target(1, *[("BUY", f"{1990 - i}.00", "0.010", i) for i in range(30)]), T0)
+        loop.answer_all(T0 + MS)
+        return loop
+
+    loop = resting()
+    loop.step(target(2, *[("BUY", f"{1950 - i}.00", "0.010", i) for i in range(30)]), T0 + 2 * MS)
+    assert sum(k == "cancel" for k, _, _ in loop.sent) == 29
+    for mode, quotes in (("normal", []), ("halted", []), ("reduce_only", [("SELL", "2001.00", "0.010", 0)])):
+        loop = resting()
+        t = msgspec.structs.replace(target(2, *quotes), mode=mode)
+        loop.step(t, T0 + 2 * MS)
+        assert sum(k == "cancel" for k, _, _ in loop.sent) == 30, mode
+    assert not takes_risk_off(target(3, ("BUY", "1999.00", "0.010", 0)), "")
+    assert takes_risk_off(target(3, ("BUY", "1999.00", "0.010", 0)), "market data stale")
 
 
 def test_caps_stop_what_risk_let_through() -> None:

@@ -43,6 +43,14 @@ SKIPPED = Counter(
 )
 
 
+def takes_risk_off(target: TargetQuotes | None, held: str) -> bool:
+    """Whether this pass's cancels take risk off, and so may overdraw our own cancel pacing (seed
+    002's under 50 cancels a minute is about quote churn; the venue's limits still hold): while
+    fail-closed, with no target, when risk's mode is not normal (halted, reduce-only), or when the
+    target withdraws every quote (a pause, a symbol a calendar rule or ``quote = false`` stops)."""
+    return bool(held) or target is None or target.mode != "normal" or not target.quotes
+
+
 class GatewayCore:
     """Everything that decides, wired to one venue port (see the module docstring)."""
 
@@ -107,6 +115,7 @@ class GatewayCore:
         elif not held and symbol not in self._listed_after_quiet:
             await self.sync.orders(symbol)  # adopt whatever landed before placing anything
             self._listed_after_quiet.add(symbol)
+        urgent = takes_risk_off(target, held)
         if held or target is None:
             target = TargetQuotes(
                 symbol=symbol, target_id=target.target_id if target else 0, quotes=[], origin="risk"
@@ -114,7 +123,7 @@ class GatewayCore:
         p = plan(target, self.oms.working(symbol), self.instruments[symbol], self.params.reconcile, now)
         for _, why in p.skipped:
             SKIPPED.labels(symbol, why).inc()
-        adm = self.budget.admit(p.actions, now, urgent=bool(held))
+        adm = self.budget.admit(p.actions, now, urgent=urgent)
         for action in adm.admitted:
             await self.executor.run(action, target_ns)
         return adm
