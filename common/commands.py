@@ -284,10 +284,11 @@ class CommandClient:
     async def _exchange(self, frames: list[bytes], timeout: float) -> list[bytes]:
         sock = self._socket()
         try:
-            await sock.send_multipart(frames)
-            if not await sock.poll(timeout * 1000):
-                raise TimeoutError
-            return await sock.recv_multipart()
+            # the send is inside the deadline too: a REQ socket with no peer to send to (the
+            # server down, or its CURVE handshake refused our key) blocks the send forever
+            async with asyncio.timeout(timeout):
+                await sock.send_multipart(frames)
+                return await sock.recv_multipart()
         except (TimeoutError, zmq.ZMQError) as exc:
             self._rebuild()
             metrics.REQUEST_TIMEOUTS.labels(self.sender, self.endpoint).inc()

@@ -181,6 +181,29 @@ def test_a_request_that_times_out_rebuilds_the_socket_and_the_next_one_works(tmp
     run(go())
 
 
+def test_a_request_that_cannot_even_be_sent_times_out_instead_of_waiting_forever(tmp_path: Path) -> None:
+    """A REQ socket with no peer to hand the request to blocks its send (what a server whose CURVE
+    handshake refused our key leaves us with; here made certain with ZMQ_IMMEDIATE and nobody at
+    the endpoint): the deadline covers the send as well as the reply."""
+
+    async def go() -> None:
+        ctx = zmq.asyncio.Context()
+        client = CommandClient(ctx, _ep(tmp_path, "nobody"), "test", timeout_s=0.2)
+        sock = ctx.socket(zmq.REQ)
+        sock.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing until a connection completes
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(_ep(tmp_path, "nobody"))
+        client._sock = sock  # the socket the client would have made, with nothing to send to
+        async with asyncio.timeout(5):  # the old client waited here forever
+            with pytest.raises(RequestTimeout, match=r"no reply from .* within 0\.2 s"):
+                await client.request(GetStatus())
+        assert client.rebuilds == 1
+        client.close()
+        ctx.destroy(linger=0)
+
+    run(go())
+
+
 def test_an_expired_deadline_is_refused(tmp_path: Path) -> None:
     async def go() -> None:
         ctx = zmq.asyncio.Context()
