@@ -26,6 +26,7 @@ from common.config import load_settings
 from common.messages import Account, Balance, Fill, OrderUpdate, Position
 from services.recorder.catchup import PAGE, Catchup, RestTrades, history_key
 from services.recorder.ingest import Ingestor
+from services.recorder.marks import watermark_row, watermarks
 from services.recorder.persistence import Persistence
 from services.recorder.queries import Queries
 from services.recorder.schema import dec_text
@@ -229,6 +230,27 @@ def test_a_second_pass_fetches_only_what_is_new(persistence: Persistence) -> Non
     assert [c["from_id"] for c in venue.calls] == [31]
     assert persistence.store is not None
     assert_store_matches_venue(persistence.store, venue.trades)
+
+
+def test_a_watermark_above_the_venues_newest_trade_is_read_again_from_the_lookback(
+    persistence: Persistence,
+) -> None:
+    """The store holds a mark of 500 from an older incarnation of the venue (a testnet reset); the
+    venue's trades are 1 to 30, within the lookback. Reading from 501 finds nothing, and nothing would
+    ever come again: the venue's newest trade (30) is below the mark, so the lookback is read as for
+    a symbol never seen and the mark comes down to 30. A pass with nothing new leaves it there."""
+    venue = FakeVenue(newest_first=True)
+    venue.add("ETHUSDC", 30)
+    assert persistence.store is not None
+    persistence.store.write({"meta": [watermark_row("ETHUSDC", 500)]})
+    c = _catchup(persistence, venue, symbols=("ETHUSDC",))
+    res = asyncio.run(c.run())
+    assert res.fills_added == 30 and watermarks(persistence.store) == {"ETHUSDC": 30}
+    assert_store_matches_venue(persistence.store, venue.trades)
+    venue.calls.clear()
+    res = asyncio.run(c.run())
+    assert res.fills_added == 0 and watermarks(persistence.store) == {"ETHUSDC": 30}
+    assert [(x["from_id"], x["start_ms"]) for x in venue.calls] == [(31, None), (None, None)]
 
 
 def test_both_legs_of_a_self_trade_are_stored_when_a_page_ends_between_them(

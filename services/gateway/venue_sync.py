@@ -150,9 +150,7 @@ class VenueSync:
         """
         mark = self.trade_mark.get(symbol)
         if mark is None:
-            rows = _rows(await self.venue.user_trades(symbol, None, limit=1))
-            ids = [r["id"] for r in rows if isinstance(r, dict) and isinstance(r.get("id"), int)]
-            self.trade_mark[symbol] = max(ids, default=0)
+            self.trade_mark[symbol] = _newest(_rows(await self.venue.user_trades(symbol, None, limit=1)))
             return 0
         new = 0
         while True:
@@ -178,11 +176,26 @@ class VenueSync:
         for sym, mark in marks.items():
             self.trade_mark.setdefault(sym, mark)
 
+    async def check_mark(self, symbol: str) -> None:
+        """A watermark above the venue's newest trade belongs to another incarnation of the venue
+        (a testnet reset, a simulated venue started afresh, a store older than the venue's): from
+        it no trade would ever be read again. It is dropped, and the newest trade sets it anew, as
+        for a symbol never seen (the venue's position is adopted as always)."""
+        mark = self.trade_mark.get(symbol)
+        if not mark:
+            return
+        newest = _newest(_rows(await self.venue.user_trades(symbol, None, limit=1)))
+        if newest < mark:
+            del self.trade_mark[symbol]
+            self._repair("trade_mark_ahead_of_venue", symbol, f"mark {mark}, venue's newest {newest}")
+
     async def full(self, symbols: list[str], startup: bool = False) -> None:
         """Everything, symbol by symbol; one symbol's failure does not stop the others."""
         for sym in symbols:
             try:
                 await self.orders(sym, startup)
+                if startup:
+                    await self.check_mark(sym)
                 await self.trades(sym)
             except BinanceError as exc:
                 log.warning("venue_sync_failed", symbol=sym, error=str(exc)[:200])
@@ -196,3 +209,8 @@ def _rows(rows: Any) -> list[Any]:
     if not isinstance(rows, list):
         raise BinanceError(f"userTrades: expected a list, got {type(rows).__name__}")
     return rows
+
+
+def _newest(rows: list[Any]) -> int:
+    """The highest trade id of a ``userTrades`` page (0: none)."""
+    return max((r["id"] for r in rows if isinstance(r, dict) and isinstance(r.get("id"), int)), default=0)

@@ -300,6 +300,18 @@ class Catchup:
         rows, res.gateway_orders = oms_rows(snap, self.p.store, time.time_ns(), res.errors)
         self._write_counted(rows, res)
 
+    async def _mark_ahead(self, sym: str, mark: int, now_ms: int) -> list[UserTrade]:
+        """Nothing above ``mark``: either nothing new, or a mark above the venue's newest trade,
+        from another incarnation of the venue (a testnet reset, a simulated venue started afresh),
+        from which nothing would ever be read again. Then the lookback window is read as for a
+        symbol never seen, and its trades (their highest id becomes the mark) are returned."""
+        assert self.trades is not None
+        newest = max((t.id for t in await self.trades.user_trades(sym, limit=1)), default=0)
+        if newest >= mark:
+            return []
+        log.warning("catchup_mark_ahead_of_venue", symbol=sym, mark=mark, venue_newest=newest)
+        return await venue_trades(self.trades, sym, None, now_ms, self.lookback_ms)
+
     async def _from_venue(self, res: CatchupResult) -> None:
         assert self.trades is not None
         assert self.p.store is not None
@@ -308,6 +320,8 @@ class Catchup:
         for sym in sorted(set(self.symbols) | set(marks)):
             try:
                 trades = await venue_trades(self.trades, sym, marks.get(sym), now_ms, self.lookback_ms)
+                if not trades and marks.get(sym) is not None:
+                    trades = await self._mark_ahead(sym, marks[sym], now_ms)
             except BinanceError as exc:
                 res.errors.append(f"userTrades {sym}: {exc}")
                 log.warning("catchup_venue_failed", symbol=sym, error=str(exc)[:200])

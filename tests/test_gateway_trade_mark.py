@@ -1,0 +1,55 @@
+"""The gateway's trade-history watermark against a venue whose trade ids went back (a testnet
+reset, a simulated venue started afresh, a store older than the venue's state)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from common.params.gateway import OmsParams
+from services.gateway.client_ids import ClientIds
+from services.gateway.oms import Oms
+from services.gateway.venue_sync import VenueSync
+
+
+class Trades:
+    """A venue's ``userTrades`` for one symbol: ids only (nothing above the marks here is new)."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+        self.calls: list[tuple[int | None, int]] = []
+
+    async def user_trades(
+        self, symbol: str, from_id: int | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        self.calls.append((from_id, limit))
+        ids = [i for i in self.ids if from_id is None or i >= from_id]
+        ids = ids[-limit:] if from_id is None else ids[:limit]
+        return [{"symbol": symbol, "id": i} for i in ids]
+
+
+def _sync(venue: Trades, repairs: list[tuple[str, str, str]]) -> VenueSync:
+    oms = Oms(ClientIds("mm", "s1"), OmsParams())
+    return VenueSync(venue, oms, None, lambda eff: None, "adopt", lambda *r: repairs.append(r))  # type: ignore[arg-type]
+
+
+def test_a_mark_above_the_venues_newest_trade_is_dropped_and_set_anew_from_the_newest() -> None:
+    """The store's mark 500090699 from an older venue; the venue's newest trade is 500033676: read
+    from the mark, nothing would ever come again. The mark is dropped and set to 500033676."""
+    venue, repairs = Trades([500033665, 500033669, 500033676]), list[tuple[str, str, str]]()
+    sync = _sync(venue, repairs)
+    sync.seed({"BTCUSDC": 500090699})
+    asyncio.run(sync.check_mark("BTCUSDC"))
+    assert "BTCUSDC" not in sync.trade_mark
+    assert repairs == [("trade_mark_ahead_of_venue", "BTCUSDC", "mark 500090699, venue's newest 500033676")]
+    assert asyncio.run(sync.trades("BTCUSDC")) == 0
+    assert sync.trade_mark["BTCUSDC"] == 500033676
+
+
+def test_a_mark_at_or_below_the_venues_newest_trade_is_kept() -> None:
+    venue, repairs = Trades([500000100, 500000105]), list[tuple[str, str, str]]()
+    sync = _sync(venue, repairs)
+    sync.seed({"ETHUSDC": 500000105})
+    asyncio.run(sync.check_mark("ETHUSDC"))
+    assert sync.trade_mark == {"ETHUSDC": 500000105} and repairs == []
+    assert venue.calls == [(None, 1)]
