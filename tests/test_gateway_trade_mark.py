@@ -35,13 +35,18 @@ def _sync(venue: Trades, repairs: list[tuple[str, str, str]]) -> VenueSync:
 
 def test_a_mark_above_the_venues_newest_trade_is_dropped_and_set_anew_from_the_newest() -> None:
     """The store's mark 500090699 from an older venue; the venue's newest trade is 500033676: read
-    from the mark, nothing would ever come again. The mark is dropped and set to 500033676."""
+    from the mark, nothing would ever come again. The mark is dropped and set to 500033676, and
+    BTCUSDC's fills remembered above it forgotten (another symbol's are not its business)."""
     venue, repairs = Trades([500033665, 500033669, 500033676]), list[tuple[str, str, str]]()
     sync = _sync(venue, repairs)
     sync.seed({"BTCUSDC": 500090699})
+    old = [("BTCUSDC", 500090820, "BUY"), ("BTCUSDC", 500033600, "SELL"), ("ETHUSDC", 500090900, "BUY")]
+    sync.oms.remember(old)  # published in the older venue's time; the new one may reach 500090820
     asyncio.run(sync.check_mark("BTCUSDC"))
     assert "BTCUSDC" not in sync.trade_mark
-    assert repairs == [("trade_mark_ahead_of_venue", "BTCUSDC", "mark 500090699, venue's newest 500033676")]
+    assert sync.oms.published() == [("BTCUSDC", 500033600, "SELL"), ("ETHUSDC", 500090900, "BUY")]
+    assert [(kind, sym) for kind, sym, _ in repairs] == [("trade_mark_ahead_of_venue", "BTCUSDC")]
+    assert repairs[0][2] == "mark 500090699, venue's newest 500033676, 1 fills forgotten"
     assert asyncio.run(sync.trades("BTCUSDC")) == 0
     assert sync.trade_mark["BTCUSDC"] == 500033676
 
@@ -53,3 +58,18 @@ def test_a_mark_at_or_below_the_venues_newest_trade_is_kept() -> None:
     asyncio.run(sync.check_mark("ETHUSDC"))
     assert sync.trade_mark == {"ETHUSDC": 500000105} and repairs == []
     assert venue.calls == [(None, 1)]
+
+
+def test_fills_remembered_above_the_venues_newest_trade_are_forgotten_under_a_good_mark() -> None:
+    """A mark the venue has passed (500000100 of 500000105) stays; a fill remembered as published
+    at 500090820, an id this venue has not made yet, is another venue's and is forgotten."""
+    venue, repairs = Trades([500000100, 500000105]), list[tuple[str, str, str]]()
+    sync = _sync(venue, repairs)
+    sync.seed({"BTCUSDC": 500000100})
+    sync.oms.remember([("BTCUSDC", 500000103, "BUY"), ("BTCUSDC", 500090820, "BUY")])
+    asyncio.run(sync.check_mark("BTCUSDC"))
+    assert sync.trade_mark == {"BTCUSDC": 500000100}
+    assert sync.oms.published() == [("BTCUSDC", 500000103, "BUY")]
+    assert [detail for _, _, detail in repairs] == [
+        "mark 500000100, venue's newest 500000105, 1 fills forgotten"
+    ]

@@ -143,6 +143,13 @@ class _Bounded(Generic[K]):
     def keys(self) -> list[K]:
         return list(self._order)
 
+    def drop(self, gone: Callable[[K], bool]) -> int:
+        """Forget every member ``gone`` says; how many."""
+        before = len(self._order)
+        self._order = deque(k for k in self._order if not gone(k))
+        self._set = set(self._order)
+        return before - len(self._order)
+
     def add(self, key: K) -> None:
         if key in self._set:
             return
@@ -425,6 +432,11 @@ class Oms:
         """Fills already published, by (symbol, trade id, side): a replay skips them."""
         for k in keys:
             self._seen.add(k)
+
+    def forget_fills_above(self, symbol: str, trade_id: int) -> int:
+        """Forget the published fills of ``symbol`` above ``trade_id``: trade ids of another
+        incarnation of the venue, which its own trades may reach again; how many."""
+        return self._seen.drop(lambda k: k[0] == symbol and k[1] > trade_id)
 
     def published(self) -> list[tuple[str, int, str]]:
         """Every fill this OMS published or was told of, as (symbol, trade id, side), oldest first

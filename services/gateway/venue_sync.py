@@ -177,17 +177,26 @@ class VenueSync:
             self.trade_mark.setdefault(sym, mark)
 
     async def check_mark(self, symbol: str) -> None:
-        """A watermark above the venue's newest trade belongs to another incarnation of the venue
-        (a testnet reset, a simulated venue started afresh, a store older than the venue's): from
-        it no trade would ever be read again. It is dropped, and the newest trade sets it anew, as
-        for a symbol never seen (the venue's position is adopted as always)."""
+        """At start-up, against the venue's newest trade: a watermark above it belongs to another
+        incarnation of the venue (a testnet reset, a simulated venue started afresh, a store older
+        than the venue's), from which no trade would ever be read again. It is dropped, and the
+        newest trade sets it anew, as for a symbol never seen (the venue's position is adopted as
+        always). Fills remembered as published above that trade come from the same other
+        incarnation (this one has not made them yet) and are forgotten: its trades will reuse
+        their ids."""
         mark = self.trade_mark.get(symbol)
-        if not mark:
+        if mark is None and not any(k[0] == symbol for k in self.oms.published()):
             return
         newest = _newest(_rows(await self.venue.user_trades(symbol, None, limit=1)))
-        if newest < mark:
+        forgotten = self.oms.forget_fills_above(symbol, newest)
+        if mark is not None and newest < mark:
             del self.trade_mark[symbol]
-            self._repair("trade_mark_ahead_of_venue", symbol, f"mark {mark}, venue's newest {newest}")
+        if forgotten or (mark is not None and newest < mark):
+            self._repair(
+                "trade_mark_ahead_of_venue",
+                symbol,
+                f"mark {mark}, venue's newest {newest}, {forgotten} fills forgotten",
+            )
 
     async def full(self, symbols: list[str], startup: bool = False) -> None:
         """Everything, symbol by symbol; one symbol's failure does not stop the others."""
