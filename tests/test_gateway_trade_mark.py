@@ -15,15 +15,16 @@ from services.gateway.venue_sync import VenueSync
 class Trades:
     """A venue's ``userTrades`` for one symbol: ids only (nothing above the marks here is new)."""
 
-    def __init__(self, ids: list[int]) -> None:
+    def __init__(self, ids: list[int], recent: list[int] | None = None) -> None:
         self.ids = ids
+        self.recent = ids if recent is None else recent  # what Binance lists without fromId: 7 days
         self.calls: list[tuple[int | None, int]] = []
 
     async def user_trades(
         self, symbol: str, from_id: int | None = None, limit: int = 1000
     ) -> list[dict[str, Any]]:
         self.calls.append((from_id, limit))
-        ids = [i for i in self.ids if from_id is None or i >= from_id]
+        ids = self.recent if from_id is None else [i for i in self.ids if i >= from_id]
         ids = ids[-limit:] if from_id is None else ids[:limit]
         return [{"symbol": symbol, "id": i} for i in ids]
 
@@ -73,3 +74,22 @@ def test_fills_remembered_above_the_venues_newest_trade_are_forgotten_under_a_go
     assert [detail for _, _, detail in repairs] == [
         "mark 500000100, venue's newest 500000105, 1 fills forgotten"
     ]
+
+
+def test_an_idle_symbol_keeps_its_mark_and_fills_and_an_unknown_one_waits_for_a_trade() -> None:
+    """Binance lists the newest trades of the last 7 days only: a symbol idle for longer answers
+    nothing, which tells nothing. The mark and the remembered fills stay; a symbol with no mark but
+    older trades stays without one (a mark of 0 would read that whole history as new fills); one
+    that never traded gets 0 (every trade from now on is new)."""
+    venue, repairs = Trades([500000001, 500000002], recent=[]), list[tuple[str, str, str]]()
+    sync = _sync(venue, repairs)
+    sync.seed({"BTCUSDC": 500090699})
+    sync.oms.remember([("BTCUSDC", 500090800, "BUY")])
+    asyncio.run(sync.check_mark("BTCUSDC"))
+    assert sync.trade_mark == {"BTCUSDC": 500090699} and repairs == []
+    assert sync.oms.published() == [("BTCUSDC", 500090800, "BUY")]
+    assert asyncio.run(sync.trades("ETHUSDC")) == 0
+    assert "ETHUSDC" not in sync.trade_mark
+    never = _sync(Trades([]), repairs)
+    assert asyncio.run(never.trades("ETHUSDC")) == 0
+    assert never.trade_mark == {"ETHUSDC": 0}

@@ -250,7 +250,18 @@ def test_a_watermark_above_the_venues_newest_trade_is_read_again_from_the_lookba
     venue.calls.clear()
     res = asyncio.run(c.run())
     assert res.fills_added == 0 and watermarks(persistence.store) == {"ETHUSDC": 30}
-    assert [(x["from_id"], x["start_ms"]) for x in venue.calls] == [(31, None), (None, None)]
+    assert [(x["from_id"], x["start_ms"]) for x in venue.calls] == [(31, None)]  # checked once
+
+
+def test_a_watermark_is_kept_when_the_venue_lists_no_recent_trade(persistence: Persistence) -> None:
+    """Binance lists the newest trades of the last 7 days only: an idle symbol's answer is empty,
+    which says nothing of the mark (500): kept, nothing read again."""
+    venue = FakeVenue(newest_first=True)
+    assert persistence.store is not None
+    persistence.store.write({"meta": [watermark_row("ETHUSDC", 500)]})
+    res = asyncio.run(_catchup(persistence, venue, symbols=("ETHUSDC",)).run())
+    assert res.fills_added == 0 and watermarks(persistence.store) == {"ETHUSDC": 500}
+    assert [(x["from_id"], x["start_ms"]) for x in venue.calls] == [(501, None), (None, None)]
 
 
 def test_both_legs_of_a_self_trade_are_stored_when_a_page_ends_between_them(

@@ -306,6 +306,9 @@ class GatewayService(Service):
             log.error("leverage_refused", symbol=sym, leverage=lev, error=str(exc)[:200])
 
     def _save_fill_marks(self) -> None:
+        """After every reconcile pass, at start-up and at a stop (not at every fill: the published
+        set is copied whole): a kill publishes again what filled since the last save, which risk
+        and the strategy take once."""
         self.fill_marks.save(self.sync.trade_mark, self.oms.published())
 
     async def _recorded_marks(self, symbols: list[str]) -> dict[str, int]:
@@ -355,8 +358,6 @@ class GatewayService(Service):
             self.publish(topics.oms_fill(f.symbol), f)
             FILLS.labels(f.symbol, f.side).inc()
             self.activity.on_fill(f.symbol, now)
-        if eff.fills:
-            self._save_fill_marks()  # after publishing: a kill in between publishes them again
         for u in eff.updates:
             self.publish(topics.oms_order(u.symbol), u)
             if u.state == "PendingNew":
@@ -816,6 +817,8 @@ class GatewayService(Service):
                 await asyncio.wait_for(self._cancel_all(self.symbols), 5.0)
             except (TimeoutError, CommandError) as exc:
                 log.error("cancel_on_stop_incomplete", error=str(exc)[:200])
+        if self._connected:
+            self._save_fill_marks()
         await self.venue.close()
 
 

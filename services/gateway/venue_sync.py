@@ -150,7 +150,14 @@ class VenueSync:
         """
         mark = self.trade_mark.get(symbol)
         if mark is None:
-            self.trade_mark[symbol] = _newest(_rows(await self.venue.user_trades(symbol, None, limit=1)))
+            # Binance answers this with the last 7 days only. None there: with no trade ever (asked
+            # from id 1) every trade from now on is new (mark 0); with older ones, the mark stays
+            # unknown until a trade shows (0 would read that whole history as new fills)
+            rows = _rows(await self.venue.user_trades(symbol, None, limit=1))
+            if rows:
+                self.trade_mark[symbol] = _newest(rows)
+            elif not _rows(await self.venue.user_trades(symbol, 1, limit=1)):
+                self.trade_mark[symbol] = 0
             return 0
         new = 0
         while True:
@@ -183,11 +190,15 @@ class VenueSync:
         newest trade sets it anew, as for a symbol never seen (the venue's position is adopted as
         always). Fills remembered as published above that trade come from the same other
         incarnation (this one has not made them yet) and are forgotten: its trades will reuse
-        their ids."""
+        their ids. Binance answers the newest trades of the last 7 days only: with none there
+        (an idle symbol), nothing can be told and nothing changes."""
         mark = self.trade_mark.get(symbol)
         if mark is None and not any(k[0] == symbol for k in self.oms.published()):
             return
-        newest = _newest(_rows(await self.venue.user_trades(symbol, None, limit=1)))
+        rows = _rows(await self.venue.user_trades(symbol, None, limit=1))
+        if not rows:
+            return
+        newest = _newest(rows)
         forgotten = self.oms.forget_fills_above(symbol, newest)
         if mark is not None and newest < mark:
             del self.trade_mark[symbol]

@@ -265,6 +265,7 @@ class Catchup:
         self.trades = trades
         self.lookback_ms = int(lookback_s * 1000)
         self.runs = 0
+        self._marks_checked: set[str] = set()
         self.last: CatchupResult | None = None
 
     async def run(self) -> CatchupResult:
@@ -304,11 +305,17 @@ class Catchup:
         """Nothing above ``mark``: either nothing new, or a mark above the venue's newest trade,
         from another incarnation of the venue (a testnet reset, a simulated venue started afresh),
         from which nothing would ever be read again. Then the lookback window is read as for a
-        symbol never seen, and its trades (their highest id becomes the mark) are returned."""
+        symbol never seen, and its trades (their highest id becomes the mark) are returned. Asked
+        once per symbol and process (a reset happens while we are down); no trade in the venue's
+        answer (an idle symbol) tells nothing."""
         assert self.trades is not None
-        newest = max((t.id for t in await self.trades.user_trades(sym, limit=1)), default=0)
-        if newest >= mark:
+        if sym in self._marks_checked:
             return []
+        self._marks_checked.add(sym)
+        rows = await self.trades.user_trades(sym, limit=1)  # Binance: the last 7 days only
+        if not rows or max(t.id for t in rows) >= mark:
+            return []
+        newest = max(t.id for t in rows)
         log.warning("catchup_mark_ahead_of_venue", symbol=sym, mark=mark, venue_newest=newest)
         return await venue_trades(self.trades, sym, None, now_ms, self.lookback_ms)
 

@@ -228,7 +228,8 @@ TABLES: tuple[Table, ...] = (
             ("market", "text"),
         ),
         indexes=(Index(("ts_event",)),),
-        added=(("account", "'main'"), ("market", "'usdm'")),
+        # rows of an older store are unknown: it held every gateway's balances, spot's included
+        added=(("account", "''"), ("market", "''")),
     ),
     Table(
         "targets",
