@@ -176,6 +176,8 @@ class GatewayService(Service):
             p = spot_params(p)
         self.send_mark = SendMark(settings.run_path / f"{self.name}.lastsend")
         self.fill_marks = FillMarks(settings.run_path / f"{self.name}.fills.json")
+        self.above: set[tuple[str, int, str]] = set()
+        """Fills published (in this session or an earlier one) above the trade marks."""
         self.core = GatewayCore(
             self.venue,
             p,
@@ -279,6 +281,7 @@ class GatewayService(Service):
         own = self.fill_marks.load()
         if own is not None:
             self.oms.remember(own[1])
+            self.above.update(own[1])
             self.sync.seed(own[0])
         others = [s for s in self.symbols if own is None or s not in own[0]]
         self.sync.seed(await self._recorded_marks(others) if others else {})
@@ -287,6 +290,7 @@ class GatewayService(Service):
                 continue
             await self._set_leverage(sym, lev)
         await self.sync.full(self.symbols, startup=True)
+        self.above &= set(self.oms.published())  # less what the start-up check forgot
         self._save_fill_marks()
         await self._refresh_account()
         self._emit(self.oms.snapshot(time.time_ns()))
@@ -306,10 +310,11 @@ class GatewayService(Service):
             log.error("leverage_refused", symbol=sym, leverage=lev, error=str(exc)[:200])
 
     def _save_fill_marks(self) -> None:
-        """After every reconcile pass, at start-up and at a stop (not at every fill: the published
-        set is copied whole): a kill publishes again what filled since the last save, which risk
-        and the strategy take once."""
-        self.fill_marks.save(self.sync.trade_mark, self.oms.published())
+        """At every fill published (after it), every reconcile pass, start-up and a stop; only the
+        fills above the marks are kept, a handful between two passes."""
+        marks = self.sync.trade_mark
+        self.above = {k for k in self.above if k[1] > marks.get(k[0], -1)}
+        self.fill_marks.save(marks, self.above)
 
     async def _recorded_marks(self, symbols: list[str]) -> dict[str, int]:
         """For ``symbols`` (those the gateway's own fill marks do not know), the trade id up to which
@@ -344,7 +349,9 @@ class GatewayService(Service):
                     Query(kind="fills", filters={"symbol": sym, "after_trade_id": str(mark)}, limit=100_000),
                     timeout_s=5.0,
                 )
-                self.oms.remember_fills(msgspec.convert(f, Fill) for f in above)
+                fills = [msgspec.convert(f, Fill) for f in above]
+                self.oms.remember_fills(fills)
+                self.above.update((f.symbol, f.trade_id, f.side) for f in fills)
             except (RequestTimeout, RequestRefused, msgspec.ValidationError, TypeError) as exc:
                 log.warning("recorded_fills_unavailable", symbol=sym, reason=str(exc)[:200])
         return marks
@@ -358,6 +365,9 @@ class GatewayService(Service):
             self.publish(topics.oms_fill(f.symbol), f)
             FILLS.labels(f.symbol, f.side).inc()
             self.activity.on_fill(f.symbol, now)
+            self.above.add((f.symbol, f.trade_id, f.side))
+        if eff.fills:
+            self._save_fill_marks()  # after publishing: a kill in between publishes them again
         for u in eff.updates:
             self.publish(topics.oms_order(u.symbol), u)
             if u.state == "PendingNew":
