@@ -23,8 +23,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import msgspec
+from prometheus_client import Counter
 
 from common.logging import log
+
+ERRORS = Counter(
+    "mm_gateway_fill_marks_errors_total",
+    "The gateway's fill-marks file unreadable (the recorder's marks used instead) or not written",
+    ["what"],
+)
 
 FillKey = tuple[str, int, str]
 """(symbol, trade id, side): a self-trade gives our buy and our sell one trade id."""
@@ -50,28 +57,35 @@ class FillMarks:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            log.error("fill_marks_unreadable", path=str(self.path), error=str(exc)[:200])
+            self._unreadable(str(exc))
             return None
         try:
             f = msgspec.json.decode(raw, type=_File)
         except msgspec.DecodeError as exc:
-            log.error("fill_marks_unreadable", path=str(self.path), error=str(exc)[:200])
+            self._unreadable(str(exc))
             return None
         self._last = (dict(f.marks), frozenset(f.published))
         return dict(f.marks), list(f.published)
 
-    def save(self, marks: Mapping[str, int], published: Iterable[FillKey]) -> None:
+    def _unreadable(self, error: str) -> None:
+        ERRORS.labels("unreadable").inc()
+        log.error("fill_marks_unreadable", path=str(self.path), error=error[:200])
+
+    def save(self, marks: Mapping[str, int], published: Iterable[FillKey]) -> frozenset[FillKey]:
         """Write ``marks`` and the ``published`` fills above them (to a temporary name, then renamed,
-        so a kill leaves the old file or the new one, never half of one)."""
+        so a kill leaves the old file or the new one, never half of one); returns those fills, the
+        caller's set from then on. An unchanged state is not written again."""
         keep = frozenset(k for k in published if k[1] > marks.get(k[0], -1))
         state = (dict(marks), keep)
         if state == self._last:
-            return
+            return keep
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             tmp.write_bytes(msgspec.json.encode(_File(marks=dict(marks), published=sorted(keep))))
             os.replace(tmp, self.path)
         except OSError as exc:
+            ERRORS.labels("write_failed").inc()
             log.error("fill_marks_write_failed", path=str(self.path), error=str(exc)[:200])
-            return
+            return keep
         self._last = state
+        return keep

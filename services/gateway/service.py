@@ -312,9 +312,7 @@ class GatewayService(Service):
     def _save_fill_marks(self) -> None:
         """At every fill published (after it), every reconcile pass, start-up and a stop; only the
         fills above the marks are kept, a handful between two passes."""
-        marks = self.sync.trade_mark
-        self.above = {k for k in self.above if k[1] > marks.get(k[0], -1)}
-        self.fill_marks.save(marks, self.above)
+        self.above = set(self.fill_marks.save(self.sync.trade_mark, self.above))
 
     async def _recorded_marks(self, symbols: list[str]) -> dict[str, int]:
         """For ``symbols`` (those the gateway's own fill marks do not know), the trade id up to which

@@ -312,10 +312,10 @@ class Catchup:
         if sym in self._marks_checked:
             return []
         self._marks_checked.add(sym)
-        rows = await self.trades.user_trades(sym, limit=1)  # Binance: the last 7 days only
-        if not rows or max(t.id for t in rows) >= mark:
+        # Binance: the last 7 days only
+        newest = max((t.id for t in await self.trades.user_trades(sym, limit=1)), default=None)
+        if newest is None or newest >= mark:
             return []
-        newest = max(t.id for t in rows)
         log.warning("catchup_mark_ahead_of_venue", symbol=sym, mark=mark, venue_newest=newest)
         return await venue_trades(self.trades, sym, None, now_ms, self.lookback_ms)
 
